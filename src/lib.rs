@@ -1,0 +1,3 @@
+//! The wijkbrug gateway: everything with I/O. The translation layer is `wijkbrug_adapters`.
+
+pub mod cli;
