@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the case_json adapter (filled in with the adapter).
+fn main() {}
