@@ -1,5 +1,196 @@
-//! The command line.
+//! The command line: `wijkbrug <command>`. Thin glue over the library.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use wijkbrug_adapters::model::PartnerId;
+use wijkbrug_adapters::{DecodeContext, Format};
+
+use crate::{directory, translate};
+
+/// The most input `translate` reads (the gateway's own body limit is configured separately).
+const MAX_INPUT: u64 = 256 * 1024 * 1024;
+
+#[derive(Parser)]
+#[command(
+    name = "wijkbrug",
+    version,
+    about = "Interoperability gateway for the organisations of one neighbourhood"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Translate a message from one format to another, offline, as the gateway would.
+    Translate(TranslateArgs),
+    /// Print the JSON Schema of case-json (wijkbrug.case/1).
+    Schema,
+}
+
+#[derive(Args)]
+struct TranslateArgs {
+    /// List the formats and exit.
+    #[arg(long)]
+    list: bool,
+    /// The input's format.
+    #[arg(long, required_unless_present = "list")]
+    from: Option<String>,
+    /// The output's format.
+    #[arg(long, required_unless_present = "list")]
+    to: Option<String>,
+    /// The sending partner's id (default: the first configured partner speaking --from).
+    #[arg(long)]
+    sender: Option<String>,
+    /// The configuration folder with partners/*.toml (partner ids and their AGB and
+    /// municipality codes).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
+    /// Write one file a record into this folder instead of everything to stdout.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// The input file; `-` or nothing for stdin.
+    input: Option<PathBuf>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Translate(args) => run_translate(args),
+        Command::Schema => {
+            print!("{}", wijkbrug_adapters::case_json::json_schema());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Exit codes: 0 translated, 1 could not run (configuration, files), 2 bad input.
+fn run_translate(args: TranslateArgs) -> ExitCode {
+    if args.list {
+        println!(
+            "{:<16} {:<11} {:<22} description",
+            "format", "sector", "media type"
+        );
+        for f in Format::ALL {
+            println!(
+                "{:<16} {:<11} {:<22} {}",
+                f.code(),
+                f.sector().map_or("any", |s| s.code()),
+                f.media_type(),
+                f.description()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let parse_format = |flag: &str, v: Option<&String>| -> Result<Format, ExitCode> {
+        let v = v.map(String::as_str).unwrap_or_default();
+        v.parse::<Format>().map_err(|e| {
+            eprintln!("error: --{flag}: {e}");
+            ExitCode::from(1)
+        })
+    };
+    let from = match parse_format("from", args.from.as_ref()) {
+        Ok(f) => f,
+        Err(c) => return c,
+    };
+    let to = match parse_format("to", args.to.as_ref()) {
+        Ok(f) => f,
+        Err(c) => return c,
+    };
+    let (directory, partners) = match directory::load(&args.config) {
+        Ok(d) => d,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let input = match read_input(args.input.as_ref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let sender = args
+        .sender
+        .unwrap_or_else(|| translate::default_sender(&partners, from, &input));
+    let sender = match PartnerId::parse(&sender) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --sender: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let ctx = DecodeContext { sender, directory };
+    let records = match translate::translate(&input, from, to, &ctx) {
+        Ok(r) => r,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("error: {}", p.0);
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = args.out_dir {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("error: {}: {e}", dir.display());
+            return ExitCode::from(1);
+        }
+        let ext = match to {
+            Format::Iwmo32 => "xml",
+            Format::EmploymentCsv => "csv",
+            _ => "json",
+        };
+        for (i, r) in records.iter().enumerate() {
+            let path = dir.join(format!("{:04}-{}.{ext}", i + 1, r.kind));
+            if let Err(e) = std::fs::write(&path, &r.bytes) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+        eprintln!("wrote {} file(s) to {}", records.len(), dir.display());
+        return ExitCode::SUCCESS;
+    }
+    match translate::join(to, &records) {
+        Ok(bytes) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_input(path: Option<&PathBuf>) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::File::open(p)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?
+                .take(MAX_INPUT)
+                .read_to_end(&mut buf)?;
+        }
+        _ => {
+            std::io::stdin()
+                .lock()
+                .take(MAX_INPUT)
+                .read_to_end(&mut buf)?;
+        }
+    }
+    Ok(buf)
 }
