@@ -268,8 +268,10 @@ pub(super) fn parse_date(s: &str) -> Option<NaiveDate> {
 }
 
 fn opt_date(e: &mut Errors, obj: &Obj, rel: &str) -> Option<NaiveDate> {
-    let s = opt_str(e, obj, rel)?;
-    let d = parse_date(s);
+    let d = match get(obj, rel)? {
+        Value::String(s) => parse_date(s),
+        _ => None,
+    };
     if d.is_none() {
         e.at(rel, DATE_RULE);
     }
@@ -285,9 +287,13 @@ fn req_date(e: &mut Errors, obj: &Obj, rel: &str) -> Option<NaiveDate> {
 }
 
 fn req_date_time(e: &mut Errors, obj: &Obj, rel: &str) -> Option<DateTime<Utc>> {
-    let s = req_str(e, obj, rel)?;
-    let t = DateTime::parse_from_rfc3339(s)
-        .ok()
+    let Some(v) = get(obj, rel) else {
+        e.at(rel, "required");
+        return None;
+    };
+    let t = v
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc));
     if t.is_none() {
         e.at(rel, DATE_TIME_RULE);
@@ -499,6 +505,7 @@ fn client(e: &mut Errors, obj: &Obj) -> Option<Resident> {
     if any_address {
         let postcode = match postcode {
             Some(p) => e.check("/client/Postcode", Postcode::parse(p)),
+            None if get(c, "/client/Postcode").is_some() => None,
             None => {
                 e.at("/client/Postcode", "required when an address is given");
                 None
@@ -506,6 +513,7 @@ fn client(e: &mut Errors, obj: &Obj) -> Option<Resident> {
         };
         let number = match number {
             Some(n) => e.check("/client/Huisnummer", HouseNumber::parse(n.trim())),
+            None if get(c, "/client/Huisnummer").is_some() => None,
             None => {
                 e.at("/client/Huisnummer", "required when an address is given");
                 None
