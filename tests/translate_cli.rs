@@ -186,3 +186,45 @@ fn out_dir_writes_one_file_per_record() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(!Path::new(&dir).exists());
 }
+
+fn standards(rel: &str) -> PathBuf {
+    root().join("../shared/standards").join(rel)
+}
+
+fn adapter_fixture(rel: &str) -> PathBuf {
+    root().join("adapters/tests/fixtures").join(rel)
+}
+
+#[test]
+fn the_vng_examples_are_refused_naming_the_bsn_field() {
+    for example in ["enkelvoudigVoorbeeld.json", "meervoudigVoorbeeld.json"] {
+        let out = wijkbrug()
+            .args(["translate", "--from", "housing-signal", "--to", "case-json"])
+            .arg(standards(&format!("vroegsignalering/{example}")))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{example}");
+        let err = stderr_of(&out);
+        assert!(
+            err.lines().any(|l| l.starts_with("error: /leveringen/0/vroegsignalen/0/client/Burgerservicenummer: fails the 11-proef")),
+            "{example}: {err}"
+        );
+        assert!(!err.contains("123456789"), "{example} leaked a BSN: {err}");
+    }
+}
+
+#[test]
+fn a_rent_arrears_signal_becomes_a_referral_for_welfare() {
+    let out = wijkbrug()
+        .args(["translate", "--from", "housing-signal", "--to", "case-json"])
+        .arg(adapter_fixture("housing/accept/signal-single.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"]["partner"], "woonstad-noord", "the configured housing partner sends");
+    assert_eq!(v["target"]["sector"], "welfare");
+    let domains: Vec<_> = v["needs"].as_array().unwrap().iter().map(|n| n["domain"].as_str().unwrap()).collect();
+    assert!(domains.contains(&"finances") && domains.contains(&"housing"), "{domains:?}");
+    assert!(v["finance"]["arrears_cents"].as_i64().unwrap() > 0);
+}
