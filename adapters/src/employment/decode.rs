@@ -171,7 +171,17 @@ impl<R: Read> Iterator for RowDecoder<'_, R> {
                         "the row could not be decoded",
                     ));
                 }
-                _ => self.pending.extend(row.errors),
+                _ => {
+                    // In column order, problems of the whole row first.
+                    row.errors.sort_by_key(|e| match &e.location {
+                        Location::Csv {
+                            column: Some((n, _)),
+                            ..
+                        } => *n,
+                        _ => 0,
+                    });
+                    self.pending.extend(row.errors);
+                }
             }
         }
     }
@@ -244,6 +254,9 @@ impl<R: Read> RowDecoder<'_, R> {
     }
 
     fn read_header(&mut self, line: u64) {
+        if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
+            return;
+        }
         let loc = |column| Location::Csv { line, column };
         if self.record.len() > MAX_COLUMNS {
             self.done = true;
