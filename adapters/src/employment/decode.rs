@@ -96,7 +96,9 @@ impl<R: Read> Read for Guard<R> {
         } else {
             self.inner.read(buf)?
         };
-        if let Some(b) = buf[..n].last() {
+        // `n <= buf.len()` by the `Read` contract; `get` keeps a reader that breaks it from
+        // causing a panic here.
+        if let Some(b) = buf.get(..n).and_then(<[u8]>::last) {
             self.last = *b;
         }
         self.delivered += n as u64;

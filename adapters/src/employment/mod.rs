@@ -138,7 +138,8 @@ impl Adapter for EmploymentCsv {
     }
 }
 
-/// A timestamp as it reads back from a cell: see [`values::carried_time`].
+/// A timestamp as it reads back from a cell: whole seconds, and in the repeated autumn hour
+/// the first (summer-time) of the two instants a local time names.
 pub fn carried_time(t: DateTime<Utc>) -> DateTime<Utc> {
     values::carried_time(t)
 }
