@@ -59,8 +59,8 @@ fn ext(s: &str) -> ReferralRef {
 
 fn xmllint() -> &'static str {
     const BIN: &str = "/usr/bin/xmllint";
-    let found = Path::new(BIN).exists()
-        || Command::new("xmllint").arg("--version").output().is_ok();
+    let found =
+        Path::new(BIN).exists() || Command::new("xmllint").arg("--version").output().is_ok();
     assert!(
         found,
         "xmllint is missing: install libxml2-utils (apt-get install libxml2-utils); CI installs it"
@@ -179,17 +179,35 @@ fn the_standard_status_samples_decode() {
 fn our_fixtures_decode() {
     let id = ReferralId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
 
-    let s = statuses(decode(&read(&fixture("welfare/wmo319-in-onderzoek.xml")), "wijkteam-centrum").unwrap());
+    let s = statuses(
+        decode(
+            &read(&fixture("welfare/wmo319-in-onderzoek.xml")),
+            "wijkteam-centrum",
+        )
+        .unwrap(),
+    );
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].status, ReferralStatus::InProgress);
     assert_eq!(s[0].referral, ReferralRef::Id(id));
     assert_eq!(s[0].reason_code, None);
 
-    let s = statuses(decode(&read(&fixture("welfare/wmo301-gateway-reference.xml")), "wijkteam-centrum").unwrap());
+    let s = statuses(
+        decode(
+            &read(&fixture("welfare/wmo301-gateway-reference.xml")),
+            "wijkteam-centrum",
+        )
+        .unwrap(),
+    );
     assert_eq!(s[0].referral, ReferralRef::Id(id));
     assert_eq!(s[0].status, ReferralStatus::Accepted);
 
-    let r = the_referral(decode(&read(&fixture("welfare/wmo315-same-category-twice.xml")), "zorggroep-oost").unwrap());
+    let r = the_referral(
+        decode(
+            &read(&fixture("welfare/wmo315-same-category-twice.xml")),
+            "zorggroep-oost",
+        )
+        .unwrap(),
+    );
     assert_eq!(r.request.needs.len(), 1);
     assert_eq!(r.request.needs[0].domain, LifeDomain::DailyLiving);
     assert_eq!(
@@ -197,8 +215,17 @@ fn our_fixtures_decode() {
         "Commentaar Aangevraagd Product\nCommentaat Aangevraagd Product 2"
     );
 
-    let r = the_referral(decode(&read(&fixture("welfare/wmo315-default-namespace.xml")), "zorggroep-oost").unwrap());
-    assert_eq!(r.request.note.as_ref().unwrap().as_str(), "Client & <partner>");
+    let r = the_referral(
+        decode(
+            &read(&fixture("welfare/wmo315-default-namespace.xml")),
+            "zorggroep-oost",
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        r.request.note.as_ref().unwrap().as_str(),
+        "Client & <partner>"
+    );
     assert_eq!(r.request.needs.len(), 2);
 }
 
@@ -225,10 +252,18 @@ fn refusals_name_the_location_and_the_rule() {
             };
             l == loc && e.rule.contains(rule)
         });
-        assert!(found, "{}: expected {loc}: {rule}; got {errors:?}", path.display());
+        assert!(
+            found,
+            "{}: expected {loc}: {rule}; got {errors:?}",
+            path.display()
+        );
         for e in &errors {
             for secret in ["999900007", "Wit", "Commentaar client", "passwd"] {
-                assert!(!e.rule.contains(secret), "{}: error quotes input: {e}", path.display());
+                assert!(
+                    !e.rule.contains(secret),
+                    "{}: error quotes input: {e}",
+                    path.display()
+                );
             }
         }
     }
@@ -269,25 +304,52 @@ fn one_message_of_each_kind_validates_against_its_xsd() {
     // Long text, markup characters and a line break survive.
     req.note = Some(Note::parse("Graag <b>bellen</b> & \"mailen\"\r\nna 10 uur").unwrap());
     let referral = Iwmo32
-        .encode_referral(OutgoingReferral { id: id(), request: &req }, &dirc)
+        .encode_referral(
+            OutgoingReferral {
+                id: id(),
+                request: &req,
+            },
+            &dirc,
+        )
         .unwrap();
     let mut files = vec![("WMO315", referral.clone())];
     let statuses = [
-        (ReferralStatus::Accepted, "zorggroep-oost", "wijkteam-centrum"),
-        (ReferralStatus::Declined, "zorggroep-oost", "wijkteam-centrum"),
-        (ReferralStatus::InProgress, "wijkteam-centrum", "zorggroep-oost"),
-        (ReferralStatus::Completed, "wijkteam-centrum", "zorggroep-oost"),
+        (
+            ReferralStatus::Accepted,
+            "zorggroep-oost",
+            "wijkteam-centrum",
+        ),
+        (
+            ReferralStatus::Declined,
+            "zorggroep-oost",
+            "wijkteam-centrum",
+        ),
+        (
+            ReferralStatus::InProgress,
+            "wijkteam-centrum",
+            "zorggroep-oost",
+        ),
+        (
+            ReferralStatus::Completed,
+            "wijkteam-centrum",
+            "zorggroep-oost",
+        ),
     ];
     for (status, source, target) in statuses {
         let req = sample_request(source, Target::Partner(pid(target)));
-        let mut update = StatusUpdate::new(ReferralRef::Id(id()), status, ts(2026, 11, 20, 14, 5, 9)).unwrap();
+        let mut update =
+            StatusUpdate::new(ReferralRef::Id(id()), status, ts(2026, 11, 20, 14, 5, 9)).unwrap();
         update.reason = Some(ReasonText::parse("Past binnen het plan").unwrap());
         update.reason_code = Some(match status {
             ReferralStatus::Declined => "7".into(),
             ReferralStatus::Completed => "21".into(),
             _ => "nonsense".into(),
         });
-        let out = OutgoingStatus { id: id(), request: &req, update: &update };
+        let out = OutgoingStatus {
+            id: id(),
+            request: &req,
+            update: &update,
+        };
         let bytes = Iwmo32.encode_status(out, &dirc).unwrap();
         let m = message_of(&bytes);
         files.push((m, bytes.clone()));
@@ -305,7 +367,14 @@ fn one_message_of_each_kind_validates_against_its_xsd() {
     // The referral reads back as projected.
     let back = the_referral(decode(&referral, "gateway-out").unwrap_or_else(|e| panic!("{e:?}")));
     assert_eq!(back.gateway_id, Some(id()));
-    let expected = project_referral(OutgoingReferral { id: id(), request: &req }, &pid("gateway-out"), &dirc);
+    let expected = project_referral(
+        OutgoingReferral {
+            id: id(),
+            request: &req,
+        },
+        &pid("gateway-out"),
+        &dirc,
+    );
     assert_eq!(Some(back.request), expected);
 }
 
@@ -317,32 +386,76 @@ fn statuses_of(records: Vec<Record>) -> Vec<StatusUpdate> {
 fn encoding_refuses_what_iwmo_cannot_address_or_carry() {
     let d = directory();
     let enc = |req: &ReferralRequest, d: &Directory| {
-        Iwmo32.encode_referral(OutgoingReferral { id: id(), request: req }, d)
+        Iwmo32.encode_referral(
+            OutgoingReferral {
+                id: id(),
+                request: req,
+            },
+            d,
+        )
     };
     // Target without a municipality code.
     let req = sample_request("woonstad-noord", Target::Partner(pid("zorggroep-oost")));
-    assert!(matches!(enc(&req, &d), Err(EncodeError::MissingCode { code_kind: "municipality code", .. })));
+    assert!(matches!(
+        enc(&req, &d),
+        Err(EncodeError::MissingCode {
+            code_kind: "municipality code",
+            ..
+        })
+    ));
     // A sector target resolves to the first welfare partner with a municipality code.
     let req = sample_request("woonstad-noord", Target::Sector(Sector::Welfare));
     let out = enc(&req, &d).unwrap();
-    assert!(String::from_utf8(out).unwrap().contains("<wmo315:Ontvanger>0384</wmo315:Ontvanger>"));
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("<wmo315:Ontvanger>0384</wmo315:Ontvanger>"));
     let mut no_welfare = d.clone();
     no_welfare.entries.retain(|e| e.municipality.is_none());
-    assert!(matches!(enc(&req, &no_welfare), Err(EncodeError::MissingCode { .. })));
+    assert!(matches!(
+        enc(&req, &no_welfare),
+        Err(EncodeError::MissingCode { .. })
+    ));
     // No gateway AGB.
     let mut no_agb = d.clone();
     no_agb.gateway_agb = None;
-    assert!(matches!(enc(&req, &no_agb), Err(EncodeError::MissingCode { code_kind: "AGB code", .. })));
+    assert!(matches!(
+        enc(&req, &no_agb),
+        Err(EncodeError::MissingCode {
+            code_kind: "AGB code",
+            ..
+        })
+    ));
     // No identity, no birth date.
     let mut anon = req.clone();
     anon.resident.identity = None;
-    assert!(matches!(enc(&anon, &d), Err(EncodeError::MissingCategory { category: DataCategory::Identity, .. })));
+    assert!(matches!(
+        enc(&anon, &d),
+        Err(EncodeError::MissingCategory {
+            category: DataCategory::Identity,
+            ..
+        })
+    ));
     let mut no_birth = req.clone();
     no_birth.resident.identity.as_mut().unwrap().birth_date = None;
-    assert!(matches!(enc(&no_birth, &d), Err(EncodeError::MissingField { .. })));
+    assert!(matches!(
+        enc(&no_birth, &d),
+        Err(EncodeError::MissingField { .. })
+    ));
     // Cancellation has no iWmo message.
-    let update = StatusUpdate::new(ReferralRef::Id(id()), ReferralStatus::Cancelled, ts(2026, 1, 1, 0, 0, 0)).unwrap();
-    let r = Iwmo32.encode_status(OutgoingStatus { id: id(), request: &req, update: &update }, &d);
+    let update = StatusUpdate::new(
+        ReferralRef::Id(id()),
+        ReferralStatus::Cancelled,
+        ts(2026, 1, 1, 0, 0, 0),
+    )
+    .unwrap();
+    let r = Iwmo32.encode_status(
+        OutgoingStatus {
+            id: id(),
+            request: &req,
+            update: &update,
+        },
+        &d,
+    );
     assert!(matches!(r, Err(EncodeError::Unsupported { .. })));
 }
 
@@ -360,13 +473,31 @@ fn the_code_table_covers_every_domain_both_ways() {
 #[test]
 fn derived_assignment_numbers_are_what_starts_and_stops_carry() {
     let req = sample_request("wijkteam-centrum", Target::Partner(pid("zorggroep-oost")));
-    let update = StatusUpdate::new(ReferralRef::Id(id()), ReferralStatus::InProgress, ts(2026, 1, 1, 0, 0, 0)).unwrap();
+    let update = StatusUpdate::new(
+        ReferralRef::Id(id()),
+        ReferralStatus::InProgress,
+        ts(2026, 1, 1, 0, 0, 0),
+    )
+    .unwrap();
     let bytes = Iwmo32
-        .encode_status(OutgoingStatus { id: id(), request: &req, update: &update }, &directory())
+        .encode_status(
+            OutgoingStatus {
+                id: id(),
+                request: &req,
+                update: &update,
+            },
+            &directory(),
+        )
         .unwrap();
     let back = statuses(decode(&bytes, "zorggroep-oost").unwrap());
-    assert_eq!(back[0].referral, ext(&toewijzing_nummer(id(), 0).to_string()));
-    assert_eq!(back[1].referral, ext(&toewijzing_nummer(id(), 1).to_string()));
+    assert_eq!(
+        back[0].referral,
+        ext(&toewijzing_nummer(id(), 0).to_string())
+    );
+    assert_eq!(
+        back[1].referral,
+        ext(&toewijzing_nummer(id(), 1).to_string())
+    );
 }
 
 // ---- round trips ---------------------------------------------------------------------------
@@ -446,7 +577,9 @@ fn generated_status_messages_validate() {
         let update = status_update().new_tree(&mut runner).unwrap().current();
         let mut req = request().new_tree(&mut runner).unwrap().current();
         let (source, target) = match update.status {
-            ReferralStatus::InProgress | ReferralStatus::Completed => ("wijkteam-centrum", "zorggroep-oost"),
+            ReferralStatus::InProgress | ReferralStatus::Completed => {
+                ("wijkteam-centrum", "zorggroep-oost")
+            }
             _ => ("zorggroep-oost", "wijkteam-centrum"),
         };
         req.source.partner = pid(source);
@@ -454,8 +587,17 @@ fn generated_status_messages_validate() {
         if let Some(ident) = req.resident.identity.as_mut() {
             ident.birth_date.get_or_insert(ymd(1970, 1, 1));
         }
-        let ReferralRef::Id(rid) = update.referral.clone() else { unreachable!() };
-        let Ok(bytes) = Iwmo32.encode_status(OutgoingStatus { id: rid, request: &req, update: &update }, &d) else {
+        let ReferralRef::Id(rid) = update.referral.clone() else {
+            unreachable!()
+        };
+        let Ok(bytes) = Iwmo32.encode_status(
+            OutgoingStatus {
+                id: rid,
+                request: &req,
+                update: &update,
+            },
+            &d,
+        ) else {
             continue;
         };
         let m = message_of(&bytes);

@@ -94,7 +94,7 @@ pub fn name_parts(identity: &Identity) -> Result<(Cow<'_, str>, Option<&str>), E
     }
 }
 
-fn identity<'r>(request: &'r ReferralRequest) -> Result<(&'r Identity, NaiveDate), EncodeError> {
+fn identity(request: &ReferralRequest) -> Result<(&Identity, NaiveDate), EncodeError> {
     let id = request
         .resident
         .identity

@@ -146,6 +146,7 @@ pub fn parse(input: &[u8]) -> Result<Doc<'_>, DecodeError> {
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
         cfg.expand_empty_elements = false;
+        cfg.trim_text(true);
     }
 
     let mut nodes: Vec<Node<'_>> = Vec::with_capacity(64);
@@ -263,12 +264,19 @@ pub fn parse(input: &[u8]) -> Result<Doc<'_>, DecodeError> {
                 }
             }
             Event::Text(t) => {
-                let s = t.unescape().map_err(|e| {
-                    DecodeError::at_xml(
-                        path_of(&nodes, &stack),
-                        format!("not well-formed XML text: {e}"),
-                    )
-                })?;
+                // Text is trimmed by the reader (whitespace-only text between elements never
+                // reaches here). The input is known UTF-8, so text without `&` is borrowed
+                // as is; only text with references goes through unescaping.
+                let raw: &[u8] = &t;
+                let s = match borrow_from(text, raw) {
+                    Some(s) if !s.contains('&') => Cow::Borrowed(s),
+                    _ => t.unescape().map_err(|e| {
+                        DecodeError::at_xml(
+                            path_of(&nodes, &stack),
+                            format!("not well-formed XML text: {e}"),
+                        )
+                    })?,
+                };
                 add_text(&mut nodes, &stack, s)?;
             }
             Event::CData(c) => {
