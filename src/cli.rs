@@ -129,7 +129,12 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
     };
     let ctx = DecodeContext { sender, directory };
     let records = match translate::translate(&input, from, to, &ctx) {
-        Ok(r) => r,
+        Ok(t) => {
+            for note in &t.notes {
+                eprintln!("{note}");
+            }
+            t.records
+        }
         Err(problems) => {
             for p in problems {
                 eprintln!("error: {}", p.0);

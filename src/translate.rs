@@ -12,6 +12,12 @@ pub struct Translated {
     pub kind: &'static str,
 }
 
+/// The translated records and notes for stderr.
+pub struct Translation {
+    pub records: Vec<Translated>,
+    pub notes: Vec<String>,
+}
+
 /// A problem with the input, as one line for stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem(pub String);
@@ -25,9 +31,10 @@ pub fn translate(
     from: Format,
     to: Format,
     ctx: &DecodeContext,
-) -> Result<Vec<Translated>, Vec<Problem>> {
+) -> Result<Translation, Vec<Problem>> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     let encoder = adapter_for(to);
     for (n, record) in adapter_for(from).decode(input, ctx).enumerate() {
         let record = match record {
@@ -54,12 +61,15 @@ pub fn translate(
                     })
             }
             Record::Status(u) => {
-                let ReferralRef::Id(id) = u.referral else {
-                    problems.push(Problem(format!(
-                        "record {}: a status update that names the referral only by the partner's own reference can be translated by the running gateway, which knows the referral; offline, give the gateway's referral id",
-                        n + 1
-                    )));
-                    continue;
+                let id = match &u.referral {
+                    ReferralRef::Id(id) => *id,
+                    ReferralRef::External(reference) => {
+                        notes.push(format!(
+                            "note: record {} names its referral by the partner's reference only; the running gateway looks the referral up, offline the output carries a stand-in id derived from the reference",
+                            n + 1
+                        ));
+                        stand_in_id(&ctx.sender, reference)
+                    }
                 };
                 let placeholder = placeholder_request(ctx, &u.referral);
                 encoder
@@ -83,7 +93,10 @@ pub fn translate(
         }
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok(Translation {
+            records: out,
+            notes,
+        })
     } else {
         Err(problems)
     }
@@ -91,15 +104,32 @@ pub fn translate(
 
 /// A deterministic UUID v7 for a referral that has no gateway id yet.
 pub fn derived_id(r: &ReferralRequest) -> ReferralId {
-    let mut h = Sha256::new();
-    h.update(r.source.partner.as_str().as_bytes());
-    h.update([0]);
-    h.update(r.source.reference.as_str().as_bytes());
-    let digest = h.finalize();
-    let mut random = [0u8; 10];
-    random.copy_from_slice(&digest[..10]);
     let millis = u64::try_from(r.requested_at.timestamp_millis()).unwrap_or(0);
-    ReferralId::from_parts(millis, random)
+    ReferralId::from_parts(
+        millis,
+        digest10(r.source.partner.as_str(), r.source.reference.as_str()),
+    )
+}
+
+/// A stand-in id for a status update that names its referral by reference only.
+fn stand_in_id(
+    sender: &wijkbrug_adapters::model::PartnerId,
+    reference: &wijkbrug_adapters::model::ExternalRef,
+) -> ReferralId {
+    ReferralId::from_parts(0, digest10(sender.as_str(), reference.as_str()))
+}
+
+/// The first 10 bytes of SHA-256 over `a`, a zero byte and `b`: the random part of a
+/// deterministic id.
+fn digest10(a: &str, b: &str) -> [u8; 10] {
+    let digest = Sha256::new()
+        .chain_update(a.as_bytes())
+        .chain_update([0])
+        .chain_update(b.as_bytes())
+        .finalize();
+    let mut out = [0u8; 10];
+    out.copy_from_slice(&digest[..10]);
+    out
 }
 
 /// Offline, a status update is translated without the referral it is about: the encoders get

@@ -222,9 +222,124 @@ fn a_rent_arrears_signal_becomes_a_referral_for_welfare() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["source"]["partner"], "woonstad-noord", "the configured housing partner sends");
+    assert_eq!(
+        v["source"]["partner"], "woonstad-noord",
+        "the configured housing partner sends"
+    );
     assert_eq!(v["target"]["sector"], "welfare");
-    let domains: Vec<_> = v["needs"].as_array().unwrap().iter().map(|n| n["domain"].as_str().unwrap()).collect();
-    assert!(domains.contains(&"finances") && domains.contains(&"housing"), "{domains:?}");
+    let domains: Vec<_> = v["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["domain"].as_str().unwrap())
+        .collect();
+    assert!(
+        domains.contains(&"finances") && domains.contains(&"housing"),
+        "{domains:?}"
+    );
     assert!(v["finance"]["arrears_cents"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn a_csv_with_bad_rows_names_line_and_column_of_each() {
+    let out = wijkbrug()
+        .args(["translate", "--from", "employment-csv", "--to", "case-json"])
+        .arg(adapter_fixture("employment/bad-rows.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    let lines: Vec<_> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("error: line 3:5 (bsn): fails the 11-proef"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("error: line 5:3 (datum): must be a date dd-mm-jjjj"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_csv_file_translates_to_one_json_array() {
+    let out = wijkbrug()
+        .args(["translate", "--from", "employment-csv", "--to", "case-json"])
+        .arg(adapter_fixture("employment/example.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = v.as_array().map_or(1, Vec::len);
+    let rows = std::fs::read_to_string(adapter_fixture("employment/example.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert_eq!(n, rows);
+}
+
+#[test]
+fn the_iwmo_315_sample_translates_and_what_comes_back_validates() {
+    let xmllint = which_xmllint();
+    let case = wijkbrug()
+        .args(["translate", "--from", "iwmo-3.2", "--to", "case-json"])
+        .arg(standards("iwmo-3.2/WMO315.xml"))
+        .output()
+        .unwrap();
+    assert!(case.status.success(), "{}", stderr_of(&case));
+    let v: serde_json::Value = serde_json::from_slice(&case.stdout).unwrap();
+    assert_eq!(v["resident"]["identity"]["bsn"], "999900006");
+    let back = wijkbrug()
+        .args(["translate", "--from", "case-json", "--to", "iwmo-3.2"])
+        .write_stdin(case.stdout)
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{}", stderr_of(&back));
+    let dir = std::env::temp_dir().join(format!("wijkbrug-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("315.xml");
+    std::fs::write(&file, &back.stdout).unwrap();
+    let out = std::process::Command::new(xmllint)
+        .arg("--noout")
+        .arg("--schema")
+        .arg(standards("iwmo-3.2/WMO315.xsd"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_xml_with_a_dtd_is_refused() {
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><wmo315:Bericht xmlns:wmo315="http://www.istandaarden.nl/iwmo/3_2/wmo315/schema">&lol2;</wmo315:Bericht>"#;
+    let out = wijkbrug()
+        .args(["translate", "--from", "iwmo-3.2", "--to", "case-json"])
+        .write_stdin(bomb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).to_lowercase().contains("dtd")
+            || stderr_of(&out).to_lowercase().contains("doctype"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+fn which_xmllint() -> &'static str {
+    let found = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        found,
+        "xmllint is missing: install libxml2-utils (.ci/run does)"
+    );
+    "xmllint"
 }

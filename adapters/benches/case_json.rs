@@ -17,7 +17,10 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("decode referral", |b| {
         b.iter(|| {
-            let n = CaseJson.decode(SAMPLE.as_bytes(), &ctx).filter(Result::is_ok).count();
+            let n = CaseJson
+                .decode(SAMPLE.as_bytes(), &ctx)
+                .filter(Result::is_ok)
+                .count();
             assert_eq!(n, 1);
         })
     });
@@ -28,7 +31,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("encode referral", |b| {
         b.iter(|| {
             CaseJson
-                .encode_referral(OutgoingReferral { id, request: &r.request }, &ctx.directory)
+                .encode_referral(
+                    OutgoingReferral {
+                        id,
+                        request: &r.request,
+                    },
+                    &ctx.directory,
+                )
                 .expect("encodes")
         })
     });

@@ -91,7 +91,10 @@ impl Drop for TmpDir {
 fn tmp_dir(name: &str) -> TmpDir {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("wijkbrug-welfare-{}-{name}-{n}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "wijkbrug-welfare-{}-{name}-{n}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     TmpDir(d)
 }
