@@ -176,8 +176,8 @@ struct ServiceRequest<'a> {
     subject: Reference<'a>,
     authored_on: String,
     requester: Reference<'a>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    performer_type: Vec<CodeableConcept<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    performer_type: Option<CodeableConcept<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     performer: Vec<Reference<'a>>,
     reason_code: Vec<CodeableConcept<'a>>,
@@ -483,10 +483,10 @@ pub(crate) fn encode_referral(out: OutgoingReferral<'_>) -> Result<Vec<u8>, Enco
     let id = out.id.to_string();
     let [patient_url, sr_url, task_url] = full_urls(out.id);
     let (performer, performer_type) = match &r.target {
-        Target::Partner(p) => (vec![partner_ref(p)], Vec::new()),
+        Target::Partner(p) => (vec![partner_ref(p)], None),
         Target::Sector(s) => (
             Vec::new(),
-            vec![CodeableConcept {
+            Some(CodeableConcept {
                 extension: Vec::new(),
                 coding: vec![Coding {
                     system: codes::SECTOR_SYSTEM,
@@ -494,7 +494,7 @@ pub(crate) fn encode_referral(out: OutgoingReferral<'_>) -> Result<Vec<u8>, Enco
                     display: None,
                 }],
                 text: None,
-            }],
+            }),
         ),
     };
     let owner = match &r.target {
