@@ -87,6 +87,13 @@ fn bench(c: &mut Criterion) {
             assert_eq!(n, 1);
         })
     });
+    // The compact Bundle the gateway itself writes (about a third of the pretty fixture).
+    let written = FhirR4
+        .encode_referral(OutgoingReferral { id, request: &req }, &dir)
+        .unwrap();
+    g.bench_function("decode_written_bundle", |b| {
+        b.iter(|| FhirR4.decode(std::hint::black_box(&written), &ctx).count())
+    });
     g.bench_function("decode_task", |b| {
         b.iter(|| FhirR4.decode(std::hint::black_box(TASK), &ctx).count())
     });

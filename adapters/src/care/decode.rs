@@ -1,10 +1,11 @@
 //! FHIR R4 JSON → the case model. See the module docs of [`super`] for the mapping.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Map, Value};
 
 use super::codes::{self, TaskMeaning};
-use super::json::{arr, as_obj, extension, get, opt_obj, opt_str, req_str, str_of, Errors, Path};
+use super::json::{
+    arr, as_obj, extension, get, opt_obj, opt_str, req_str, str_of, Errors, Map, Path, Value,
+};
 use crate::adapter::{DecodeContext, DecodeError, IncomingReferral, Record};
 use crate::model::{
     Address, Bsn, CategorySet, Consent, ConsentEffect, Contact, DataCategory, Email, ExternalRef,
@@ -14,7 +15,7 @@ use crate::model::{
     Urgency,
 };
 
-type Obj = Map<String, Value>;
+type Obj<'a> = Map<'a>;
 type Out = Vec<Result<Record, DecodeError>>;
 
 /// Inputs larger than this are refused before parsing.
@@ -68,7 +69,7 @@ pub(crate) fn decode(input: &[u8], ctx: &DecodeContext) -> Out {
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // serde_json stops at 128 levels of nesting ("recursion limit exceeded").
-    let root: Value = match serde_json::from_str(text) {
+    let root = match Value::parse(text) {
         Ok(v) => v,
         Err(e) => {
             return vec![Err(DecodeError::document(format_args!(
@@ -108,7 +109,7 @@ fn flatten(r: Result<Record, Errors>) -> Out {
 struct Res<'v> {
     index: usize,
     full_url: Option<&'v str>,
-    obj: &'v Obj,
+    obj: &'v Obj<'v>,
 }
 
 impl Res<'_> {
@@ -968,7 +969,7 @@ fn address(e: &mut Errors, a: &Obj, at: &Path<'_>) -> Option<Address> {
     let line_p = at.key("line");
     let line0 = match arr(e, a, "line", at).first() {
         None => None,
-        Some(Value::String(s)) => Some(s.as_str()),
+        Some(Value::String(s)) => Some(s.as_ref()),
         Some(_) => {
             e.at(&line_p.idx(0), "must be a string");
             None
@@ -1614,10 +1615,10 @@ mod tests {
 
     #[test]
     fn euro_amounts_become_exact_cents() {
-        assert_eq!(cents(&serde_json::json!(1350)), Some(135_000));
-        assert_eq!(cents(&serde_json::json!(12.34)), Some(1234));
-        assert_eq!(cents(&serde_json::json!(0.1)), Some(10));
-        assert_eq!(cents(&serde_json::json!(1.234)), None);
-        assert_eq!(cents(&serde_json::json!("12")), None);
+        assert_eq!(cents(&Value::parse("1350").unwrap()), Some(135_000));
+        assert_eq!(cents(&Value::parse("12.34").unwrap()), Some(1234));
+        assert_eq!(cents(&Value::parse("0.1").unwrap()), Some(10));
+        assert_eq!(cents(&Value::parse("1.234").unwrap()), None);
+        assert_eq!(cents(&Value::parse("\"12\"").unwrap()), None);
     }
 }

@@ -3,8 +3,9 @@
 //! # What it reads
 //!
 //! A message is a **Bundle** (type `collection`, `transaction`, `message` or `document`) or a
-//! single **Task**. Decoding parses into a `serde_json::Value` (serde_json's recursion limit of
-//! 128 levels bounds nesting; inputs above [`MAX_INPUT_BYTES`] are refused) and walks it, so
+//! single **Task**. Decoding parses (with serde_json, whose recursion limit of 128 levels bounds
+//! nesting; inputs above [`MAX_INPUT_BYTES`] are refused) into a small JSON tree that borrows
+//! its strings from the input, much cheaper than `serde_json::Value`, and walks it, so
 //! every problem is reported with its JSON pointer, e.g. `/entry/0/resource/identifier/0/value`.
 //! All problems found in a record are reported, each as its own `Err`. Errors name the rule,
 //! never a value from the input (unknown *codes* are quoted, cut to 40 characters).
