@@ -5,9 +5,12 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wijkbrug_adapters::care::FhirR4;
 use wijkbrug_adapters::model::*;
-use wijkbrug_adapters::{Adapter, DecodeContext, Directory, OutgoingReferral, OutgoingStatus};
+use wijkbrug_adapters::{
+    Adapter, DecodeContext, Directory, DirectoryEntry, OutgoingReferral, OutgoingStatus,
+};
 
 const BUNDLE: &[u8] = include_bytes!("../tests/fixtures/care/referral-bsn-uri.json");
+const BUNDLE_OID: &[u8] = include_bytes!("../tests/fixtures/care/referral-bsn-oid.json");
 const TASK: &[u8] = include_bytes!("../tests/fixtures/care/task-rejected.json");
 
 fn p(s: &str) -> PartnerId {
@@ -62,9 +65,18 @@ fn sample() -> ReferralRequest {
 }
 
 fn bench(c: &mut Criterion) {
+    // The performer of the OID fixture is addressed by its AGB code.
     let ctx = DecodeContext {
         sender: p("huisarts-de-linde"),
-        directory: Directory::default(),
+        directory: Directory {
+            entries: vec![DirectoryEntry {
+                partner: p("zorggroep-oost"),
+                sector: Sector::Welfare,
+                agb: Some(AgbCode::parse("42420001").unwrap()),
+                municipality: None,
+            }],
+            gateway_agb: None,
+        },
     };
     let dir = Directory::default();
     let req = sample();
@@ -82,6 +94,16 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let n = FhirR4
                 .decode(std::hint::black_box(BUNDLE), &ctx)
+                .filter(Result::is_ok)
+                .count();
+            assert_eq!(n, 1);
+        })
+    });
+    // A 3 KB bundle with the OID BSN system, as a GP system would send it.
+    g.bench_function("decode_referral_bundle_oid", |b| {
+        b.iter(|| {
+            let n = FhirR4
+                .decode(std::hint::black_box(BUNDLE_OID), &ctx)
                 .filter(Result::is_ok)
                 .count();
             assert_eq!(n, 1);

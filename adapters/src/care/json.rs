@@ -150,7 +150,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'de>, A::Error> {
-        let mut v = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        // serde_json gives no size hint for maps; FHIR objects mostly have 2 to 10 members.
+        let mut v = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
         while let Some((k, x)) = map.next_entry::<Key<'de>, Value<'de>>()? {
             v.push((k.0, x));
         }

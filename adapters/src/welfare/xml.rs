@@ -156,23 +156,9 @@ pub fn parse(input: &[u8]) -> Result<Doc<'_>, DecodeError> {
     let mut root_done = false;
 
     loop {
-        let (ns, event) = reader.read_resolved_event().map_err(not_well_formed)?;
-        let ns_class = match &ns {
-            ResolveResult::Bound(n) if !root_ns.is_empty() && n.as_ref() == root_ns.as_bytes() => {
-                Ns::Msg
-            }
-            ResolveResult::Bound(n) if n.as_ref() == BASIS_NS.as_bytes() => Ns::Basis,
-            _ => Ns::Other,
-        };
-        let root_kind = if kind.is_none() {
-            match &ns {
-                ResolveResult::Bound(n) => MessageKind::from_namespace(n.as_ref()),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        drop(ns);
+        // Namespaces are resolved only for element starts: end tags are checked against
+        // their start by the reader, and text has no namespace.
+        let event = reader.read_event().map_err(not_well_formed)?;
         match event {
             Event::DocType(_) => {
                 return Err(DecodeError::document(
@@ -198,6 +184,20 @@ pub fn parse(input: &[u8]) -> Result<Doc<'_>, DecodeError> {
                 for a in e.attributes() {
                     a.map_err(not_well_formed)?;
                 }
+                let (ns, _) = reader.resolve_element(e.name());
+                let ns_class = match &ns {
+                    ResolveResult::Bound(n)
+                        if !root_ns.is_empty() && n.as_ref() == root_ns.as_bytes() =>
+                    {
+                        Ns::Msg
+                    }
+                    ResolveResult::Bound(n) if n.as_ref() == BASIS_NS.as_bytes() => Ns::Basis,
+                    _ => Ns::Other,
+                };
+                let root_kind = match (&ns, kind) {
+                    (ResolveResult::Bound(n), None) => MessageKind::from_namespace(n.as_ref()),
+                    _ => None,
+                };
                 if stack.len() >= MAX_DEPTH {
                     return Err(DecodeError::at_xml(
                         path_of(&nodes, &stack),
