@@ -1,5 +1,9 @@
 //! The wijkbrug gateway: everything with I/O. The translation layer is `wijkbrug_adapters`.
 
+pub mod auth;
 pub mod cli;
+pub mod config;
 pub mod directory;
+pub mod routing;
+pub mod store;
 pub mod translate;

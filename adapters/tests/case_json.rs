@@ -359,3 +359,18 @@ proptest! {
         let _ = decode(&bytes, "werkplein");
     }
 }
+
+#[test]
+fn stored_requests_round_trip_including_minimised_ones() {
+    let request = sample_request("woonstad-noord", Target::Sector(Sector::Welfare));
+    let id = ReferralId::from_parts(1_760_000_000_000, [4; 10]);
+    for allowed in [
+        CategorySet::all(),
+        CategorySet::empty(),
+        [DataCategory::Needs].into_iter().collect(),
+    ] {
+        let (m, _) = request.minimise(allowed);
+        let bytes = case_json::encode_request(id, &m);
+        assert_eq!(case_json::decode_request(&bytes).unwrap(), (id, m));
+    }
+}

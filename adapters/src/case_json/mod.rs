@@ -168,6 +168,33 @@ pub fn decode_tracked(input: &[u8]) -> Result<Referral, Vec<DecodeError>> {
     }
 }
 
+/// A referral request (with its id) in the compact stored form, without history: how the
+/// gateway stores the copy it shared with a receiver.
+pub fn encode_request(id: ReferralId, request: &ReferralRequest) -> Vec<u8> {
+    to_json_compact(&wire_referral(Some(id), request, None))
+}
+
+/// Reads back what [`encode_request`] wrote. Unlike a partner's message, the source partner is
+/// not checked against a sender.
+pub fn decode_request(input: &[u8]) -> Result<(ReferralId, ReferralRequest), Vec<DecodeError>> {
+    let value: Value = serde_json::from_slice(input).map_err(|e| vec![syntax_error(&e)])?;
+    let wire: WireReferral = from_value(value, "").map_err(|e| vec![e])?;
+    let mut p = Problems::new("");
+    let id = match &wire.id {
+        Some(id) => p.check("/id", ReferralId::parse(id)),
+        None => {
+            p.push("/id", "required in a stored referral");
+            None
+        }
+    };
+    let request = request_from_wire(&wire, None, &mut p);
+    match (id, request, p.into_result()) {
+        (Some(id), Some(request), Ok(())) => Ok((id, request)),
+        (_, _, Err(errors)) => Err(errors),
+        _ => Err(vec![DecodeError::document("incomplete stored referral")]),
+    }
+}
+
 // ---- decoding ------------------------------------------------------------------------
 
 fn one_document(

@@ -1,0 +1,196 @@
+//! The store: the only shared state of the gateway. One trait, two implementations: SQLite
+//! (the embedded default, [`sqlite`]) and PostgreSQL (a later step). Callers hold an
+//! `Arc<dyn Store>` and never know which.
+//!
+//! Everything a sender is told was accepted is committed first: [`Store::intake`] writes the
+//! referrals, their status history, their outbox rows and the idempotency key in one
+//! transaction, and returns only after the commit is durable.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+use uuid::Uuid;
+use wijkbrug_adapters::model::{
+    Bsn, CategorySet, Consent, ExternalRef, PartnerId, Referral, ReferralId, ReferralRequest,
+    StatusHistory, Transition, TransitionError,
+};
+
+/// A consent record's id (UUID v7, minted by the gateway).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ConsentId(pub Uuid);
+
+impl std::fmt::Display for ConsentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// What the store could not do. Never carries personal data.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be read back into the model (a bug or a tampered database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// The copy of a referral that a receiving partner may see: minimised to what the consent
+/// covers.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SharedCopy {
+    pub receiver: PartnerId,
+    pub request: ReferralRequest,
+    /// The categories kept (a subset of the consent's).
+    pub categories: CategorySet,
+    /// The categories removed by minimisation.
+    pub removed: CategorySet,
+    /// The consent it was shared under.
+    pub consent: Option<ConsentId>,
+}
+
+/// What the outbox row asks the delivery worker to send.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OutboxKind {
+    /// The shared copy of the referral, to its receiver.
+    Referral,
+    /// The status change at this index of the referral's history, to the partner that did
+    /// not report it (usually the sender).
+    Status { transition: u32 },
+}
+
+/// One thing to deliver.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OutboxItem {
+    pub referral: ReferralId,
+    pub recipient: PartnerId,
+    pub kind: OutboxKind,
+}
+
+/// A referral ready to be stored at intake.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NewReferral {
+    /// Its id, the request as received (full), and its history so far (received, then
+    /// routed or consent_missing).
+    pub referral: Referral,
+    /// The routed receiver's copy, when there is one (routed with consent).
+    pub shared: Option<SharedCopy>,
+    /// The deliveries to queue with it (none when consent is missing).
+    pub outbox: Vec<OutboxItem>,
+}
+
+/// What became of one referral at intake.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IntakeOutcome {
+    /// Stored now.
+    Created(ReferralId),
+    /// The sender had already sent a referral with this reference (or this Idempotency-Key):
+    /// nothing was stored, and this is the first one's id.
+    Duplicate(ReferralId),
+}
+
+impl IntakeOutcome {
+    pub fn id(self) -> ReferralId {
+        match self {
+            Self::Created(id) | Self::Duplicate(id) => id,
+        }
+    }
+}
+
+/// One intake request: every accepted referral of one message, stored together.
+#[derive(Clone, Debug)]
+pub struct Intake {
+    pub sender: PartnerId,
+    /// The `Idempotency-Key` header, if the sender gave one: a repeat with the same key
+    /// answers the first request's ids and stores nothing.
+    pub idempotency_key: Option<String>,
+    pub referrals: Vec<NewReferral>,
+}
+
+/// A stored referral with the copy that was shared.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredReferral {
+    pub referral: Referral,
+    pub shared: Option<SharedCopy>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A stored consent.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredConsent {
+    pub id: ConsentId,
+    pub consent: Consent,
+}
+
+/// How many rows each table holds (for readiness, tests and the operations view).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct StoreCounts {
+    pub referrals: u64,
+    pub transitions: u64,
+    pub outbox: u64,
+    pub consents: u64,
+    pub idempotency_keys: u64,
+}
+
+/// Result of applying a status transition.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum TransitionOutcome {
+    /// Appended; the history as it now is.
+    Applied(StatusHistory),
+    /// Illegal from the current status; nothing changed.
+    Refused(TransitionError),
+    /// No such referral.
+    NotFound,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the embedded migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Whether the store answers and its schema is current.
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    /// Stores every referral of one intake request, their outbox rows and the idempotency
+    /// key, in one transaction; returns after the commit is durable. Concurrent calls share
+    /// commits (group commit). Per referral, a repeat of (sender, source reference) is a
+    /// `Duplicate` of the first.
+    async fn intake(&self, intake: Intake) -> Result<Vec<IntakeOutcome>, StoreError>;
+
+    /// A referral by id.
+    async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError>;
+
+    /// The id of the referral a sender sent with its own reference.
+    async fn referral_by_source(
+        &self,
+        sender: &PartnerId,
+        reference: &ExternalRef,
+    ) -> Result<Option<ReferralId>, StoreError>;
+
+    /// Appends a transition if it is legal from the referral's current status, and queues
+    /// `notify` with it, in one transaction.
+    async fn apply_transition(
+        &self,
+        id: ReferralId,
+        transition: Transition,
+        notify: Vec<OutboxItem>,
+    ) -> Result<TransitionOutcome, StoreError>;
+
+    /// Records a consent.
+    async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError>;
+
+    /// Every consent recorded for a resident (in force or not).
+    async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError>;
+
+    /// The outbox rows queued for a referral (oldest first).
+    async fn outbox_for(&self, id: ReferralId) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Row counts per table.
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
+}
