@@ -470,7 +470,8 @@ fn request_from_wire(
             _ => needs_ok = false,
         }
     }
-    if needs_ok {
+    // A partner's message must state a need; a stored, minimised copy may have none left.
+    if needs_ok && ctx.is_some() {
         p.check("/needs", ReferralRequest::check_needs(&needs));
     }
     let note = p.opt("/note", w.note.as_ref(), Note::parse);
