@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod directory;
 pub mod routing;
 pub mod store;
