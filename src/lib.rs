@@ -1,10 +1,15 @@
 //! The wijkbrug gateway: everything with I/O. The translation layer is `wijkbrug_adapters`.
 
+pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;
 pub mod directory;
+pub mod intake;
 pub mod routing;
+pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod translate;

@@ -81,8 +81,10 @@ pub struct NewReferral {
     pub referral: Referral,
     /// The routed receiver's copy, when there is one (routed with consent).
     pub shared: Option<SharedCopy>,
-    /// The deliveries to queue with it (none when consent is missing).
+    /// The deliveries (or the notice to the sender) to queue with it.
     pub outbox: Vec<OutboxItem>,
+    /// Consents that came with the message, stored in the same transaction.
+    pub consents: Vec<(ConsentId, Consent)>,
 }
 
 /// What became of one referral at intake.

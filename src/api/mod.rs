@@ -1,0 +1,112 @@
+//! The HTTP API: axum routes, one module per resource; every error as problem+json.
+
+pub mod consents;
+pub mod health;
+pub mod intake;
+pub mod problem;
+pub mod referrals;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::app::SharedState;
+use problem::Problem;
+
+/// The OpenAPI description, generated from the handlers and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wijkbrug",
+        description = "Interoperability gateway for the organisations of one neighbourhood. Partners send referrals and status updates in their own format; errors are RFC 9457 problem details naming the field and the rule."
+    ),
+    paths(
+        intake::post_message,
+        referrals::get_referral,
+        consents::post_consent,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(
+        problem::Problem,
+        problem::FieldError,
+        intake::MessageResponse,
+        intake::AcceptedReferral,
+        intake::AppliedStatus,
+        intake::RefusedRecord,
+        referrals::ReferralView,
+        referrals::HistoryEntry,
+        consents::ConsentRequest,
+        consents::ConsentCreated,
+        health::Health,
+    )),
+    modifiers(&PartnerToken),
+    tags(
+        (name = "intake", description = "Messages from partners' systems"),
+        (name = "referrals", description = "Reading referrals back"),
+        (name = "consents", description = "Residents' consents"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct PartnerToken;
+
+impl Modify for PartnerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "partner_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The partner's API token (`wijkbrug partner token`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> Response {
+    Problem::not_found("resource").into_response()
+}
+
+/// The gateway's routes with request ids and one tracing span per request.
+pub fn router(state: SharedState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/v1/partners/{partner}/messages", post(intake::post_message))
+        .route("/v1/referrals/{id}", get(referrals::get_referral))
+        .route("/v1/consents", post(consents::post_consent))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        // Handlers read bodies themselves with the configured limit (and answer 413 as
+        // problem+json), so axum's own default limit is off.
+        .layer(DefaultBodyLimit::disable())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path carries partner and referral ids only; never a body or a query.
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), partner = tracing::field::Empty)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

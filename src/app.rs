@@ -1,0 +1,112 @@
+//! The running gateway's shared state: configuration, store, partner directory and the
+//! per-partner inbound rate limiters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use wijkbrug_adapters::model::ReferralId;
+use wijkbrug_adapters::Directory;
+
+use crate::api::problem::Problem;
+use crate::config::{Config, Partner};
+use crate::store::Store;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub directory: Directory,
+    limiters: HashMap<String, DefaultDirectRateLimiter>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let directory = config
+            .partners
+            .directory(config.settings.gateway.agb.clone());
+        let limiters = config
+            .partners
+            .list
+            .iter()
+            .map(|p| {
+                let quota = Quota::per_second(p.inbound_rate.per_second)
+                    .allow_burst(p.inbound_rate.burst);
+                (p.id.to_string(), RateLimiter::direct(quota))
+            })
+            .collect();
+        Self {
+            config,
+            store,
+            directory,
+            limiters,
+        }
+    }
+
+    /// The partner whose id is in the path, if the bearer token is one of its tokens.
+    /// Unknown partner and wrong token look the same (401), so ids leak nothing.
+    pub fn authenticate_as(&self, partner: &str, headers: &HeaderMap) -> Result<&Partner, Problem> {
+        let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
+        let p = self
+            .config
+            .partners
+            .authenticate(partner, token)
+            .ok_or_else(Problem::unauthorized)?;
+        self.check_rate(p)?;
+        tracing::Span::current().record("partner", p.id.as_str());
+        Ok(p)
+    }
+
+    /// The partner a bearer token belongs to (for routes without a partner in the path).
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Partner, Problem> {
+        let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
+        let p = self
+            .config
+            .partners
+            .list
+            .iter()
+            .find_map(|p| self.config.partners.authenticate(p.id.as_str(), token))
+            .ok_or_else(Problem::unauthorized)?;
+        self.check_rate(p)?;
+        tracing::Span::current().record("partner", p.id.as_str());
+        Ok(p)
+    }
+
+    fn check_rate(&self, partner: &Partner) -> Result<(), Problem> {
+        let Some(limiter) = self.limiters.get(partner.id.as_str()) else {
+            return Ok(());
+        };
+        limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Problem::rate_limited(wait.as_secs().max(1))
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// The current time (the one clock the request path reads).
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// A new referral id: UUID v7 from the clock and 10 random bytes.
+pub fn new_referral_id(at: DateTime<Utc>) -> ReferralId {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    ReferralId::from_parts(millis, rand::random())
+}
+
+/// A new consent id (UUID v7).
+pub fn new_consent_id() -> crate::store::ConsentId {
+    crate::store::ConsentId(uuid::Uuid::now_v7())
+}
+
+pub type SharedState = Arc<AppState>;

@@ -1,0 +1,113 @@
+//! `wijkbrug serve`: open the store, apply migrations, and serve the API until SIGINT or
+//! SIGTERM, then finish in-flight requests (up to the configured grace) and stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops taking new connections, finishes in-flight requests, and waits for the server.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("server task")?
+    }
+}
+
+/// Opens the configured store and applies its migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(&config.settings.store)
+        .await
+        .context("opening the store")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(Arc::new(store))
+}
+
+/// Starts the gateway on the configured address (port 0 picks one) and returns at once.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let store = open_store(&config).await?;
+    start_with_store(config, store).await
+}
+
+pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(config.settings.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.settings.server.listen))?;
+    let addr = listener.local_addr()?;
+    let grace = config.settings.server.shutdown_grace;
+    let state = Arc::new(AppState::new(config, store));
+    let app = crate::api::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let (drained_tx, drained_rx) = oneshot::channel::<()>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+            let _ = drained_tx.send(());
+        });
+        let server = tokio::spawn(async move { serve.await });
+        // Once shutdown starts, in-flight requests get `grace` to finish.
+        let _ = drained_rx.await;
+        match tokio::time::timeout(grace, server).await {
+            Ok(joined) => joined.context("server task")?.context("serving"),
+            Err(_) => {
+                tracing::warn!("shutdown grace elapsed with requests still in flight");
+                Ok(())
+            }
+        }
+    });
+    tracing::info!(%addr, "listening");
+    Ok(Running {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    println!("wijkbrug listening on http://{}", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
