@@ -417,4 +417,31 @@ mod tests {
         assert!(database_path("postgres://localhost/w", dir).is_err());
         assert!(database_path("sqlite://", dir).is_err());
     }
+
+    #[tokio::test]
+    async fn connections_are_durable_wal_with_foreign_keys() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(&StoreSettings {
+            url: "sqlite://w.db".to_owned(),
+            data_dir: dir.path().join("data"),
+            max_connections: 2,
+            group_commit_max_batch: 8,
+            group_commit_max_wait: Duration::ZERO,
+        })
+        .await
+        .unwrap();
+        let pragma = |name: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                let sql = format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}");
+                let (value,): (String,) = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+                value
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("synchronous").await, "2", "FULL");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(store.path(), dir.path().join("data/w.db"));
+        store.close().await;
+    }
 }
