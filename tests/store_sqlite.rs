@@ -703,7 +703,7 @@ async fn a_tampered_row_is_reported_corrupt_without_its_content() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    sqlx::query("UPDATE referrals SET request = replace(request, '999900006', '999900007')")
+    sqlx::query("UPDATE referrals SET request = replace(request, '\"finances\"', '\"finanzen\"')")
         .execute(&pool)
         .await
         .unwrap();
@@ -714,5 +714,6 @@ async fn a_tampered_row_is_reported_corrupt_without_its_content() {
         panic!("a tampered request was read back")
     };
     assert!(message.contains(&new.referral.id.to_string()), "{message}");
-    assert!(!message.contains("99990000"), "{message}");
+    assert!(!message.contains("finanzen"), "{message}");
+    assert!(!message.contains("999900006"), "{message}");
 }
