@@ -28,7 +28,7 @@ impl std::fmt::Display for ConsentId {
 }
 
 /// What the store could not do. Never carries personal data.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("store unavailable: {0}")]
@@ -39,6 +39,14 @@ pub enum StoreError {
     /// The migrations could not be applied.
     #[error("migration failed: {0}")]
     Migration(String),
+}
+
+/// The current time at the precision the store keeps (microseconds, as PostgreSQL's
+/// `timestamptz`). Timestamps are stored truncated to microseconds, so mint the times that go
+/// into a history with this (or truncate them) and a referral reads back exactly as written.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 /// The copy of a referral that a receiving partner may see: minimised to what the consent
@@ -176,7 +184,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ReferralId>, StoreError>;
 
     /// Appends a transition if it is legal from the referral's current status, and queues
-    /// `notify` with it, in one transaction.
+    /// `notify` with it, in one transaction. A `notify` item of kind
+    /// [`OutboxKind::Status`] is stored with the index of the transition appended here,
+    /// whatever index the caller put in it (the caller cannot know it for certain).
     async fn apply_transition(
         &self,
         id: ReferralId,
@@ -195,4 +205,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Row counts per table.
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// Finishes the writes in flight and closes the store; later calls answer
+    /// [`StoreError::Unavailable`]. Dropping the store without closing loses nothing that was
+    /// answered as stored.
+    async fn close(&self) {}
 }

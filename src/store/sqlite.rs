@@ -1,1 +1,447 @@
 //! The SQLite store (the embedded default).
+//!
+//! One database file under the data directory, in WAL mode with `synchronous = FULL`, so a
+//! commit is on disk when it returns and readers never block the writer. Writes go through a
+//! single writer task with its own connection ([`writer`]), which gathers concurrent writes
+//! into shared transactions (group commit); reads go through a pool of connections.
+//!
+//! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
+//! [`Store::migrate`].
+
+mod codec;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::Connection;
+use tokio::sync::{mpsc, oneshot};
+use wijkbrug_adapters::model::{
+    Bsn, Consent, ExternalRef, PartnerId, Purpose, Referral, ReferralId, Transition,
+};
+
+use self::codec::{corrupt, unavailable};
+use self::writer::{Job, Stats, TransitionJob, Writer};
+use super::{
+    ConsentId, Intake, IntakeOutcome, OutboxItem, SharedCopy, Store, StoreCounts, StoreError,
+    StoredConsent, StoredReferral, TransitionOutcome,
+};
+use crate::config::StoreSettings;
+
+/// The embedded migrations.
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a connection waits for a lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    stats: Arc<Stats>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database of `settings.url`, `sqlite://<path>`; a
+    /// relative path is under `settings.data_dir`, which is created if missing. Does not
+    /// migrate: call [`Store::migrate`].
+    pub async fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        let path = database_path(&settings.url, &settings.data_dir)?;
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create the data directory: {e}"))
+        })?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create the database's directory: {e}"))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        let conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(unavailable)?;
+
+        let max_batch = settings.group_commit_max_batch.max(1);
+        let (jobs, rx) = mpsc::channel(max_batch.saturating_mul(4).max(64));
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(
+            Writer {
+                conn,
+                rx,
+                max_batch,
+                max_wait: settings.group_commit_max_wait,
+                stats: Arc::clone(&stats),
+            }
+            .run(),
+        );
+        Ok(Self {
+            pool,
+            jobs,
+            stats,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `(commits, intakes)`: how many write transactions were committed and how many intake
+    /// calls they carried. Fewer commits than intakes means commits were shared.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        (
+            self.stats.commits.load(Ordering::Relaxed),
+            self.stats.intakes.load(Ordering::Relaxed),
+        )
+    }
+
+    async fn write<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(job(reply))
+            .await
+            .map_err(|_| writer::closed())?;
+        answer.await.map_err(|_| writer::closed())?
+    }
+}
+
+/// The database file a `sqlite://` URL names.
+fn database_path(url: &str, data_dir: &Path) -> Result<PathBuf, StoreError> {
+    let bad = || {
+        StoreError::Unavailable(
+            "the store url must be sqlite://<path> (a file; relative paths are under the data \
+             directory)"
+                .to_owned(),
+        )
+    };
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(bad)?;
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest.is_empty() || rest == ":memory:" {
+        return Err(bad());
+    }
+    let path = Path::new(rest);
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        data_dir.join(path)
+    })
+}
+
+/// A `referrals` row as `referral()` reads it.
+type ReferralRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+/// A `consents` row.
+type ConsentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        conn.ping().await.map_err(unavailable)?;
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|_| StoreError::Migration("no migrations are applied".to_owned()))?;
+        let missing = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .filter(|m| !applied.iter().any(|(v,)| *v == m.version))
+            .count();
+        if missing > 0 {
+            return Err(StoreError::Migration(format!(
+                "{missing} migrations are not applied"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn intake(&self, intake: Intake) -> Result<Vec<IntakeOutcome>, StoreError> {
+        self.write(|reply| Job::Intake(intake, reply)).await
+    }
+
+    async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError> {
+        // One read transaction: the row and its history from the same snapshot.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let row: Option<ReferralRow> = sqlx::query_as(
+            "SELECT request, receiver, shared, shared_categories, shared_removed, consent_id, \
+             received_at FROM referrals WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let Some((request, receiver, shared, categories, removed, consent, received_at)) = row
+        else {
+            return Ok(None);
+        };
+        let history = writer::load_history(&mut tx, id)
+            .await?
+            .ok_or_else(|| corrupt(format_args!("referral {id} has no history")))?;
+        tx.commit().await.map_err(unavailable)?;
+
+        let request = codec::request_from_json(&request, id, "referrals.request")?;
+        let shared = match (receiver, shared, categories, removed) {
+            (None, None, None, None) => None,
+            (Some(receiver), Some(shared), Some(categories), Some(removed)) => Some(SharedCopy {
+                receiver: codec::parse_partner(&receiver, "referrals.receiver")?,
+                request: codec::request_from_json(&shared, id, "referrals.shared")?,
+                categories: codec::parse_categories(&categories, "referrals.shared_categories")?,
+                removed: codec::parse_categories(&removed, "referrals.shared_removed")?,
+                consent: consent
+                    .map(|c| codec::parse_consent_id(&c, "referrals.consent_id"))
+                    .transpose()?,
+            }),
+            _ => {
+                return Err(corrupt(format_args!(
+                    "the shared copy of referral {id} is incomplete"
+                )))
+            }
+        };
+        Ok(Some(StoredReferral {
+            referral: Referral {
+                id,
+                request,
+                history,
+            },
+            shared,
+            received_at: codec::parse_ts(&received_at, "referrals.received_at")?,
+        }))
+    }
+
+    async fn referral_by_source(
+        &self,
+        sender: &PartnerId,
+        reference: &ExternalRef,
+    ) -> Result<Option<ReferralId>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM referrals WHERE sender = ? AND source_ref = ?")
+                .bind(sender.as_str())
+                .bind(reference.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        row.map(|(id,)| codec::parse_referral_id(&id, "referrals.id"))
+            .transpose()
+    }
+
+    async fn apply_transition(
+        &self,
+        id: ReferralId,
+        transition: Transition,
+        notify: Vec<OutboxItem>,
+    ) -> Result<TransitionOutcome, StoreError> {
+        let job = Box::new(TransitionJob {
+            id,
+            transition,
+            notify,
+        });
+        self.write(|reply| Job::Transition(job, reply)).await
+    }
+
+    async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError> {
+        let consent = Box::new(consent.clone());
+        self.write(|reply| Job::Consent(id, consent, reply)).await
+    }
+
+    async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError> {
+        let rows: Vec<ConsentRow> = sqlx::query_as(
+            "SELECT id, resident, grantee_kind, grantee, purpose, effect, categories, \
+             valid_from, valid_until, recorded_by, evidence, revoked_at \
+             FROM consents WHERE resident = ? ORDER BY recorded_at, id",
+        )
+        .bind(resident.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter().map(consent_from_row).collect()
+    }
+
+    async fn outbox_for(&self, id: ReferralId) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows: Vec<codec::OutboxRow> = sqlx::query_as(
+            "SELECT referral_id, recipient, kind, transition FROM outbox \
+             WHERE referral_id = ? ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter().map(codec::outbox_from_row).collect()
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let (referrals, transitions, outbox, consents, idempotency_keys): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM referrals), (SELECT COUNT(*) FROM status_transitions), \
+             (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM consents), \
+             (SELECT COUNT(*) FROM idempotency_keys)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(StoreCounts {
+            referrals: n(referrals),
+            transitions: n(transitions),
+            outbox: n(outbox),
+            consents: n(consents),
+            idempotency_keys: n(idempotency_keys),
+        })
+    }
+
+    async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.jobs.send(Job::Close(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        self.pool.close().await;
+    }
+}
+
+fn consent_from_row(row: ConsentRow) -> Result<StoredConsent, StoreError> {
+    let (
+        id,
+        resident,
+        grantee_kind,
+        grantee,
+        purpose,
+        effect,
+        categories,
+        valid_from,
+        valid_until,
+        recorded_by,
+        evidence,
+        revoked_at,
+    ) = row;
+    Ok(StoredConsent {
+        id: codec::parse_consent_id(&id, "consents.id")?,
+        consent: Consent {
+            resident: Bsn::parse(&resident)
+                .map_err(|_| corrupt("consents.resident is not a BSN"))?,
+            grantee: codec::parse_grantee(&grantee_kind, &grantee)?,
+            purpose: Purpose::from_str(&purpose)
+                .map_err(|_| corrupt("consents.purpose is not a purpose"))?,
+            effect: codec::parse_effect(&effect)?,
+            categories: codec::parse_categories(&categories, "consents.categories")?,
+            valid_from: codec::parse_ts(&valid_from, "consents.valid_from")?,
+            valid_until: codec::parse_opt_ts(valid_until.as_deref(), "consents.valid_until")?,
+            recorded_by: codec::parse_partner(&recorded_by, "consents.recorded_by")?,
+            evidence: codec::parse_evidence(evidence)?,
+            revoked_at: codec::parse_opt_ts(revoked_at.as_deref(), "consents.revoked_at")?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_file_under_the_data_directory_unless_absolute() {
+        let dir = Path::new("/var/lib/wijkbrug");
+        assert_eq!(
+            database_path("sqlite://wijkbrug.db", dir).unwrap(),
+            dir.join("wijkbrug.db")
+        );
+        assert_eq!(
+            database_path("sqlite:///tmp/x.db", dir).unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(
+            database_path("sqlite:db/w.db?mode=rwc", dir).unwrap(),
+            dir.join("db/w.db")
+        );
+        assert!(database_path("sqlite::memory:", dir).is_err());
+        assert!(database_path("postgres://localhost/w", dir).is_err());
+        assert!(database_path("sqlite://", dir).is_err());
+    }
+
+    #[tokio::test]
+    async fn connections_are_durable_wal_with_foreign_keys() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(&StoreSettings {
+            url: "sqlite://w.db".to_owned(),
+            data_dir: dir.path().join("data"),
+            max_connections: 2,
+            group_commit_max_batch: 8,
+            group_commit_max_wait: Duration::ZERO,
+        })
+        .await
+        .unwrap();
+        let pragma = |name: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                let sql = format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}");
+                let (value,): (String,) = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+                value
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("synchronous").await, "2", "FULL");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(store.path(), dir.path().join("data/w.db"));
+        store.close().await;
+    }
+}

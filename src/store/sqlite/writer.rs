@@ -1,0 +1,454 @@
+//! The single writer: every write of the store goes through one task with its own connection,
+//! so writes are serialised without lock contention, and concurrent writes share commits.
+//!
+//! The task takes the first job, then gathers whatever else arrives (up to `max_batch` jobs,
+//! waiting at most `max_wait` for company), runs them all in one `BEGIN IMMEDIATE`
+//! transaction, commits once (one fsync for the lot), and answers each caller.
+//!
+//! When the batch's transaction fails, nothing of it was written. If it held more than one
+//! job, each job is then run again alone, in its own transaction, so one caller's bad data
+//! cannot fail the others: every caller gets its own job's result, and a job that fails alone
+//! is answered with its error and leaves nothing behind.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+use wijkbrug_adapters::model::{Consent, ReferralId, StatusHistory, Transition};
+
+use super::codec::{self, corrupt, ts, unavailable};
+use crate::store::{
+    ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, StoreError, TransitionOutcome,
+};
+
+/// Commits and intakes so far (to show that commits are shared).
+#[derive(Default, Debug)]
+pub(crate) struct Stats {
+    pub commits: AtomicU64,
+    pub intakes: AtomicU64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A write, with where to send its result.
+pub(crate) enum Job {
+    Intake(Intake, Reply<Vec<IntakeOutcome>>),
+    Transition(Box<TransitionJob>, Reply<TransitionOutcome>),
+    Consent(ConsentId, Box<Consent>, Reply<()>),
+    /// Finish, close the connection, and stop.
+    Close(oneshot::Sender<()>),
+}
+
+pub(crate) struct TransitionJob {
+    pub id: ReferralId,
+    pub transition: Transition,
+    pub notify: Vec<OutboxItem>,
+}
+
+/// A job's result, before it is sent.
+enum Answer {
+    Intake(Vec<IntakeOutcome>),
+    Transition(TransitionOutcome),
+    Consent,
+}
+
+pub(crate) struct Writer {
+    pub conn: SqliteConnection,
+    pub rx: mpsc::Receiver<Job>,
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    pub stats: Arc<Stats>,
+}
+
+impl Writer {
+    pub async fn run(mut self) {
+        let max_batch = self.max_batch.max(1);
+        while let Some(first) = self.rx.recv().await {
+            let mut batch = Vec::with_capacity(max_batch);
+            let mut close = None;
+            match first {
+                Job::Close(reply) => close = Some(reply),
+                job => batch.push(job),
+            }
+            let deadline = tokio::time::Instant::now() + self.max_wait;
+            while close.is_none() && batch.len() < max_batch {
+                // `timeout_at` polls the channel before looking at the clock, so jobs already
+                // queued are taken even when `max_wait` is zero.
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(Job::Close(reply))) => close = Some(reply),
+                    Ok(Some(job)) => batch.push(job),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.process(batch).await;
+            }
+            if let Some(reply) = close {
+                self.rx.close();
+                // Answer what was queued behind the close, then stop.
+                while let Some(job) = self.rx.recv().await {
+                    fail(job, &closed());
+                }
+                let _ = self.conn.close().await;
+                let _ = reply.send(());
+                return;
+            }
+        }
+        let _ = self.conn.close().await;
+    }
+
+    async fn process(&mut self, batch: Vec<Job>) {
+        match self.execute(&batch).await {
+            Ok(answers) => {
+                for (job, answer) in batch.into_iter().zip(answers) {
+                    answer_job(job, Ok(answer));
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                for job in batch {
+                    fail(job, &error);
+                }
+            }
+            Err(_) => {
+                tracing::warn!(
+                    jobs = batch.len(),
+                    "a group commit failed; running its jobs one by one"
+                );
+                for job in batch {
+                    let result =
+                        self.execute(std::slice::from_ref(&job))
+                            .await
+                            .and_then(|mut answers| {
+                                answers.pop().ok_or_else(|| corrupt("a job had no answer"))
+                            });
+                    answer_job(job, result);
+                }
+            }
+        }
+    }
+
+    /// Runs `jobs` in one transaction and commits, or writes nothing.
+    async fn execute(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let now = ts(crate::store::now());
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut intakes = 0;
+        for job in jobs {
+            let answer = match job {
+                Job::Intake(intake, _) => {
+                    intakes += 1;
+                    Answer::Intake(intake_in(&mut tx, intake, &now).await?)
+                }
+                Job::Transition(t, _) => Answer::Transition(transition_in(&mut tx, t, &now).await?),
+                Job::Consent(id, consent, _) => {
+                    consent_in(&mut tx, *id, consent, &now).await?;
+                    Answer::Consent
+                }
+                Job::Close(_) => return Err(corrupt("a close job inside a batch")),
+            };
+            answers.push(answer);
+        }
+        // Dropping `tx` on an early return above rolls it back.
+        tx.commit().await.map_err(unavailable)?;
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats.intakes.fetch_add(intakes, Ordering::Relaxed);
+        Ok(answers)
+    }
+}
+
+pub(crate) fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+fn fail(job: Job, error: &StoreError) {
+    answer_job(job, Err(error.clone()));
+}
+
+fn answer_job(job: Job, result: Result<Answer, StoreError>) {
+    let mismatch = || StoreError::Corrupt("a write was answered with another kind".to_owned());
+    // A caller that went away (timed out) no longer wants the answer: ignore send errors.
+    match job {
+        Job::Intake(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Intake(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Transition(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Transition(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Consent(_, _, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Consent => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Close(reply) => {
+            let _ = reply.send(());
+        }
+    }
+}
+
+async fn intake_in(
+    conn: &mut SqliteConnection,
+    intake: &Intake,
+    now: &str,
+) -> Result<Vec<IntakeOutcome>, StoreError> {
+    let sender = intake.sender.as_str();
+    if let Some(key) = &intake.idempotency_key {
+        let stored: Option<(String,)> = sqlx::query_as(
+            "SELECT referral_ids FROM idempotency_keys WHERE sender = ? AND key = ?",
+        )
+        .bind(sender)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if let Some((ids,)) = stored {
+            let ids: Vec<String> = serde_json::from_str(&ids)
+                .map_err(|_| corrupt("idempotency_keys.referral_ids is not a list"))?;
+            return ids
+                .iter()
+                .map(|id| {
+                    codec::parse_referral_id(id, "idempotency_keys.referral_ids")
+                        .map(IntakeOutcome::Duplicate)
+                })
+                .collect();
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(intake.referrals.len());
+    for new in &intake.referrals {
+        let referral = &new.referral;
+        let source = &referral.request.source;
+        let existing: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM referrals WHERE sender = ? AND source_ref = ?")
+                .bind(source.partner.as_str())
+                .bind(source.reference.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        if let Some((id,)) = existing {
+            outcomes.push(IntakeOutcome::Duplicate(codec::parse_referral_id(
+                &id,
+                "referrals.id",
+            )?));
+            continue;
+        }
+
+        let id = referral.id.to_string();
+        let transitions = referral.history.transitions();
+        let received_at = transitions
+            .first()
+            .map(|t| ts(t.at))
+            .unwrap_or_else(|| now.to_owned());
+        let updated_at = transitions
+            .last()
+            .map(|t| ts(t.at))
+            .unwrap_or_else(|| now.to_owned());
+        let request = codec::request_to_json(referral.id, &referral.request)?;
+        let shared = match &new.shared {
+            Some(s) => Some((
+                s.receiver.as_str(),
+                codec::request_to_json(referral.id, &s.request)?,
+                codec::categories(s.categories),
+                codec::categories(s.removed),
+                s.consent.map(|c| c.to_string()),
+            )),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
+             shared_categories, shared_removed, consent_id, received_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(source.partner.as_str())
+        .bind(source.reference.as_str())
+        .bind(shared.as_ref().map(|s| s.0))
+        .bind(referral.history.current().code())
+        .bind(&request)
+        .bind(shared.as_ref().map(|s| s.1.as_str()))
+        .bind(shared.as_ref().map(|s| s.2.as_str()))
+        .bind(shared.as_ref().map(|s| s.3.as_str()))
+        .bind(shared.as_ref().and_then(|s| s.4.as_deref()))
+        .bind(&received_at)
+        .bind(&updated_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+
+        for (seq, t) in transitions.iter().enumerate() {
+            insert_transition(conn, &id, seq, t).await?;
+        }
+        for item in &new.outbox {
+            insert_outbox(conn, item, item.kind, now).await?;
+        }
+        outcomes.push(IntakeOutcome::Created(referral.id));
+    }
+
+    if let Some(key) = &intake.idempotency_key {
+        let ids: Vec<String> = outcomes.iter().map(|o| o.id().to_string()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|_| corrupt("referral ids as JSON"))?;
+        sqlx::query(
+            "INSERT INTO idempotency_keys (sender, key, referral_ids, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(sender)
+        .bind(key)
+        .bind(ids)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(outcomes)
+}
+
+async fn insert_transition(
+    conn: &mut SqliteConnection,
+    id: &str,
+    seq: usize,
+    t: &Transition,
+) -> Result<(), StoreError> {
+    let seq = i64::try_from(seq).map_err(|_| corrupt("history too long"))?;
+    sqlx::query(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(t.to.code())
+    .bind(ts(t.at))
+    .bind(codec::actor(&t.by))
+    .bind(t.reason.as_ref().map(|r| r.as_str()))
+    .bind(t.reason_code.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    item: &OutboxItem,
+    kind: OutboxKind,
+    now: &str,
+) -> Result<(), StoreError> {
+    let (kind, transition) = codec::outbox_kind(kind);
+    sqlx::query(
+        "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
+         attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)",
+    )
+    .bind(item.referral.to_string())
+    .bind(item.recipient.as_str())
+    .bind(kind)
+    .bind(transition)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The history of a referral as stored, or `None` when there is no such referral.
+pub(crate) async fn load_history(
+    conn: &mut SqliteConnection,
+    id: ReferralId,
+) -> Result<Option<StatusHistory>, StoreError> {
+    let rows: Vec<codec::TransitionRow> = sqlx::query_as(
+        "SELECT status, at, actor, reason, reason_code FROM status_transitions \
+         WHERE referral_id = ? ORDER BY seq",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let transitions = rows
+        .into_iter()
+        .map(codec::transition_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    StatusHistory::from_transitions(transitions)
+        .map(Some)
+        .map_err(|_| {
+            corrupt(format_args!(
+                "the stored history of referral {id} is illegal"
+            ))
+        })
+}
+
+async fn transition_in(
+    conn: &mut SqliteConnection,
+    job: &TransitionJob,
+    now: &str,
+) -> Result<TransitionOutcome, StoreError> {
+    let Some(mut history) = load_history(conn, job.id).await? else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    if let Err(refused) = history.apply(job.transition.clone()) {
+        return Ok(TransitionOutcome::Refused(refused));
+    }
+    let seq = history.transitions().len() - 1;
+    let id = job.id.to_string();
+    insert_transition(conn, &id, seq, &job.transition).await?;
+    sqlx::query("UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(job.transition.to.code())
+        .bind(ts(job.transition.at))
+        .bind(&id)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let index = u32::try_from(seq).map_err(|_| corrupt("history too long"))?;
+    for item in &job.notify {
+        let kind = match item.kind {
+            OutboxKind::Status { .. } => OutboxKind::Status { transition: index },
+            other => other,
+        };
+        insert_outbox(conn, item, kind, now).await?;
+    }
+    Ok(TransitionOutcome::Applied(history))
+}
+
+async fn consent_in(
+    conn: &mut SqliteConnection,
+    id: ConsentId,
+    consent: &Consent,
+    now: &str,
+) -> Result<(), StoreError> {
+    let (grantee_kind, grantee) = codec::grantee(&consent.grantee);
+    sqlx::query(
+        "INSERT INTO consents (id, resident, grantee_kind, grantee, purpose, effect, categories, \
+         valid_from, valid_until, recorded_by, evidence, revoked_at, recorded_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(consent.resident.as_str())
+    .bind(grantee_kind)
+    .bind(grantee)
+    .bind(consent.purpose.code())
+    .bind(codec::effect(consent.effect))
+    .bind(codec::categories(consent.categories))
+    .bind(ts(consent.valid_from))
+    .bind(consent.valid_until.map(ts))
+    .bind(consent.recorded_by.as_str())
+    .bind(consent.evidence.as_ref().map(|e| e.as_str()))
+    .bind(consent.revoked_at.map(ts))
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}

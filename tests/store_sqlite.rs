@@ -1,0 +1,719 @@
+//! The SQLite store on a real database file in a temporary directory.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use tempfile::TempDir;
+use uuid::Uuid;
+use wijkbrug::config::StoreSettings;
+use wijkbrug::store::sqlite::SqliteStore;
+use wijkbrug::store::{
+    ConsentId, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store,
+    StoreCounts, StoreError, StoredConsent, TransitionOutcome,
+};
+use wijkbrug_adapters::case_json;
+use wijkbrug_adapters::model::{
+    Actor, Bsn, CategorySet, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId,
+    Purpose, ReasonText, Referral, ReferralId, ReferralRequest, ReferralStatus, Sector,
+    StatusHistory, Transition, TransitionError,
+};
+
+const SENDER: &str = "woonstad-noord";
+const RECEIVER: &str = "wijkteam-noord";
+
+fn partner(id: &str) -> PartnerId {
+    PartnerId::parse(id).unwrap()
+}
+
+/// A fresh id each call (v7, distinct within the test binary).
+fn new_id() -> ReferralId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&n.to_be_bytes());
+    ReferralId::from_parts(1_790_000_000_000 + n, random)
+}
+
+fn at(second: u32, micros: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
+        + chrono::Duration::microseconds(i64::from(micros))
+}
+
+/// The fixture's request, with `reference` as the sender's reference.
+fn request(reference: &str) -> ReferralRequest {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
+    doc["id"] = serde_json::Value::String(new_id().to_string());
+    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
+    request.source.reference = ExternalRef::parse(reference).unwrap();
+    request
+}
+
+fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
+    Transition {
+        to,
+        at,
+        by,
+        reason: None,
+        reason_code: None,
+    }
+}
+
+/// A routed referral with consent: its shared copy and the delivery to the receiver.
+fn routed(reference: &str) -> NewReferral {
+    let id = new_id();
+    let request = request(reference);
+    let mut history = StatusHistory::received(at(0, 123_456), Actor::Gateway);
+    history
+        .apply(step(ReferralStatus::Routed, at(1, 7), Actor::Gateway))
+        .unwrap();
+    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
+        .into_iter()
+        .collect();
+    let (minimised, removed) = request.minimise(allowed);
+    NewReferral {
+        referral: Referral {
+            id,
+            request,
+            history,
+        },
+        shared: Some(SharedCopy {
+            receiver: partner(RECEIVER),
+            request: minimised,
+            categories: allowed,
+            removed,
+            consent: Some(ConsentId(Uuid::now_v7())),
+        }),
+        outbox: vec![OutboxItem {
+            referral: id,
+            recipient: partner(RECEIVER),
+            kind: OutboxKind::Referral,
+        }],
+    }
+}
+
+/// A referral that found no consent: no shared copy, nothing to deliver.
+fn consent_missing(reference: &str) -> NewReferral {
+    let mut history = StatusHistory::received(at(0, 0), Actor::Gateway);
+    let mut missing = step(ReferralStatus::ConsentMissing, at(0, 1), Actor::Gateway);
+    missing.reason = Some(ReasonText::parse("no consent for the welfare sector").unwrap());
+    missing.reason_code = Some("consent-missing".to_owned());
+    history.apply(missing).unwrap();
+    NewReferral {
+        referral: Referral {
+            id: new_id(),
+            request: request(reference),
+            history,
+        },
+        shared: None,
+        outbox: vec![],
+    }
+}
+
+fn intake(key: Option<&str>, referrals: Vec<NewReferral>) -> Intake {
+    Intake {
+        sender: partner(SENDER),
+        idempotency_key: key.map(str::to_owned),
+        referrals,
+    }
+}
+
+fn settings(dir: &TempDir, max_batch: usize, max_wait: Duration) -> StoreSettings {
+    StoreSettings {
+        url: "sqlite://db/wijkbrug.db".to_owned(),
+        data_dir: dir.path().join("data"),
+        max_connections: 4,
+        group_commit_max_batch: max_batch,
+        group_commit_max_wait: max_wait,
+    }
+}
+
+async fn open_with(settings: &StoreSettings) -> SqliteStore {
+    let store = SqliteStore::open(settings).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A store that commits whatever is queued, without waiting for company.
+async fn open(dir: &TempDir) -> SqliteStore {
+    open_with(&settings(dir, 64, Duration::ZERO)).await
+}
+
+/// A store whose writer waits (a minute at most) until `n` writes are queued, so `n`
+/// concurrent writes share one batch.
+async fn open_batching(dir: &TempDir, n: usize) -> SqliteStore {
+    open_with(&settings(dir, n, Duration::from_secs(60))).await
+}
+
+/// Runs the intakes concurrently, answers in the order given.
+async fn concurrently(
+    store: &Arc<SqliteStore>,
+    intakes: Vec<Intake>,
+) -> Vec<Result<Vec<IntakeOutcome>, StoreError>> {
+    let tasks: Vec<_> = intakes
+        .into_iter()
+        .map(|i| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move { store.intake(i).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn an_intake_reads_back_exactly() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let with_consent = routed("HUUR-1");
+    let without = consent_missing("HUUR-2");
+
+    let outcomes = store
+        .intake(intake(None, vec![with_consent.clone(), without.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            IntakeOutcome::Created(with_consent.referral.id),
+            IntakeOutcome::Created(without.referral.id)
+        ]
+    );
+
+    for new in [&with_consent, &without] {
+        let stored = store.referral(new.referral.id).await.unwrap().unwrap();
+        assert_eq!(stored.referral, new.referral);
+        assert_eq!(stored.shared, new.shared);
+        assert_eq!(stored.received_at, new.referral.history.transitions()[0].at);
+        assert_eq!(store.outbox_for(new.referral.id).await.unwrap(), new.outbox);
+        assert_eq!(
+            store
+                .referral_by_source(&partner(SENDER), &new.referral.request.source.reference)
+                .await
+                .unwrap(),
+            Some(new.referral.id)
+        );
+    }
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            referrals: 2,
+            transitions: 4,
+            outbox: 1,
+            consents: 0,
+            idempotency_keys: 0
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_source_reference_is_a_duplicate_of_the_first_and_stores_nothing() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let first = routed("HUUR-7");
+    store
+        .intake(intake(None, vec![first.clone()]))
+        .await
+        .unwrap();
+    let before = store.counts().await.unwrap();
+
+    let repeat = routed("HUUR-7");
+    let outcomes = store
+        .intake(intake(None, vec![repeat.clone()]))
+        .await
+        .unwrap();
+
+    assert_eq!(outcomes, [IntakeOutcome::Duplicate(first.referral.id)]);
+    assert_eq!(store.counts().await.unwrap(), before);
+    assert!(store.referral(repeat.referral.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_same_reference_from_another_sender_is_another_referral() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let first = routed("CASE-1");
+    let mut other = routed("CASE-1");
+    other.referral.request.source.partner = partner("werkplein");
+    let outcomes = store
+        .intake(intake(None, vec![first.clone(), other.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            IntakeOutcome::Created(first.referral.id),
+            IntakeOutcome::Created(other.referral.id)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_repeat_answers_the_first_ids_and_stores_nothing() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let a = routed("BATCH-A");
+    let b = consent_missing("BATCH-B");
+    let first = store
+        .intake(intake(Some("key-1"), vec![a.clone(), b.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        [
+            IntakeOutcome::Created(a.referral.id),
+            IntakeOutcome::Created(b.referral.id)
+        ]
+    );
+    let before = store.counts().await.unwrap();
+    assert_eq!(before.idempotency_keys, 1);
+
+    // The repeat carries new references: only the key makes it a repeat.
+    let repeat = store
+        .intake(intake(
+            Some("key-1"),
+            vec![routed("BATCH-C"), routed("BATCH-D"), routed("BATCH-E")],
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        repeat,
+        [
+            IntakeOutcome::Duplicate(a.referral.id),
+            IntakeOutcome::Duplicate(b.referral.id)
+        ]
+    );
+    assert_eq!(store.counts().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn duplicates_inside_one_intake_are_answered_with_the_first_id() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let first = routed("ROW-1");
+    let again = routed("ROW-1");
+    let outcomes = store
+        .intake(intake(None, vec![first.clone(), again]))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            IntakeOutcome::Created(first.referral.id),
+            IntakeOutcome::Duplicate(first.referral.id)
+        ]
+    );
+    assert_eq!(store.counts().await.unwrap().referrals, 1);
+}
+
+#[tokio::test]
+async fn duplicates_inside_one_batch_are_answered_with_the_first_id() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open_batching(&dir, 4).await);
+    let by_reference = [routed("SAME-REF"), routed("SAME-REF")];
+    let by_key = [routed("KEY-A"), routed("KEY-B")];
+    let ids = |pair: &[NewReferral; 2]| [pair[0].referral.id, pair[1].referral.id];
+    let (ref_ids, key_ids) = (ids(&by_reference), ids(&by_key));
+
+    let answers = concurrently(
+        &store,
+        vec![
+            intake(None, vec![by_reference[0].clone()]),
+            intake(None, vec![by_reference[1].clone()]),
+            intake(Some("same-key"), vec![by_key[0].clone()]),
+            intake(Some("same-key"), vec![by_key[1].clone()]),
+        ],
+    )
+    .await;
+
+    assert_eq!(store.commit_stats(), (1, 4), "the four shared one commit");
+    let outcomes: Vec<IntakeOutcome> = answers.into_iter().map(|a| a.unwrap()[0]).collect();
+    // Which of each pair came first is up to the scheduler; exactly one was stored.
+    for (pair, ids) in [(&outcomes[0..2], ref_ids), (&outcomes[2..4], key_ids)] {
+        let created: Vec<_> = pair
+            .iter()
+            .filter_map(|o| match o {
+                IntakeOutcome::Created(id) => Some(*id),
+                IntakeOutcome::Duplicate(_) => None,
+            })
+            .collect();
+        assert_eq!(created.len(), 1, "{pair:?}");
+        assert!(ids.contains(&created[0]));
+        assert!(pair.iter().all(|o| o.id() == created[0]), "{pair:?}");
+    }
+    assert_eq!(store.counts().await.unwrap().referrals, 2);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_intakes_all_land() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open_with(&settings(&dir, 64, Duration::from_millis(2))).await);
+    let news: Vec<NewReferral> = (0..200).map(|i| routed(&format!("C-{i}"))).collect();
+
+    let answers = concurrently(
+        &store,
+        news.iter().map(|n| intake(None, vec![n.clone()])).collect(),
+    )
+    .await;
+
+    for (new, answer) in news.iter().zip(answers) {
+        assert_eq!(answer.unwrap(), [IntakeOutcome::Created(new.referral.id)]);
+        let stored = store.referral(new.referral.id).await.unwrap().unwrap();
+        assert_eq!(stored.referral, new.referral);
+    }
+    let (commits, intakes) = store.commit_stats();
+    assert_eq!(intakes, 200);
+    assert!(
+        commits <= intakes,
+        "{commits} commits for {intakes} intakes"
+    );
+    assert_eq!(store.counts().await.unwrap().outbox, 200);
+}
+
+#[tokio::test]
+async fn intakes_queued_together_share_one_commit() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open_batching(&dir, 20).await);
+    let news: Vec<NewReferral> = (0..20).map(|i| routed(&format!("G-{i}"))).collect();
+
+    let answers = concurrently(
+        &store,
+        news.iter().map(|n| intake(None, vec![n.clone()])).collect(),
+    )
+    .await;
+
+    assert!(answers.iter().all(Result::is_ok));
+    assert_eq!(store.commit_stats(), (1, 20));
+    assert_eq!(store.counts().await.unwrap().referrals, 20);
+}
+
+#[tokio::test]
+async fn a_failing_intake_stores_nothing_and_does_not_fail_its_batch_mates() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open_batching(&dir, 3).await);
+    let good_a = routed("GOOD-A");
+    let good_b = routed("GOOD-B");
+    // Two referrals under one id: the second breaks the primary key after the first was
+    // written inside the transaction.
+    let bad_first = routed("BAD-1");
+    let mut bad_second = routed("BAD-2");
+    bad_second.referral.id = bad_first.referral.id;
+    bad_second.outbox[0].referral = bad_first.referral.id;
+
+    let answers = concurrently(
+        &store,
+        vec![
+            intake(None, vec![good_a.clone()]),
+            intake(Some("bad-key"), vec![bad_first.clone(), bad_second]),
+            intake(None, vec![good_b.clone()]),
+        ],
+    )
+    .await;
+
+    assert_eq!(
+        answers[0].as_ref().unwrap(),
+        &[IntakeOutcome::Created(good_a.referral.id)]
+    );
+    assert!(matches!(answers[1], Err(StoreError::Unavailable(_))));
+    assert_eq!(
+        answers[2].as_ref().unwrap(),
+        &[IntakeOutcome::Created(good_b.referral.id)]
+    );
+    assert!(store
+        .referral(bad_first.referral.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .referral_by_source(&partner(SENDER), &ExternalRef::parse("BAD-1").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            referrals: 2,
+            transitions: 4,
+            outbox: 2,
+            consents: 0,
+            idempotency_keys: 0
+        }
+    );
+    // The shared batch failed; the two good intakes were then committed one by one.
+    assert_eq!(store.commit_stats(), (2, 2));
+}
+
+#[tokio::test]
+async fn a_closed_store_answers_every_caller_with_an_error() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store.close().await;
+    let answer = store.intake(intake(None, vec![routed("LATE")])).await;
+    assert!(matches!(answer, Err(StoreError::Unavailable(_))));
+    let answer = store
+        .apply_transition(
+            new_id(),
+            step(ReferralStatus::Cancelled, at(9, 0), Actor::Gateway),
+            vec![],
+        )
+        .await;
+    assert!(matches!(answer, Err(StoreError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn a_legal_transition_is_applied_with_its_notify_row() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let new = routed("T-1");
+    let id = new.referral.id;
+    store.intake(intake(None, vec![new.clone()])).await.unwrap();
+
+    let delivered = step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway);
+    let TransitionOutcome::Applied(history) =
+        store.apply_transition(id, delivered, vec![]).await.unwrap()
+    else {
+        panic!("delivered was not applied")
+    };
+    assert_eq!(history.current(), ReferralStatus::Delivered);
+
+    let mut accepted = step(
+        ReferralStatus::Accepted,
+        at(3, 500),
+        Actor::Partner(partner(RECEIVER)),
+    );
+    accepted.reason = Some(ReasonText::parse("intake planned").unwrap());
+    let notify = OutboxItem {
+        referral: id,
+        recipient: partner(SENDER),
+        // The store fills in the index of the transition it appended.
+        kind: OutboxKind::Status { transition: 0 },
+    };
+    let outcome = store
+        .apply_transition(id, accepted.clone(), vec![notify.clone()])
+        .await
+        .unwrap();
+
+    let mut expected = new.referral.history.clone();
+    expected
+        .apply(step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway))
+        .unwrap();
+    expected.apply(accepted).unwrap();
+    assert_eq!(outcome, TransitionOutcome::Applied(expected.clone()));
+    let stored = store.referral(id).await.unwrap().unwrap();
+    assert_eq!(stored.referral.history, expected);
+    assert_eq!(
+        store.outbox_for(id).await.unwrap(),
+        [
+            new.outbox[0].clone(),
+            OutboxItem {
+                kind: OutboxKind::Status { transition: 3 },
+                ..notify
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_illegal_transition_is_refused_and_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let new = routed("T-2");
+    let id = new.referral.id;
+    store.intake(intake(None, vec![new.clone()])).await.unwrap();
+    let before = store.counts().await.unwrap();
+
+    let outcome = store
+        .apply_transition(
+            id,
+            step(
+                ReferralStatus::Completed,
+                at(5, 0),
+                Actor::Partner(partner(RECEIVER)),
+            ),
+            vec![OutboxItem {
+                referral: id,
+                recipient: partner(SENDER),
+                kind: OutboxKind::Status { transition: 2 },
+            }],
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        outcome,
+        TransitionOutcome::Refused(TransitionError {
+            from: ReferralStatus::Routed,
+            to: ReferralStatus::Completed
+        })
+    );
+    assert_eq!(store.counts().await.unwrap(), before);
+    assert_eq!(
+        store.referral(id).await.unwrap().unwrap().referral,
+        new.referral
+    );
+}
+
+#[tokio::test]
+async fn unknown_ids_are_not_found() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let unknown = new_id();
+    assert_eq!(
+        store
+            .apply_transition(
+                unknown,
+                step(ReferralStatus::Cancelled, at(0, 0), Actor::Gateway),
+                vec![]
+            )
+            .await
+            .unwrap(),
+        TransitionOutcome::NotFound
+    );
+    assert!(store.referral(unknown).await.unwrap().is_none());
+    assert!(store.outbox_for(unknown).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .referral_by_source(&partner(SENDER), &ExternalRef::parse("NOPE").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn consents_round_trip_with_both_grantee_kinds_and_revocation() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let resident = Bsn::parse("999900006").unwrap();
+    let to_partner = Consent {
+        resident,
+        grantee: Grantee::Partner(partner(RECEIVER)),
+        purpose: Purpose::Referral,
+        effect: ConsentEffect::Permit,
+        categories: [
+            DataCategory::Identity,
+            DataCategory::Needs,
+            DataCategory::Health,
+        ]
+        .into_iter()
+        .collect(),
+        valid_from: at(0, 0),
+        valid_until: Some(Utc.with_ymd_and_hms(2027, 11, 2, 0, 0, 0).unwrap()),
+        recorded_by: partner(SENDER),
+        evidence: Some(ExternalRef::parse("FORM-2026-11").unwrap()),
+        revoked_at: Some(at(30, 250)),
+    };
+    let to_sector = Consent {
+        grantee: Grantee::Sector(Sector::Welfare),
+        purpose: Purpose::Coordination,
+        effect: ConsentEffect::Deny,
+        categories: [DataCategory::Finance].into_iter().collect(),
+        valid_until: None,
+        evidence: None,
+        revoked_at: None,
+        ..to_partner.clone()
+    };
+    let someone_else = Consent {
+        resident: Bsn::parse("999900018").unwrap(),
+        ..to_sector.clone()
+    };
+    let ids = [
+        ConsentId(Uuid::now_v7()),
+        ConsentId(Uuid::now_v7()),
+        ConsentId(Uuid::now_v7()),
+    ];
+    store.insert_consent(ids[0], &to_partner).await.unwrap();
+    store.insert_consent(ids[1], &to_sector).await.unwrap();
+    store.insert_consent(ids[2], &someone_else).await.unwrap();
+
+    let mut stored = store.consents_for(&resident).await.unwrap();
+    stored.sort_by_key(|c| c.id.0);
+    assert_eq!(
+        stored,
+        [
+            StoredConsent {
+                id: ids[0],
+                consent: to_partner
+            },
+            StoredConsent {
+                id: ids[1],
+                consent: to_sector
+            }
+        ]
+    );
+    assert!(store
+        .consents_for(&Bsn::parse("999900043").unwrap())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_store_survives_reopening_and_migrating_twice() {
+    let dir = TempDir::new().unwrap();
+    let settings = settings(&dir, 8, Duration::ZERO);
+    let new = routed("KEEP-1");
+    {
+        let store = SqliteStore::open(&settings).await.unwrap();
+        assert!(matches!(store.ready().await, Err(StoreError::Migration(_))));
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        store.ready().await.unwrap();
+        store
+            .intake(intake(Some("k"), vec![new.clone()]))
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    assert!(dir.path().join("data/db/wijkbrug.db").exists());
+
+    let store = open_with(&settings).await;
+    store.ready().await.unwrap();
+    let stored = store.referral(new.referral.id).await.unwrap().unwrap();
+    assert_eq!(stored.referral, new.referral);
+    assert_eq!(stored.shared, new.shared);
+    assert_eq!(
+        store
+            .intake(intake(Some("k"), vec![routed("KEEP-2")]))
+            .await
+            .unwrap(),
+        [IntakeOutcome::Duplicate(new.referral.id)]
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_row_is_reported_corrupt_without_its_content() {
+    let dir = TempDir::new().unwrap();
+    let settings = settings(&dir, 8, Duration::ZERO);
+    let store = open_with(&settings).await;
+    let new = routed("TAMPER-1");
+    store.intake(intake(None, vec![new.clone()])).await.unwrap();
+    store.close().await;
+
+    // Someone edits the file behind the gateway's back.
+    let path = dir.path().join("data/db/wijkbrug.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE referrals SET request = replace(request, '\"finances\"', '\"finanzen\"')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let store = open_with(&settings).await;
+    let Err(StoreError::Corrupt(message)) = store.referral(new.referral.id).await else {
+        panic!("a tampered request was read back")
+    };
+    assert!(message.contains(&new.referral.id.to_string()), "{message}");
+    assert!(!message.contains("finanzen"), "{message}");
+    assert!(!message.contains("999900006"), "{message}");
+}
