@@ -93,9 +93,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-/// The current time (the one clock the request path reads).
+/// The current time (the one clock the request path reads), at the store's precision.
 pub fn now() -> DateTime<Utc> {
-    Utc::now()
+    crate::store::now()
 }
 
 /// A new referral id: UUID v7 from the clock and 10 random bytes.

@@ -83,9 +83,11 @@ pub async fn process(
     let mut outcome = Outcome::default();
     let mut new_referrals = Vec::new();
     let mut references = Vec::new();
-    let mut count = 0usize;
-    for record in adapter_for(sender.adapter).decode(body, &ctx) {
-        count += 1;
+    // Decoding is pure CPU work; it finishes before the first await (the record stream is not
+    // Send).
+    let records: Vec<_> = adapter_for(sender.adapter).decode(body, &ctx).collect();
+    let count = records.len();
+    for record in records {
         match record {
             Err(e) => {
                 let status = if e.location == Location::Document {

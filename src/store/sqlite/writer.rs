@@ -293,6 +293,10 @@ async fn intake_in(
         for item in &new.outbox {
             insert_outbox(conn, item, item.kind, now).await?;
         }
+        // Consents that came with the message are stored with the referral, or not at all.
+        for (consent_id, consent) in &new.consents {
+            consent_in(conn, *consent_id, consent, now).await?;
+        }
         outcomes.push(IntakeOutcome::Created(referral.id));
     }
 
