@@ -241,10 +241,20 @@ where
         .map(|f| partner_identity(f, &mut problems))
         .collect();
     check_duplicate_ids(&files, &identities, &mut problems);
-    let known: HashMap<String, Sector> = identities
+    // Every partner whose file names a valid id, even if something else in it is wrong, so
+    // one problem does not cascade into "unknown partner" for every route and consent.
+    let known: HashMap<String, Option<Sector>> = files
         .iter()
-        .flatten()
-        .map(|i| (i.id.to_string(), i.sector))
+        .filter_map(|f| {
+            let id = f.table.get("id")?.as_str()?;
+            let id = PartnerId::parse(id).ok()?;
+            let sector = f
+                .table
+                .get("sector")
+                .and_then(toml::Value::as_str)
+                .and_then(|x| x.parse::<Sector>().ok());
+            Some((id.to_string(), sector))
+        })
         .collect();
     let mut partners = Vec::new();
     for (file, identity) in files.iter().zip(identities) {
@@ -422,19 +432,69 @@ struct RawGateway {
     agb: Option<String>,
 }
 
-/// The settings layers merged by the `config` crate, as a table of sections, values keeping
-/// their origin (file or environment).
+/// The settings layers merged by the `config` crate, and where each key was set.
+pub(crate) struct Layers {
+    /// Sections of settings.
+    table: config::Map<String, config::Value>,
+    /// The layer files that were read, lowest first: display name and parsed table.
+    files: Vec<(String, toml::Table)>,
+    /// The `section.key`s set by `WIJKBRUG__` variables.
+    from_env: Vec<String>,
+    default_source: String,
+}
+
+impl Layers {
+    /// Where `section.key` (or a whole section, for an empty key) got its value.
+    fn source_of(&self, section: &str, key: &str) -> String {
+        let path = if key.is_empty() {
+            section.to_owned()
+        } else {
+            format!("{section}.{key}")
+        };
+        if self
+            .from_env
+            .iter()
+            .any(|k| *k == path || k.starts_with(&format!("{path}.")))
+        {
+            return ENVIRONMENT_SOURCE.to_owned();
+        }
+        for (name, table) in self.files.iter().rev() {
+            let section_table = table.get(section).and_then(toml::Value::as_table);
+            let present = match section_table {
+                Some(t) => key.is_empty() || t.contains_key(key),
+                None => table.contains_key(section) && key.is_empty(),
+            };
+            if present {
+                return name.clone();
+            }
+        }
+        self.default_source.clone()
+    }
+}
+
+/// Reads the settings layers: `default.toml` (required when `require_default`), the
+/// environment file, `WIJKBRUG__` variables.
 pub(crate) fn layered_settings(
     dir: &Path,
     env: &HashMap<String, String>,
     require_default: bool,
-) -> Result<config::Map<String, config::Value>, Vec<ConfigProblem>> {
+) -> Result<Layers, Vec<ConfigProblem>> {
     let mut problems = Problems::default();
     let default = dir.join("default.toml");
     let default_source = default.display().to_string();
     let mut builder = config::Config::builder();
+    let mut files = Vec::new();
+    let mut add = |path: PathBuf, problems: &mut Problems| {
+        let source = path.display().to_string();
+        let text = problems.check(&source, "", std::fs::read_to_string(&path))?;
+        let table = parse_toml(&source, &text, problems)?;
+        files.push((source, table));
+        Some(config::File::from_str(&text, config::FileFormat::Toml))
+    };
     if default.is_file() {
-        builder = builder.add_source(config::File::from(default).format(config::FileFormat::Toml));
+        if let Some(f) = add(default, &mut problems) {
+            builder = builder.add_source(f);
+        }
     } else if require_default {
         problems.push(
             &default_source,
@@ -449,8 +509,9 @@ pub(crate) fn layered_settings(
         {
             let file = dir.join(format!("{name}.toml"));
             if file.is_file() {
-                builder =
-                    builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+                if let Some(f) = add(file, &mut problems) {
+                    builder = builder.add_source(f);
+                }
             }
         } else {
             problems.push(
@@ -460,10 +521,15 @@ pub(crate) fn layered_settings(
             );
         }
     }
+    let prefix = format!("{ENV_PREFIX}__");
     let overrides: config::Map<String, String> = env
         .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+        .filter(|(k, _)| k.starts_with(&prefix))
         .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let from_env = overrides
+        .keys()
+        .map(|k| k[prefix.len()..].to_lowercase().replace("__", "."))
         .collect();
     builder = builder.add_source(
         config::Environment::with_prefix(ENV_PREFIX)
@@ -472,74 +538,31 @@ pub(crate) fn layered_settings(
     );
     let built = builder.build().and_then(|c| c.cache.into_table());
     match built {
-        Ok(table) if problems.0.is_empty() => Ok(table),
+        Ok(table) if problems.0.is_empty() => Ok(Layers {
+            table,
+            files,
+            from_env,
+            default_source,
+        }),
         Ok(_) => Err(problems.into_vec()),
         Err(e) => {
-            let (source, key, problem) = describe_config_error(e, &default_source, "");
-            problems.push(&source, key, problem);
+            problems.push(&default_source, "", e.to_string());
             Err(problems.into_vec())
         }
     }
 }
 
-/// Where (source, key) and what, from a `config` crate error.
-fn describe_config_error(
-    e: config::ConfigError,
-    fallback_source: &str,
-    section: &str,
-) -> (String, String, String) {
-    let join = |key: Option<String>| match (section.is_empty(), key) {
-        (_, None) => section.to_owned(),
-        (true, Some(k)) => k,
-        (false, Some(k)) => format!("{section}.{k}"),
-    };
+/// The problem in a `config` crate deserialisation error, without its location.
+fn config_error_text(e: config::ConfigError) -> String {
     match e {
         config::ConfigError::Type {
-            origin,
             unexpected,
             expected,
-            key,
-        } => (
-            origin_source(origin.as_deref(), fallback_source),
-            join(key),
-            format!("invalid type: {unexpected}, expected {expected}"),
-        ),
-        config::ConfigError::At { error, origin, key } => {
-            let (s, k, p) = describe_config_error(*error, fallback_source, section);
-            let source = origin.map_or(s, |o| origin_source(Some(&o), fallback_source));
-            let key = if key.is_some() { join(key) } else { k };
-            (source, key, p)
-        }
-        config::ConfigError::FileParse { uri, cause } => (
-            origin_source(uri.as_deref(), fallback_source),
-            String::new(),
-            cause.to_string(),
-        ),
-        other => (
-            fallback_source.to_owned(),
-            section.to_owned(),
-            other.to_string(),
-        ),
+            ..
+        } => format!("invalid type: {unexpected}, expected {expected}"),
+        config::ConfigError::At { error, .. } => config_error_text(*error),
+        other => other.to_string(),
     }
-}
-
-fn origin_source(origin: Option<&str>, fallback: &str) -> String {
-    match origin {
-        Some("the environment") => ENVIRONMENT_SOURCE.to_owned(),
-        Some(o) => o.to_owned(),
-        None => fallback.to_owned(),
-    }
-}
-
-fn value_source(table: &config::Map<String, config::Value>, section: &str, key: &str) -> String {
-    table
-        .get(section)
-        .and_then(|s| s.clone().into_table().ok())
-        .and_then(|s| s.get(key).and_then(|v| v.origin().map(str::to_owned)))
-        .map_or_else(
-            || "default.toml".to_owned(),
-            |o| origin_source(Some(&o), "default.toml"),
-        )
 }
 
 /// The gateway's AGB code (`gateway.agb`) from the settings layers, looking at nothing else
@@ -549,18 +572,19 @@ pub(crate) fn gateway_agb(
     env: &HashMap<String, String>,
     problems: &mut Problems,
 ) -> Option<AgbCode> {
-    let table = match layered_settings(dir, env, false) {
+    let layers = match layered_settings(dir, env, false) {
         Ok(t) => t,
         Err(p) => {
             problems.0.extend(p);
             return None;
         }
     };
-    let value = table
+    let value = layers
+        .table
         .get("gateway")
         .and_then(|g| g.clone().into_table().ok())
         .and_then(|mut g| g.remove("agb"))?;
-    let source = origin_source(value.origin(), "default.toml");
+    let source = layers.source_of("gateway", "agb");
     let text = problems.check(
         &source,
         "gateway.agb",
@@ -571,77 +595,77 @@ pub(crate) fn gateway_agb(
     problems.check(&source, "gateway.agb", AgbCode::parse(&text))
 }
 
-/// Reports unknown sections and keys and reads each section (a type error in one does not
-/// hide the problems of another).
-fn validate_settings(
-    table: &config::Map<String, config::Value>,
+/// Reads one section: reports its unknown keys and each key whose value has the wrong type,
+/// and reads the rest (a key with a problem takes its default, so the others are still
+/// checked; the problem is reported all the same).
+fn settings_section<T: for<'de> Deserialize<'de> + Default>(
+    layers: &Layers,
+    name: &str,
     problems: &mut Problems,
-) -> Option<Settings> {
+) -> Option<T> {
+    let Some(value) = layers.table.get(name) else {
+        return Some(T::default());
+    };
+    let Ok(mut inner) = value.clone().into_table() else {
+        problems.push(
+            &layers.source_of(name, ""),
+            name,
+            "must be a table of settings",
+        );
+        return None;
+    };
+    let allowed = fields_of::<T>();
+    let mut keys: Vec<String> = inner.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let src = layers.source_of(name, &key);
+        if !allowed.contains(&key.as_str()) {
+            problems.push(
+                &src,
+                format!("{name}.{key}"),
+                unknown_key_message(&key, name, allowed),
+            );
+            inner.remove(&key);
+            continue;
+        }
+        let Some(v) = inner.get(&key) else { continue };
+        let single: config::Map<String, config::Value> = [(key.clone(), v.clone())].into();
+        let single = config::Value::new(None, config::ValueKind::Table(single));
+        if let Err(e) = single.try_deserialize::<T>() {
+            problems.push(&src, format!("{name}.{key}"), config_error_text(e));
+            inner.remove(&key);
+        }
+    }
+    let value = config::Value::new(None, config::ValueKind::Table(inner));
+    match value.try_deserialize::<T>() {
+        // A key with the wrong type was reported above and read as its default here.
+        Ok(t) => Some(t),
+        Err(e) => {
+            problems.push(&layers.source_of(name, ""), name, config_error_text(e));
+            None
+        }
+    }
+}
+
+/// Reports unknown sections and keys and reads and checks every setting.
+fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Settings> {
     let sections = fields_of::<RawSettings>();
-    let mut names: Vec<&String> = table.keys().collect();
+    let mut names: Vec<&String> = layers.table.keys().collect();
     names.sort();
     for name in names {
-        let source = table
-            .get(name)
-            .and_then(|v| v.origin())
-            .map_or_else(String::new, |o| origin_source(Some(o), ""));
         if !sections.contains(&name.as_str()) {
             problems.push(
-                &source,
+                &layers.source_of(name, ""),
                 name.as_str(),
                 unknown_key_message(name, "", sections),
             );
         }
     }
-    fn section<T: for<'de> Deserialize<'de> + Default>(
-        table: &config::Map<String, config::Value>,
-        name: &str,
-        problems: &mut Problems,
-    ) -> Option<T> {
-        let Some(value) = table.get(name) else {
-            return Some(T::default());
-        };
-        let origin = value.origin().map(str::to_owned);
-        let mut inner = match value.clone().into_table() {
-            Ok(t) => t,
-            Err(_) => {
-                problems.push(
-                    &origin_source(origin.as_deref(), ""),
-                    name,
-                    "must be a table of settings",
-                );
-                return None;
-            }
-        };
-        let allowed = fields_of::<T>();
-        let mut keys: Vec<String> = inner.keys().cloned().collect();
-        keys.sort();
-        for key in keys {
-            if !allowed.contains(&key.as_str()) {
-                let src = value_source(table, name, &key);
-                problems.push(
-                    &src,
-                    format!("{name}.{key}"),
-                    unknown_key_message(&key, name, allowed),
-                );
-                inner.remove(&key);
-            }
-        }
-        let value = config::Value::new(None, config::ValueKind::Table(inner));
-        match value.try_deserialize::<T>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let (s, k, p) = describe_config_error(e, "default.toml", name);
-                problems.push(&s, k, p);
-                None
-            }
-        }
-    }
-    let server = section::<RawServer>(table, "server", problems);
-    let store = section::<RawStore>(table, "store", problems);
-    let log = section::<RawLog>(table, "log", problems);
-    let gateway = section::<RawGateway>(table, "gateway", problems);
-    let src = |s: &str, k: &str| value_source(table, s, k);
+    let server = settings_section::<RawServer>(layers, "server", problems);
+    let store = settings_section::<RawStore>(layers, "store", problems);
+    let log = settings_section::<RawLog>(layers, "log", problems);
+    let gateway = settings_section::<RawGateway>(layers, "gateway", problems);
+    let src = |s: &str, k: &str| layers.source_of(s, k);
     let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
         if n == 0 {
             problems.push(&src(s, k), format!("{s}.{k}"), "must be at least 1");
@@ -920,13 +944,14 @@ pub(crate) fn partner_identity(
     problems: &mut Problems,
 ) -> Option<PartnerIdentity> {
     let s = file.source.as_str();
-    let raw: RawPartnerIdentity = problems.check(
-        s,
-        "",
-        toml::Value::Table(file.table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().to_owned()),
-    )?;
+    // Only the identity fields: whatever else is wrong in the file is not this step's concern.
+    let mut table = toml::Table::new();
+    for key in fields_of::<RawPartnerIdentity>() {
+        if let Some(v) = file.table.get(*key) {
+            table.insert((*key).to_owned(), v.clone());
+        }
+    }
+    let raw: RawPartnerIdentity = read_lenient(table, "", s, problems)?;
     let id = problems.check(s, "id", PartnerId::parse(&raw.id));
     if let Some(id) = &id {
         let stem = file.path.file_stem().and_then(|x| x.to_str());
@@ -1053,13 +1078,7 @@ fn validate_partner(
             strip_unknown_keys::<RawRate>(r, rate, s, problems);
         }
     }
-    let raw: RawPartner = problems.check(
-        s,
-        "",
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().to_owned()),
-    )?;
+    let raw: RawPartner = read_lenient(table, "", s, problems)?;
 
     let delivery = validate_delivery(&raw.delivery, env, s, problems);
 
@@ -1321,8 +1340,10 @@ fn secret(
 // ---------------------------------------------------------------------------------------
 // Routing: routing.toml
 
-/// `routing.toml`: the rules, tried in file order.
+/// `routing.toml`: the rules, tried in file order. (The schema of the file: its entries are
+/// read one by one.)
 #[derive(Deserialize)]
+#[allow(dead_code)]
 #[serde(deny_unknown_fields)]
 struct RawRouting {
     /// `[[rule]]` entries.
@@ -1348,7 +1369,7 @@ struct RawRule {
 
 fn read_routing(
     dir: &Path,
-    known: &HashMap<String, Sector>,
+    known: &HashMap<String, Option<Sector>>,
     problems: &mut Problems,
 ) -> RoutingTable {
     let path = dir.join("routing.toml");
@@ -1363,24 +1384,8 @@ fn read_routing(
         return RoutingTable::default();
     };
     strip_unknown_keys::<RawRouting>(&mut table, "", &s, problems);
-    if let Some(toml::Value::Array(rules)) = table.get_mut("rule") {
-        for (i, r) in rules.iter_mut().enumerate() {
-            if let toml::Value::Table(t) = r {
-                strip_unknown_keys::<RawRule>(t, &format!("rule[{i}]"), &s, problems);
-            }
-        }
-    }
-    let Some(raw) = problems.check(
-        &s,
-        "",
-        toml::Value::Table(table)
-            .try_into::<RawRouting>()
-            .map_err(|e| e.message().to_owned()),
-    ) else {
-        return RoutingTable::default();
-    };
     let mut rules = Vec::new();
-    for (i, r) in raw.rule.iter().enumerate() {
+    for (i, r) in read_entries::<RawRule>(&table, "rule", &s, problems) {
         let k = |f: &str| format!("rule[{i}].{f}");
         let to_sector = problems.check(&s, &k("to_sector"), r.to_sector.parse::<Sector>());
         let from_sector = optional(
@@ -1413,7 +1418,8 @@ fn read_routing(
                     format!("unknown partner `{p}`: no partners/{p}.toml"),
                 ),
                 Some(sector) => {
-                    if let Some(to) = to_sector.filter(|to| to != sector) {
+                    let mismatch = to_sector.zip(*sector).filter(|(to, sector)| to != sector);
+                    if let Some((to, sector)) = mismatch {
                         problems.push(
                             &s,
                             k("partner"),
@@ -1443,8 +1449,10 @@ fn read_routing(
 // ---------------------------------------------------------------------------------------
 // Consents: consents/*.toml
 
-/// A consents file: `[[consent]]` entries.
+/// A consents file: `[[consent]]` entries. (The schema of the file: its entries are read one
+/// by one.)
 #[derive(Deserialize)]
+#[allow(dead_code)]
 #[serde(deny_unknown_fields)]
 struct RawConsents {
     #[serde(default)]
@@ -1489,7 +1497,7 @@ fn default_effect() -> String {
 
 fn read_consents(
     dir: &Path,
-    known: &HashMap<String, Sector>,
+    known: &HashMap<String, Option<Sector>>,
     problems: &mut Problems,
 ) -> Vec<Consent> {
     let mut out = Vec::new();
@@ -1499,28 +1507,9 @@ fn read_consents(
         let table = parse_toml(&s, &text, &mut local);
         if let Some(mut table) = table {
             strip_unknown_keys::<RawConsents>(&mut table, "", &s, &mut local);
-            if let Some(toml::Value::Array(list)) = table.get_mut("consent") {
-                for (i, c) in list.iter_mut().enumerate() {
-                    if let toml::Value::Table(t) = c {
-                        strip_unknown_keys::<RawConsent>(
-                            t,
-                            &format!("consent[{i}]"),
-                            &s,
-                            &mut local,
-                        );
-                    }
-                }
-            }
-            let raw = local.check(
-                &s,
-                "",
-                toml::Value::Table(table)
-                    .try_into::<RawConsents>()
-                    .map_err(|e| e.message().to_owned()),
-            );
-            for (i, c) in raw.iter().flat_map(|r| r.consent.iter().enumerate()) {
+            for (i, c) in read_entries::<RawConsent>(&table, "consent", &s, &mut local) {
                 if let Some(c) =
-                    validate_consent(c, &format!("consent[{i}]"), known, &s, &mut local)
+                    validate_consent(&c, &format!("consent[{i}]"), known, &s, &mut local)
                 {
                     out.push(c);
                 }
@@ -1537,7 +1526,7 @@ fn read_consents(
 fn validate_consent(
     raw: &RawConsent,
     at: &str,
-    known: &HashMap<String, Sector>,
+    known: &HashMap<String, Option<Sector>>,
     s: &str,
     problems: &mut Problems,
 ) -> Option<Consent> {
@@ -1720,6 +1709,120 @@ fn parse_toml(source: &str, text: &str, problems: &mut Problems) -> Option<toml:
     }
 }
 
+/// Reads `T` from a TOML table, reporting every value of the wrong type (each is removed and
+/// the rest read again) and a missing required key. `at` prefixes the keys in problems.
+fn read_lenient<T: for<'de> Deserialize<'de>>(
+    mut table: toml::Table,
+    at: &str,
+    source: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let within = |path: String| match (at.is_empty(), path.is_empty()) {
+        (true, _) => path,
+        (false, true) => at.to_owned(),
+        (false, false) => format!("{at}.{path}"),
+    };
+    let mut removed: Vec<String> = Vec::new();
+    // Each round removes one bad value; a table has few keys.
+    for _ in 0..256 {
+        let value = toml::Value::Table(table.clone());
+        let e = match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        let segments: Vec<&serde_path_to_error::Segment> = e.path().iter().collect();
+        let path = if segments.is_empty() {
+            String::new()
+        } else {
+            e.path().to_string()
+        };
+        let message = e.inner().message().to_owned();
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            let key = if path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            if !removed.contains(&key) {
+                problems.push(source, within(key), "is required");
+            }
+            return None;
+        }
+        problems.push(source, within(path.clone()), message);
+        removed.push(path);
+        if !remove_at(&mut table, &segments) {
+            return None;
+        }
+    }
+    None
+}
+
+/// The `[[list]]` entries of a file, each read on its own (a problem in one does not hide the
+/// others'), with their index.
+fn read_entries<T: for<'de> Deserialize<'de>>(
+    table: &toml::Table,
+    list: &str,
+    source: &str,
+    problems: &mut Problems,
+) -> Vec<(usize, T)> {
+    let entries = match table.get(list) {
+        None => return Vec::new(),
+        Some(toml::Value::Array(a)) => a,
+        Some(_) => {
+            problems.push(source, list, format!("must be a list of [[{list}]] tables"));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("{list}[{i}]");
+        let toml::Value::Table(t) = entry else {
+            problems.push(source, at, format!("must be a [[{list}]] table"));
+            continue;
+        };
+        let mut t = t.clone();
+        strip_unknown_keys::<T>(&mut t, &at, source, problems);
+        if let Some(v) = read_lenient::<T>(t, &at, source, problems) {
+            out.push((i, v));
+        }
+    }
+    out
+}
+
+/// Removes the value at `path` from `table`; false if there is none.
+fn remove_at(table: &mut toml::Table, path: &[&serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here = Some(table);
+    let mut current: Option<&mut toml::Value> = None;
+    for seg in parents {
+        let next = match (current.take(), here.take(), seg) {
+            (None, Some(t), Segment::Map { key }) => t.get_mut(key),
+            (Some(toml::Value::Table(t)), None, Segment::Map { key }) => t.get_mut(key),
+            (Some(toml::Value::Array(a)), None, Segment::Seq { index }) => a.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(v) => current = Some(v),
+            None => return false,
+        }
+    }
+    match (current, here, last) {
+        (None, Some(t), Segment::Map { key }) => t.remove(key).is_some(),
+        (Some(toml::Value::Table(t)), None, Segment::Map { key }) => t.remove(key).is_some(),
+        (Some(toml::Value::Array(a)), None, Segment::Seq { index }) if *index < a.len() => {
+            a.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Reports and removes the keys of `table` that `T` does not have, so the rest can still be
 /// read and checked.
 fn strip_unknown_keys<T: for<'de> Deserialize<'de>>(
@@ -1749,10 +1852,10 @@ fn unknown_key_message(key: &str, at: &str, allowed: &[&str]) -> String {
     let place = if at.is_empty() {
         String::new()
     } else {
-        format!(" in [{at}]")
+        format!(" in {at}")
     };
     format!(
-        "unknown key `{key}`{place}; allowed keys: {}",
+        "unknown key `{key}`; the keys allowed{place} are: {}",
         allowed.join(", ")
     )
 }
