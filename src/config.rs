@@ -240,21 +240,12 @@ where
         .iter()
         .map(|f| partner_identity(f, &mut problems))
         .collect();
-    check_duplicate_ids(&files, &identities, &mut problems);
+    check_duplicate_ids(&files, &mut problems);
     // Every partner whose file names a valid id, even if something else in it is wrong, so
     // one problem does not cascade into "unknown partner" for every route and consent.
     let known: HashMap<String, Option<Sector>> = files
         .iter()
-        .filter_map(|f| {
-            let id = f.table.get("id")?.as_str()?;
-            let id = PartnerId::parse(id).ok()?;
-            let sector = f
-                .table
-                .get("sector")
-                .and_then(toml::Value::as_str)
-                .and_then(|x| x.parse::<Sector>().ok());
-            Some((id.to_string(), sector))
-        })
+        .filter_map(|f| Some((f.id()?.to_string(), f.sector())))
         .collect();
     let mut partners = Vec::new();
     for (file, identity) in files.iter().zip(identities) {
@@ -911,6 +902,23 @@ pub(crate) struct PartnerFile {
     pub(crate) table: toml::Table,
 }
 
+impl PartnerFile {
+    /// The file's `id`, if it is a valid partner id (whatever else is wrong in the file).
+    pub(crate) fn id(&self) -> Option<PartnerId> {
+        PartnerId::parse(self.table.get("id")?.as_str()?).ok()
+    }
+
+    /// The file's `sector`, if it is a valid one.
+    fn sector(&self) -> Option<Sector> {
+        self.table.get("sector")?.as_str()?.parse().ok()
+    }
+
+    /// Whether the file is `partners/<id>.toml`.
+    fn named_after(&self, id: &PartnerId) -> bool {
+        self.path.file_stem().and_then(|x| x.to_str()) == Some(id.as_str())
+    }
+}
+
 /// What identifies a partner, validated.
 pub(crate) struct PartnerIdentity {
     pub(crate) id: PartnerId,
@@ -954,8 +962,7 @@ pub(crate) fn partner_identity(
     let raw: RawPartnerIdentity = read_lenient(table, "", s, problems)?;
     let id = problems.check(s, "id", PartnerId::parse(&raw.id));
     if let Some(id) = &id {
-        let stem = file.path.file_stem().and_then(|x| x.to_str());
-        if stem != Some(id.as_str()) {
+        if !file.named_after(id) {
             problems.push(
                 s,
                 "id",
@@ -1033,25 +1040,21 @@ fn optional<V: ?Sized, T, E: std::fmt::Display>(
     }
 }
 
-pub(crate) fn check_duplicate_ids(
-    files: &[PartnerFile],
-    identities: &[Option<PartnerIdentity>],
-    problems: &mut Problems,
-) {
-    let mut seen: HashMap<&str, &str> = HashMap::new();
-    for (file, identity) in files.iter().zip(identities) {
-        let Some(identity) = identity else { continue };
-        match seen.get(identity.id.as_str()) {
+pub(crate) fn check_duplicate_ids(files: &[PartnerFile], problems: &mut Problems) {
+    // The file named after the id owns it; the others are the duplicates.
+    let mut order: Vec<(&PartnerFile, PartnerId)> =
+        files.iter().filter_map(|f| Some((f, f.id()?))).collect();
+    order.sort_by_key(|(f, id)| !f.named_after(id));
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (file, id) in order {
+        match seen.get(id.as_str()) {
             Some(first) => problems.push(
                 &file.source,
                 "id",
-                format!(
-                    "duplicate partner id `{}`: {first} already uses it",
-                    identity.id
-                ),
+                format!("duplicate partner id `{id}`: {first} already uses it"),
             ),
             None => {
-                seen.insert(identity.id.as_str(), &file.source);
+                seen.insert(id.to_string(), &file.source);
             }
         }
     }

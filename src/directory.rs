@@ -42,7 +42,7 @@ where
         .iter()
         .map(|f| config::partner_identity(f, &mut problems))
         .collect();
-    config::check_duplicate_ids(&files, &identities, &mut problems);
+    config::check_duplicate_ids(&files, &mut problems);
     if !problems.is_empty() {
         return Err(problems.into_vec());
     }
