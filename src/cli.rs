@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use wijkbrug_adapters::model::PartnerId;
 use wijkbrug_adapters::{DecodeContext, Format};
 
-use crate::{directory, translate};
+use secrecy::ExposeSecret;
+
+use crate::{auth, config, directory, translate};
 
 /// The most input `translate` reads (the gateway's own body limit is configured separately).
 const MAX_INPUT: u64 = 256 * 1024 * 1024;
@@ -30,6 +32,25 @@ enum Command {
     Translate(TranslateArgs),
     /// Print the JSON Schema of case-json (wijkbrug.case/1).
     Schema,
+    /// Check the whole configuration (settings, partners, routing, consents, secrets in the
+    /// environment) and print every problem.
+    CheckConfig(CheckConfigArgs),
+    /// Manage partners.
+    #[command(subcommand)]
+    Partner(PartnerCommand),
+}
+
+#[derive(Args)]
+struct CheckConfigArgs {
+    /// The configuration folder (default.toml, partners/, routing.toml, consents/).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum PartnerCommand {
+    /// Mint a new API token for a partner and print it with the hash to configure.
+    Token,
 }
 
 #[derive(Args)]
@@ -65,7 +86,47 @@ pub fn main() -> ExitCode {
             print!("{}", wijkbrug_adapters::case_json::json_schema());
             ExitCode::SUCCESS
         }
+        Command::CheckConfig(args) => run_check_config(&args),
+        Command::Partner(PartnerCommand::Token) => run_partner_token(),
     }
+}
+
+/// Exit codes: 0 the configuration is sound (a summary on stdout), 1 it has problems (one
+/// line each on stderr, then their count).
+fn run_check_config(args: &CheckConfigArgs) -> ExitCode {
+    match config::load(&args.config) {
+        Ok(cfg) => {
+            println!("{}: ok: {}", args.config.display(), cfg.summary());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!("{} problem(s) in {}", problems.len(), args.config.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_partner_token() -> ExitCode {
+    let (token, hash) = auth::mint_token();
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(
+        out,
+        "token: {}\n\
+         hash:  {hash}\n\
+         \n\
+         Put the hash in token_hashes in config/partners/<id>.toml (keep the old one there too\n\
+         until the partner has switched). Hand the token to the partner over a safe channel,\n\
+         it is shown only this once: the gateway keeps only its hash.",
+        token.expose_secret()
+    )
+    .and_then(|()| out.flush());
+    if written.is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 /// Exit codes: 0 translated, 1 could not run (configuration, files), 2 bad input.

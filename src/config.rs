@@ -8,17 +8,24 @@
 //! Loading reads files; validation is a pure step that reports every problem at once
 //! ([`ConfigProblem`]), which is what `wijkbrug check-config` prints.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::SecretString;
-use wijkbrug_adapters::model::{AgbCode, Consent, MunicipalityCode, PartnerId, Sector};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use wijkbrug_adapters::model::{
+    AgbCode, Bsn, CategorySet, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee,
+    LifeDomain, MunicipalityCode, PartnerId, Purpose, Sector,
+};
 use wijkbrug_adapters::{Directory, DirectoryEntry, Format};
 
 use crate::auth::TokenHash;
-use crate::routing::RoutingTable;
+use crate::routing::{PostcodeArea, RoutingTable, Rule};
 
 /// Everything the gateway runs on, validated.
 #[derive(Debug, Clone)]
@@ -178,12 +185,1748 @@ impl std::fmt::Display for ConfigProblem {
     }
 }
 
-/// Loads and validates the configuration in `dir`, reporting every problem at once.
+impl Partners {
+    /// The partner `partner_id` if `presented_token` is one of its tokens. Every configured
+    /// hash is compared, in constant time, whatever the outcome of the others.
+    pub fn authenticate(&self, partner_id: &str, presented_token: &str) -> Option<&Partner> {
+        let partner = self.get(partner_id)?;
+        let presented = TokenHash::of(presented_token);
+        let mut ok = subtle::Choice::from(0u8);
+        for hash in &partner.token_hashes {
+            ok |= hash.0.ct_eq(&presented.0);
+        }
+        bool::from(ok).then_some(partner)
+    }
+}
+
+impl Config {
+    /// One line for `check-config`: how much was configured.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} partners, {} routing rules, {} consents",
+            self.partners.list.len(),
+            self.routing.rules.len(),
+            self.consents.len()
+        )
+    }
+}
+
+/// Loads and validates the configuration in `dir`, reporting every problem at once. Reads
+/// `WIJKBRUG_ENVIRONMENT`, `WIJKBRUG__...` overrides and the partners' secrets from the
+/// process environment.
 pub fn load(dir: &Path) -> Result<Config, Vec<ConfigProblem>> {
-    let _ = dir;
-    Err(vec![ConfigProblem {
-        source: dir.display().to_string(),
-        key: String::new(),
-        problem: "configuration loading is not built yet".into(),
-    }])
+    load_with_env(dir, process_env())
+}
+
+/// [`load`] with an explicit environment instead of the process's (for tests, which would
+/// otherwise race on the process-global environment).
+pub fn load_with_env<I>(dir: &Path, env: I) -> Result<Config, Vec<ConfigProblem>>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let env: HashMap<String, String> = env.into_iter().collect();
+    let mut problems = Problems::default();
+
+    let settings = match layered_settings(dir, &env, true) {
+        Ok(layers) => validate_settings(&layers, &mut problems),
+        Err(p) => {
+            problems.0.extend(p);
+            None
+        }
+    };
+
+    let files = read_partner_files(dir, &mut problems);
+    let identities: Vec<Option<PartnerIdentity>> = files
+        .iter()
+        .map(|f| partner_identity(f, &mut problems))
+        .collect();
+    check_duplicate_ids(&files, &mut problems);
+    // Every partner whose file names a valid id, even if something else in it is wrong, so
+    // one problem does not cascade into "unknown partner" for every route and consent.
+    let known: HashMap<String, Option<Sector>> = files
+        .iter()
+        .filter_map(|f| Some((f.id()?.to_string(), f.sector())))
+        .collect();
+    let mut partners = Vec::new();
+    for (file, identity) in files.iter().zip(identities) {
+        if let Some(p) = validate_partner(file, identity, &env, &mut problems) {
+            partners.push(p);
+        }
+    }
+
+    let routing = read_routing(dir, &known, &mut problems);
+    let consents = read_consents(dir, &known, &mut problems);
+
+    match settings {
+        Some(settings) if problems.0.is_empty() => Ok(Config {
+            settings,
+            partners: Partners { list: partners },
+            routing,
+            consents,
+        }),
+        _ => Err(problems.into_vec()),
+    }
+}
+
+/// The process environment's variables that are valid Unicode.
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// The environment variable naming the optional environment file `<dir>/<name>.toml`.
+pub const ENVIRONMENT_VAR: &str = "WIJKBRUG_ENVIRONMENT";
+
+/// The prefix of override variables: `WIJKBRUG__SERVER__LISTEN` sets `server.listen`.
+pub const ENV_PREFIX: &str = "WIJKBRUG";
+
+/// The `source` of a problem in a `WIJKBRUG__...` variable.
+pub const ENVIRONMENT_SOURCE: &str = "environment";
+
+// ---------------------------------------------------------------------------------------
+// Problems
+
+#[derive(Default)]
+pub(crate) struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn push(&mut self, source: &str, key: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            source: source.to_owned(),
+            key: key.into(),
+            problem: problem.into(),
+        });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems in the order found, each once.
+    pub(crate) fn into_vec(self) -> Vec<ConfigProblem> {
+        let mut out: Vec<ConfigProblem> = Vec::with_capacity(self.0.len());
+        for p in self.0 {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Records `r`'s error at `key` and gives its value.
+    fn check<T, E: std::fmt::Display>(
+        &mut self,
+        source: &str,
+        key: &str,
+        r: Result<T, E>,
+    ) -> Option<T> {
+        r.map_err(|e| self.push(source, key, e.to_string())).ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings: default.toml, <environment>.toml, WIJKBRUG__ variables
+
+/// The settings files (`default.toml`, `<environment>.toml`) and `WIJKBRUG__` variables.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+#[allow(dead_code)] // the schema of the whole; the sections are read one by one
+struct RawSettings {
+    /// The HTTP server.
+    server: RawServer,
+    /// The durable store.
+    store: RawStore,
+    /// Logging.
+    log: RawLog,
+    /// The gateway's own identity in the partners' standards.
+    gateway: RawGateway,
+}
+
+/// `[server]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    /// Address and port to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free one.
+    listen: String,
+    /// The largest request body accepted, in bytes (default 8 MiB).
+    body_limit_bytes: u64,
+    /// How long one request may take, in seconds (default 30).
+    request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests, in seconds (default 10).
+    shutdown_grace_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 8 * 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    /// `sqlite://<path>` (relative paths are under `data_dir`) or `postgres://...`.
+    url: String,
+    /// The folder for the SQLite file and other data.
+    data_dir: PathBuf,
+    /// The most connections the pool opens.
+    max_connections: u32,
+    /// Group commit: the most intakes one commit carries.
+    group_commit_max_batch: u64,
+    /// Group commit: how long the first intake waits for company, in milliseconds.
+    group_commit_max_wait_ms: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://wijkbrug.db".into(),
+            data_dir: PathBuf::from("data"),
+            max_connections: 8,
+            group_commit_max_batch: 64,
+            group_commit_max_wait_ms: 2,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    /// `text` (for people) or `json` (for log collectors).
+    format: String,
+    /// A tracing `EnvFilter` directive, e.g. `info,wijkbrug=debug`.
+    filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// `[gateway]`
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawGateway {
+    /// The AGB code the gateway uses as sender/receiver of iWmo messages (8 digits).
+    agb: Option<String>,
+}
+
+/// The settings layers merged by the `config` crate, and where each key was set.
+pub(crate) struct Layers {
+    /// Sections of settings.
+    table: config::Map<String, config::Value>,
+    /// The layer files that were read, lowest first: display name and parsed table.
+    files: Vec<(String, toml::Table)>,
+    /// The `section.key`s set by `WIJKBRUG__` variables.
+    from_env: Vec<String>,
+    default_source: String,
+}
+
+impl Layers {
+    /// Where `section.key` (or a whole section, for an empty key) got its value.
+    fn source_of(&self, section: &str, key: &str) -> String {
+        let path = if key.is_empty() {
+            section.to_owned()
+        } else {
+            format!("{section}.{key}")
+        };
+        if self
+            .from_env
+            .iter()
+            .any(|k| *k == path || k.starts_with(&format!("{path}.")))
+        {
+            return ENVIRONMENT_SOURCE.to_owned();
+        }
+        for (name, table) in self.files.iter().rev() {
+            let section_table = table.get(section).and_then(toml::Value::as_table);
+            let present = match section_table {
+                Some(t) => key.is_empty() || t.contains_key(key),
+                None => table.contains_key(section) && key.is_empty(),
+            };
+            if present {
+                return name.clone();
+            }
+        }
+        self.default_source.clone()
+    }
+}
+
+/// Reads the settings layers: `default.toml` (required when `require_default`), the
+/// environment file, `WIJKBRUG__` variables.
+pub(crate) fn layered_settings(
+    dir: &Path,
+    env: &HashMap<String, String>,
+    require_default: bool,
+) -> Result<Layers, Vec<ConfigProblem>> {
+    let mut problems = Problems::default();
+    let default = dir.join("default.toml");
+    let default_source = default.display().to_string();
+    let mut builder = config::Config::builder();
+    let mut files = Vec::new();
+    let mut add = |path: PathBuf, problems: &mut Problems| {
+        let source = path.display().to_string();
+        let text = problems.check(&source, "", std::fs::read_to_string(&path))?;
+        let table = parse_toml(&source, &text, problems)?;
+        files.push((source, table));
+        Some(config::File::from_str(&text, config::FileFormat::Toml))
+    };
+    if default.is_file() {
+        if let Some(f) = add(default, &mut problems) {
+            builder = builder.add_source(f);
+        }
+    } else if require_default {
+        problems.push(
+            &default_source,
+            "",
+            "missing: the configuration folder needs a default.toml (is --config the right folder?)",
+        );
+    }
+    if let Some(name) = env.get(ENVIRONMENT_VAR).filter(|n| !n.is_empty()) {
+        if name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            let file = dir.join(format!("{name}.toml"));
+            if file.is_file() {
+                if let Some(f) = add(file, &mut problems) {
+                    builder = builder.add_source(f);
+                }
+            }
+        } else {
+            problems.push(
+                ENVIRONMENT_SOURCE,
+                ENVIRONMENT_VAR,
+                "must be a name of letters, digits, '-' and '_' (it names <config>/<name>.toml)",
+            );
+        }
+    }
+    let prefix = format!("{ENV_PREFIX}__");
+    let overrides: config::Map<String, String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let from_env = overrides
+        .keys()
+        .map(|k| k[prefix.len()..].to_lowercase().replace("__", "."))
+        .collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .separator("__")
+            .source(Some(overrides)),
+    );
+    let built = builder.build().and_then(|c| c.cache.into_table());
+    match built {
+        Ok(table) if problems.0.is_empty() => Ok(Layers {
+            table,
+            files,
+            from_env,
+            default_source,
+        }),
+        Ok(_) => Err(problems.into_vec()),
+        Err(e) => {
+            problems.push(&default_source, "", e.to_string());
+            Err(problems.into_vec())
+        }
+    }
+}
+
+/// The problem in a `config` crate deserialisation error, without its location.
+fn config_error_text(e: config::ConfigError) -> String {
+    match e {
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            ..
+        } => format!("invalid type: {unexpected}, expected {expected}"),
+        config::ConfigError::At { error, .. } => config_error_text(*error),
+        other => other.to_string(),
+    }
+}
+
+/// The gateway's AGB code (`gateway.agb`) from the settings layers, looking at nothing else
+/// (for tools such as `translate` that must work with an incomplete configuration).
+pub(crate) fn gateway_agb(
+    dir: &Path,
+    env: &HashMap<String, String>,
+    problems: &mut Problems,
+) -> Option<AgbCode> {
+    let layers = match layered_settings(dir, env, false) {
+        Ok(t) => t,
+        Err(p) => {
+            problems.0.extend(p);
+            return None;
+        }
+    };
+    let value = layers
+        .table
+        .get("gateway")
+        .and_then(|g| g.clone().into_table().ok())
+        .and_then(|mut g| g.remove("agb"))?;
+    let source = layers.source_of("gateway", "agb");
+    let text = problems.check(
+        &source,
+        "gateway.agb",
+        value
+            .into_string()
+            .map_err(|_| "must be a string of 8 digits"),
+    )?;
+    problems.check(&source, "gateway.agb", AgbCode::parse(&text))
+}
+
+/// Reads one section: reports its unknown keys and each key whose value has the wrong type,
+/// and reads the rest (a key with a problem takes its default, so the others are still
+/// checked; the problem is reported all the same).
+fn settings_section<T: for<'de> Deserialize<'de> + Default>(
+    layers: &Layers,
+    name: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let Some(value) = layers.table.get(name) else {
+        return Some(T::default());
+    };
+    let Ok(mut inner) = value.clone().into_table() else {
+        problems.push(
+            &layers.source_of(name, ""),
+            name,
+            "must be a table of settings",
+        );
+        return None;
+    };
+    let allowed = fields_of::<T>();
+    let mut keys: Vec<String> = inner.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let src = layers.source_of(name, &key);
+        if !allowed.contains(&key.as_str()) {
+            problems.push(
+                &src,
+                format!("{name}.{key}"),
+                unknown_key_message(&key, name, allowed),
+            );
+            inner.remove(&key);
+            continue;
+        }
+        let Some(v) = inner.get(&key) else { continue };
+        let single: config::Map<String, config::Value> = [(key.clone(), v.clone())].into();
+        let single = config::Value::new(None, config::ValueKind::Table(single));
+        if let Err(e) = single.try_deserialize::<T>() {
+            problems.push(&src, format!("{name}.{key}"), config_error_text(e));
+            inner.remove(&key);
+        }
+    }
+    let value = config::Value::new(None, config::ValueKind::Table(inner));
+    match value.try_deserialize::<T>() {
+        // A key with the wrong type was reported above and read as its default here.
+        Ok(t) => Some(t),
+        Err(e) => {
+            problems.push(&layers.source_of(name, ""), name, config_error_text(e));
+            None
+        }
+    }
+}
+
+/// Reports unknown sections and keys and reads and checks every setting.
+fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Settings> {
+    let sections = fields_of::<RawSettings>();
+    let mut names: Vec<&String> = layers.table.keys().collect();
+    names.sort();
+    for name in names {
+        if !sections.contains(&name.as_str()) {
+            problems.push(
+                &layers.source_of(name, ""),
+                name.as_str(),
+                unknown_key_message(name, "", sections),
+            );
+        }
+    }
+    let server = settings_section::<RawServer>(layers, "server", problems);
+    let store = settings_section::<RawStore>(layers, "store", problems);
+    let log = settings_section::<RawLog>(layers, "log", problems);
+    let gateway = settings_section::<RawGateway>(layers, "gateway", problems);
+    let src = |s: &str, k: &str| layers.source_of(s, k);
+    let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
+        if n == 0 {
+            problems.push(&src(s, k), format!("{s}.{k}"), "must be at least 1");
+            None
+        } else {
+            Some(n)
+        }
+    };
+
+    let server = server.and_then(|r| {
+        let listen = problems.check(
+            &src("server", "listen"),
+            "server.listen",
+            r.listen.parse::<SocketAddr>().map_err(|_| {
+                "must be an IP address and port, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks a free one)"
+            }),
+        );
+        let body = positive(problems, "server", "body_limit_bytes", r.body_limit_bytes)
+            .and_then(|n| {
+                problems.check(
+                    &src("server", "body_limit_bytes"),
+                    "server.body_limit_bytes",
+                    usize::try_from(n).map_err(|_| "is too large for this machine"),
+                )
+            });
+        let timeout = positive(
+            problems,
+            "server",
+            "request_timeout_secs",
+            r.request_timeout_secs,
+        );
+        Some(ServerSettings {
+            listen: listen?,
+            body_limit_bytes: body?,
+            request_timeout: Duration::from_secs(timeout?),
+            shutdown_grace: Duration::from_secs(r.shutdown_grace_secs),
+        })
+    });
+
+    let store = store.and_then(|r| {
+        let url_ok = r.url.starts_with("sqlite:")
+            || r.url.starts_with("postgres://")
+            || r.url.starts_with("postgresql://");
+        if !url_ok {
+            problems.push(
+                &src("store", "url"),
+                "store.url",
+                "must be sqlite://<path> or postgres://...",
+            );
+        }
+        let max_connections = positive(
+            problems,
+            "store",
+            "max_connections",
+            u64::from(r.max_connections),
+        );
+        let batch = positive(
+            problems,
+            "store",
+            "group_commit_max_batch",
+            r.group_commit_max_batch,
+        )
+        .and_then(|n| {
+            problems.check(
+                &src("store", "group_commit_max_batch"),
+                "store.group_commit_max_batch",
+                usize::try_from(n).map_err(|_| "is too large for this machine"),
+            )
+        });
+        if r.data_dir.as_os_str().is_empty() {
+            problems.push(
+                &src("store", "data_dir"),
+                "store.data_dir",
+                "must not be empty",
+            );
+        }
+        Some(StoreSettings {
+            url: url_ok.then_some(r.url)?,
+            data_dir: r.data_dir,
+            max_connections: max_connections.map(|_| r.max_connections)?,
+            group_commit_max_batch: batch?,
+            group_commit_max_wait: Duration::from_millis(r.group_commit_max_wait_ms),
+        })
+    });
+
+    let log = log.and_then(|r| {
+        let format = match r.format.as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => {
+                problems.push(
+                    &src("log", "format"),
+                    "log.format",
+                    "must be one of: text, json",
+                );
+                None
+            }
+        };
+        let filter = problems.check(
+            &src("log", "filter"),
+            "log.filter",
+            tracing_subscriber::EnvFilter::try_new(&r.filter)
+                .map(|_| r.filter.clone())
+                .map_err(|e| {
+                    format!("must be a tracing filter such as `info,wijkbrug=debug`: {e}")
+                }),
+        );
+        Some(LogSettings {
+            format: format?,
+            filter: filter?,
+        })
+    });
+
+    let gateway = gateway.and_then(|r| {
+        let agb = match r.agb {
+            Some(a) => {
+                Some(problems.check(&src("gateway", "agb"), "gateway.agb", AgbCode::parse(&a))?)
+            }
+            None => None,
+        };
+        Some(GatewaySettings { agb })
+    });
+
+    Some(Settings {
+        server: server?,
+        store: store?,
+        log: log?,
+        gateway: gateway?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Partners: partners/<id>.toml
+
+/// A partner file, `partners/<id>.toml`. Secrets are not in it: outbound credentials are
+/// named environment variables, inbound tokens are configured as their hashes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // identity fields are read through `RawPartnerIdentity`
+struct RawPartner {
+    /// The partner's id: lowercase letters, digits and '-'; the file is named after it.
+    id: String,
+    /// A display name.
+    name: String,
+    /// housing, welfare, care or employment.
+    sector: String,
+    /// The format it speaks (`wijkbrug translate --list`).
+    adapter: String,
+    /// How it receives referrals.
+    delivery: RawDelivery,
+    /// `sha256:<hex>` hashes of its API tokens: one, or two while changing over.
+    #[serde(default)]
+    token_hashes: Vec<String>,
+    /// Requests a second it may make to the gateway.
+    #[serde(default = "RawRate::inbound")]
+    inbound_rate: RawRate,
+    /// Deliveries a second the gateway may make to it.
+    #[serde(default = "RawRate::outbound")]
+    outbound_rate: RawRate,
+    /// Timeout of one delivery attempt, in milliseconds (default 10000).
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    /// Its 8-digit AGB code (care and welfare standards address it by this).
+    agb: Option<String>,
+    /// Its 4-digit municipality (CBS) code, for a municipality's desk.
+    municipality: Option<String>,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+/// The fields of a partner file every tool needs (the directory for `translate` too), read
+/// leniently: a problem elsewhere in the file does not stop these.
+#[derive(Deserialize)]
+struct RawPartnerIdentity {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    sector: String,
+    adapter: String,
+    #[serde(default)]
+    agb: Option<String>,
+    #[serde(default)]
+    municipality: Option<String>,
+}
+
+/// `[delivery]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    /// `push` (the gateway posts to `url`) or `mailbox` (the partner pulls).
+    kind: String,
+    /// The endpoint for `push`: an http:// or https:// URL.
+    url: Option<String>,
+    /// How the gateway authenticates to the endpoint (push only).
+    auth: Option<RawOutboundAuth>,
+}
+
+/// `[delivery.auth]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutboundAuth {
+    /// `none`, `bearer` or `basic`.
+    kind: String,
+    /// For `bearer`: the environment variable holding the token.
+    token_env: Option<String>,
+    /// For `basic`: the user name.
+    username: Option<String>,
+    /// For `basic`: the environment variable holding the password.
+    password_env: Option<String>,
+}
+
+/// `[inbound_rate]`, `[outbound_rate]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    /// Sustained requests a second.
+    per_second: u32,
+    /// The most requests at once.
+    burst: u32,
+}
+
+impl RawRate {
+    fn inbound() -> Self {
+        Self {
+            per_second: 20,
+            burst: 40,
+        }
+    }
+    fn outbound() -> Self {
+        Self {
+            per_second: 10,
+            burst: 20,
+        }
+    }
+}
+
+/// A partner file, parsed as TOML, its unknown keys not yet looked at.
+pub(crate) struct PartnerFile {
+    pub(crate) path: PathBuf,
+    pub(crate) source: String,
+    pub(crate) table: toml::Table,
+}
+
+impl PartnerFile {
+    /// The file's `id`, if it is a valid partner id (whatever else is wrong in the file).
+    pub(crate) fn id(&self) -> Option<PartnerId> {
+        PartnerId::parse(self.table.get("id")?.as_str()?).ok()
+    }
+
+    /// The file's `sector`, if it is a valid one.
+    fn sector(&self) -> Option<Sector> {
+        self.table.get("sector")?.as_str()?.parse().ok()
+    }
+
+    /// Whether the file is `partners/<id>.toml`.
+    fn named_after(&self, id: &PartnerId) -> bool {
+        self.path.file_stem().and_then(|x| x.to_str()) == Some(id.as_str())
+    }
+}
+
+/// What identifies a partner, validated.
+pub(crate) struct PartnerIdentity {
+    pub(crate) id: PartnerId,
+    pub(crate) name: String,
+    pub(crate) sector: Sector,
+    pub(crate) adapter: Format,
+    pub(crate) agb: Option<AgbCode>,
+    pub(crate) municipality: Option<MunicipalityCode>,
+}
+
+/// Reads and parses `dir/partners/*.toml`, sorted by file name. A missing folder is no
+/// partners.
+pub(crate) fn read_partner_files(dir: &Path, problems: &mut Problems) -> Vec<PartnerFile> {
+    toml_files(&dir.join("partners"), problems)
+        .into_iter()
+        .filter_map(|(path, source, text)| {
+            let table = parse_toml(&source, &text, problems)?;
+            Some(PartnerFile {
+                path,
+                source,
+                table,
+            })
+        })
+        .collect()
+}
+
+/// The identity fields of a partner file, validated (also that the file is named after the
+/// id). Tolerant: other fields are not looked at.
+pub(crate) fn partner_identity(
+    file: &PartnerFile,
+    problems: &mut Problems,
+) -> Option<PartnerIdentity> {
+    let s = file.source.as_str();
+    // Only the identity fields: whatever else is wrong in the file is not this step's concern.
+    let mut table = toml::Table::new();
+    for key in fields_of::<RawPartnerIdentity>() {
+        if let Some(v) = file.table.get(*key) {
+            table.insert((*key).to_owned(), v.clone());
+        }
+    }
+    let raw: RawPartnerIdentity = read_lenient(table, "", s, problems)?;
+    let id = problems.check(s, "id", PartnerId::parse(&raw.id));
+    if let Some(id) = &id {
+        if !file.named_after(id) {
+            problems.push(
+                s,
+                "id",
+                format!("must match the file name: partner `{id}` belongs in partners/{id}.toml"),
+            );
+        }
+    }
+    let name = match raw.name {
+        Some(n) if !n.trim().is_empty() => Some(n),
+        Some(_) => {
+            problems.push(s, "name", "must not be empty");
+            None
+        }
+        None => Some(String::new()),
+    };
+    let sector = problems.check(s, "sector", raw.sector.parse::<Sector>());
+    let adapter = problems.check(
+        s,
+        "adapter",
+        raw.adapter
+            .parse::<Format>()
+            .map_err(|e| format!("{e} (see `wijkbrug translate --list`)")),
+    );
+    if let (Some(sector), Some(adapter)) = (sector, adapter) {
+        if adapter.sector().is_some_and(|a| a != sector) {
+            let fits: Vec<&str> = Format::ALL
+                .into_iter()
+                .filter(|f| f.sector().is_none_or(|x| x == sector))
+                .map(Format::code)
+                .collect();
+            problems.push(
+                s,
+                "adapter",
+                format!(
+                    "{} is a format of the {} sector; a {sector} partner speaks one of: {}",
+                    adapter.code(),
+                    adapter.sector().map_or("", |x| x.code()),
+                    fits.join(", ")
+                ),
+            );
+        }
+    }
+    let agb = optional(problems, s, "agb", raw.agb.as_deref(), AgbCode::parse);
+    let municipality = optional(
+        problems,
+        s,
+        "municipality",
+        raw.municipality.as_deref(),
+        MunicipalityCode::parse,
+    );
+    let adapter_fits = match (sector, adapter) {
+        (Some(sector), Some(adapter)) => adapter.sector().is_none_or(|a| a == sector),
+        _ => false,
+    };
+    Some(PartnerIdentity {
+        id: id?,
+        name: name?,
+        sector: sector?,
+        adapter: adapter.filter(|_| adapter_fits)?,
+        agb: agb?,
+        municipality: municipality?,
+    })
+}
+
+fn optional<V: ?Sized, T, E: std::fmt::Display>(
+    problems: &mut Problems,
+    source: &str,
+    key: &str,
+    value: Option<&V>,
+    parse: impl Fn(&V) -> Result<T, E>,
+) -> Option<Option<T>> {
+    match value {
+        None => Some(None),
+        Some(v) => problems.check(source, key, parse(v)).map(Some),
+    }
+}
+
+pub(crate) fn check_duplicate_ids(files: &[PartnerFile], problems: &mut Problems) {
+    // The file named after the id owns it; the others are the duplicates.
+    let mut order: Vec<(&PartnerFile, PartnerId)> =
+        files.iter().filter_map(|f| Some((f, f.id()?))).collect();
+    order.sort_by_key(|(f, id)| !f.named_after(id));
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (file, id) in order {
+        match seen.get(id.as_str()) {
+            Some(first) => problems.push(
+                &file.source,
+                "id",
+                format!("duplicate partner id `{id}`: {first} already uses it"),
+            ),
+            None => {
+                seen.insert(id.to_string(), &file.source);
+            }
+        }
+    }
+}
+
+/// The whole partner: every key known, delivery, secrets, token hashes, rates.
+fn validate_partner(
+    file: &PartnerFile,
+    identity: Option<PartnerIdentity>,
+    env: &HashMap<String, String>,
+    problems: &mut Problems,
+) -> Option<Partner> {
+    let s = file.source.as_str();
+    let mut table = file.table.clone();
+    strip_unknown_keys::<RawPartner>(&mut table, "", s, problems);
+    if let Some(toml::Value::Table(d)) = table.get_mut("delivery") {
+        strip_unknown_keys::<RawDelivery>(d, "delivery", s, problems);
+        if let Some(toml::Value::Table(a)) = d.get_mut("auth") {
+            strip_unknown_keys::<RawOutboundAuth>(a, "delivery.auth", s, problems);
+        }
+    }
+    for rate in ["inbound_rate", "outbound_rate"] {
+        if let Some(toml::Value::Table(r)) = table.get_mut(rate) {
+            strip_unknown_keys::<RawRate>(r, rate, s, problems);
+        }
+    }
+    let raw: RawPartner = read_lenient(table, "", s, problems)?;
+
+    let delivery = validate_delivery(&raw.delivery, env, s, problems);
+
+    let mut token_hashes = Vec::new();
+    match raw.token_hashes.len() {
+        0 => problems.push(
+            s,
+            "token_hashes",
+            "a partner needs at least one token hash: mint one with `wijkbrug partner token`",
+        ),
+        1 | 2 => {}
+        _ => problems.push(
+            s,
+            "token_hashes",
+            "at most two: the current token and, while changing over, the next",
+        ),
+    }
+    for (i, h) in raw.token_hashes.iter().enumerate() {
+        if let Some(h) = problems.check(s, &format!("token_hashes[{i}]"), TokenHash::parse(h)) {
+            token_hashes.push(h);
+        }
+    }
+    let inbound_rate = rate(&raw.inbound_rate, "inbound_rate", s, problems);
+    let outbound_rate = rate(&raw.outbound_rate, "outbound_rate", s, problems);
+    if raw.timeout_ms == 0 {
+        problems.push(s, "timeout_ms", "must be at least 1");
+    }
+    let identity = identity?;
+    if token_hashes.len() != raw.token_hashes.len() || !(1..=2).contains(&token_hashes.len()) {
+        return None;
+    }
+    Some(Partner {
+        id: identity.id,
+        name: if identity.name.is_empty() {
+            raw.name
+        } else {
+            identity.name
+        },
+        sector: identity.sector,
+        adapter: identity.adapter,
+        delivery: delivery?,
+        token_hashes,
+        inbound_rate: inbound_rate?,
+        outbound_rate: outbound_rate?,
+        timeout: (raw.timeout_ms > 0).then(|| Duration::from_millis(raw.timeout_ms))?,
+        agb: identity.agb,
+        municipality: identity.municipality,
+    })
+}
+
+fn rate(raw: &RawRate, key: &str, s: &str, problems: &mut Problems) -> Option<RateLimit> {
+    let per_second = NonZeroU32::new(raw.per_second);
+    let burst = NonZeroU32::new(raw.burst);
+    if per_second.is_none() {
+        problems.push(s, format!("{key}.per_second"), "must be at least 1");
+    }
+    if burst.is_none() {
+        problems.push(s, format!("{key}.burst"), "must be at least 1");
+    }
+    Some(RateLimit {
+        per_second: per_second?,
+        burst: burst?,
+    })
+}
+
+fn validate_delivery(
+    raw: &RawDelivery,
+    env: &HashMap<String, String>,
+    s: &str,
+    problems: &mut Problems,
+) -> Option<Delivery> {
+    match raw.kind.as_str() {
+        "push" => {
+            let url = match &raw.url {
+                None => {
+                    problems.push(
+                        s,
+                        "delivery.url",
+                        "a push partner needs the URL of its endpoint (http:// or https://)",
+                    );
+                    None
+                }
+                Some(u) => problems.check(s, "delivery.url", check_url(u).map(|()| u.clone())),
+            };
+            let auth = match &raw.auth {
+                None => Some(OutboundAuth::None),
+                Some(a) => validate_auth(a, env, s, problems),
+            };
+            Some(Delivery::Push {
+                url: url?,
+                auth: auth?,
+            })
+        }
+        "mailbox" => {
+            if raw.url.is_some() {
+                problems.push(
+                    s,
+                    "delivery.url",
+                    "a mailbox partner pulls its referrals and has no URL; remove it, or use kind = \"push\"",
+                );
+            }
+            if raw.auth.is_some() {
+                problems.push(
+                    s,
+                    "delivery.auth",
+                    "a mailbox partner pulls its referrals; outbound auth is for push only",
+                );
+            }
+            (raw.url.is_none() && raw.auth.is_none()).then_some(Delivery::Mailbox)
+        }
+        _ => {
+            problems.push(s, "delivery.kind", "must be one of: push, mailbox");
+            None
+        }
+    }
+}
+
+/// An http(s) URL with a host and no credentials in it. The URL is not echoed: it might hold
+/// a secret.
+fn check_url(u: &str) -> Result<(), &'static str> {
+    let uri: axum::http::Uri = u
+        .parse()
+        .map_err(|_| "must be an http:// or https:// URL")?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("must be an http:// or https:// URL (other schemes are not supported)"),
+    }
+    let authority = uri
+        .authority()
+        .ok_or("must be an http:// or https:// URL with a host")?;
+    if authority.as_str().contains('@') {
+        return Err("must not carry credentials; configure them in [delivery.auth]");
+    }
+    if authority.host().is_empty() {
+        return Err("must be an http:// or https:// URL with a host");
+    }
+    Ok(())
+}
+
+fn validate_auth(
+    raw: &RawOutboundAuth,
+    env: &HashMap<String, String>,
+    s: &str,
+    problems: &mut Problems,
+) -> Option<OutboundAuth> {
+    let unexpected = |problems: &mut Problems, key: &str, present: bool, kind: &str| {
+        if present {
+            problems.push(
+                s,
+                format!("delivery.auth.{key}"),
+                format!("does not apply to kind = \"{kind}\""),
+            );
+        }
+    };
+    match raw.kind.as_str() {
+        "none" => {
+            unexpected(problems, "token_env", raw.token_env.is_some(), "none");
+            unexpected(problems, "username", raw.username.is_some(), "none");
+            unexpected(problems, "password_env", raw.password_env.is_some(), "none");
+            Some(OutboundAuth::None)
+        }
+        "bearer" => {
+            unexpected(problems, "username", raw.username.is_some(), "bearer");
+            unexpected(
+                problems,
+                "password_env",
+                raw.password_env.is_some(),
+                "bearer",
+            );
+            let token = secret(raw.token_env.as_deref(), "token_env", env, s, problems);
+            Some(OutboundAuth::Bearer(token?))
+        }
+        "basic" => {
+            unexpected(problems, "token_env", raw.token_env.is_some(), "basic");
+            let username = match raw.username.as_deref() {
+                Some(u) if !u.is_empty() && !u.contains(':') => Some(u.to_owned()),
+                Some(_) => {
+                    problems.push(
+                        s,
+                        "delivery.auth.username",
+                        "must not be empty and must not contain ':'",
+                    );
+                    None
+                }
+                None => {
+                    problems.push(s, "delivery.auth.username", "basic auth needs a username");
+                    None
+                }
+            };
+            let password = secret(
+                raw.password_env.as_deref(),
+                "password_env",
+                env,
+                s,
+                problems,
+            );
+            Some(OutboundAuth::Basic {
+                username: username?,
+                password: password?,
+            })
+        }
+        _ => {
+            problems.push(
+                s,
+                "delivery.auth.kind",
+                "must be one of: none, bearer, basic",
+            );
+            None
+        }
+    }
+}
+
+/// The secret in the environment variable `name`. Problems name the variable, never a value.
+fn secret(
+    name: Option<&str>,
+    key: &str,
+    env: &HashMap<String, String>,
+    s: &str,
+    problems: &mut Problems,
+) -> Option<SecretString> {
+    let key = format!("delivery.auth.{key}");
+    let Some(name) = name else {
+        problems.push(
+            s,
+            &key,
+            "name the environment variable that holds the secret (the secret itself never goes in a file)",
+        );
+        return None;
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        problems.push(
+            s,
+            &key,
+            "must be the name of an environment variable: letters, digits and '_'",
+        );
+        return None;
+    }
+    match env.get(name) {
+        None => {
+            problems.push(
+                s,
+                &key,
+                format!("environment variable {name} is not set; it must hold the secret"),
+            );
+            None
+        }
+        Some(v) if v.is_empty() => {
+            problems.push(
+                s,
+                &key,
+                format!("environment variable {name} is empty; it must hold the secret"),
+            );
+            None
+        }
+        Some(v) => Some(SecretString::from(v.clone())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing: routing.toml
+
+/// `routing.toml`: the rules, tried in file order. (The schema of the file: its entries are
+/// read one by one.)
+#[derive(Deserialize)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    /// `[[rule]]` entries.
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+/// `[[rule]]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    /// The sector the sender named (required).
+    to_sector: String,
+    /// Only referrals sent by partners of this sector.
+    from_sector: Option<String>,
+    /// Only referrals with a need in this life domain (a case-json domain code).
+    domain: Option<String>,
+    /// Only residents in this postcode area: `"1000-1099"` or a prefix such as `"1011"`.
+    postcode: Option<String>,
+    /// The partner that gets the referral; it must be of `to_sector`.
+    partner: String,
+}
+
+fn read_routing(
+    dir: &Path,
+    known: &HashMap<String, Option<Sector>>,
+    problems: &mut Problems,
+) -> RoutingTable {
+    let path = dir.join("routing.toml");
+    let s = path.display().to_string();
+    if !path.exists() {
+        return RoutingTable::default();
+    }
+    let Some(text) = problems.check(&s, "", std::fs::read_to_string(&path)) else {
+        return RoutingTable::default();
+    };
+    let Some(mut table) = parse_toml(&s, &text, problems) else {
+        return RoutingTable::default();
+    };
+    strip_unknown_keys::<RawRouting>(&mut table, "", &s, problems);
+    let mut rules = Vec::new();
+    for (i, r) in read_entries::<RawRule>(&table, "rule", &s, problems) {
+        let k = |f: &str| format!("rule[{i}].{f}");
+        let to_sector = problems.check(&s, &k("to_sector"), r.to_sector.parse::<Sector>());
+        let from_sector = optional(
+            problems,
+            &s,
+            &k("from_sector"),
+            r.from_sector.as_deref(),
+            str::parse::<Sector>,
+        );
+        let domain = optional(
+            problems,
+            &s,
+            &k("domain"),
+            r.domain.as_deref(),
+            str::parse::<LifeDomain>,
+        );
+        let postcode = optional(
+            problems,
+            &s,
+            &k("postcode"),
+            r.postcode.as_deref(),
+            str::parse::<PostcodeArea>,
+        );
+        let partner = problems.check(&s, &k("partner"), PartnerId::parse(&r.partner));
+        if let Some(p) = &partner {
+            match known.get(p.as_str()) {
+                None => problems.push(
+                    &s,
+                    k("partner"),
+                    format!("unknown partner `{p}`: no partners/{p}.toml"),
+                ),
+                Some(sector) => {
+                    let mismatch = to_sector.zip(*sector).filter(|(to, sector)| to != sector);
+                    if let Some((to, sector)) = mismatch {
+                        problems.push(
+                            &s,
+                            k("partner"),
+                            format!(
+                                "partner `{p}` is in the {sector} sector, not in to_sector {to}"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let (Some(to_sector), Some(from_sector), Some(domain), Some(postcode), Some(partner)) =
+            (to_sector, from_sector, domain, postcode, partner)
+        {
+            rules.push(Rule {
+                to_sector,
+                from_sector,
+                domain,
+                postcode,
+                partner,
+            });
+        }
+    }
+    RoutingTable::new(rules)
+}
+
+// ---------------------------------------------------------------------------------------
+// Consents: consents/*.toml
+
+/// A consents file: `[[consent]]` entries. (The schema of the file: its entries are read one
+/// by one.)
+#[derive(Deserialize)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+struct RawConsents {
+    #[serde(default)]
+    consent: Vec<RawConsent>,
+}
+
+/// `[[consent]]`: one standing consent (or objection) of a resident.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsent {
+    /// The resident's BSN, as a string of 9 digits.
+    resident: toml::Value,
+    /// The partner the consent is given to; or:
+    grantee_partner: Option<String>,
+    /// the sector it is given to (all its partners). Exactly one of the two.
+    grantee_sector: Option<String>,
+    /// `referral` (default) or `coordination`.
+    #[serde(default = "default_purpose")]
+    purpose: String,
+    /// `permit` (default) or `deny` (an objection, which wins over any permit).
+    #[serde(default = "default_effect")]
+    effect: String,
+    /// The data categories: identity, contact, needs, notes, health, finance.
+    categories: Vec<String>,
+    /// From when: a date (`2025-01-01`) or a date-time with offset.
+    valid_from: toml::Value,
+    /// Until when (exclusive), if it ends.
+    valid_until: Option<toml::Value>,
+    /// The partner that recorded it on the resident's behalf.
+    recorded_by: String,
+    /// The evidence, e.g. the id of the signed form.
+    evidence: Option<String>,
+}
+
+fn default_purpose() -> String {
+    "referral".into()
+}
+
+fn default_effect() -> String {
+    "permit".into()
+}
+
+fn read_consents(
+    dir: &Path,
+    known: &HashMap<String, Option<Sector>>,
+    problems: &mut Problems,
+) -> Vec<Consent> {
+    let mut out = Vec::new();
+    for (_, s, text) in toml_files(&dir.join("consents"), problems) {
+        // Messages from parsing a consents file could quote a BSN: count on redaction.
+        let mut local = Problems::default();
+        let table = parse_toml(&s, &text, &mut local);
+        if let Some(mut table) = table {
+            strip_unknown_keys::<RawConsents>(&mut table, "", &s, &mut local);
+            for (i, c) in read_entries::<RawConsent>(&table, "consent", &s, &mut local) {
+                if let Some(c) =
+                    validate_consent(&c, &format!("consent[{i}]"), known, &s, &mut local)
+                {
+                    out.push(c);
+                }
+            }
+        }
+        for mut p in local.0 {
+            p.problem = redact_numbers(&p.problem);
+            problems.0.push(p);
+        }
+    }
+    out
+}
+
+fn validate_consent(
+    raw: &RawConsent,
+    at: &str,
+    known: &HashMap<String, Option<Sector>>,
+    s: &str,
+    problems: &mut Problems,
+) -> Option<Consent> {
+    let k = |f: &str| format!("{at}.{f}");
+    let resident = match &raw.resident {
+        toml::Value::String(b) => problems.check(s, &k("resident"), Bsn::parse(b)),
+        _ => {
+            problems.push(s, k("resident"), "must be a string of 9 digits (quote it)");
+            None
+        }
+    };
+    let known_partner = |problems: &mut Problems, key: &str, id: &str| -> Option<PartnerId> {
+        let id = problems.check(s, key, PartnerId::parse(id))?;
+        if known.contains_key(id.as_str()) {
+            Some(id)
+        } else {
+            problems.push(
+                s,
+                key,
+                format!("unknown partner `{id}`: no partners/{id}.toml"),
+            );
+            None
+        }
+    };
+    let grantee = match (&raw.grantee_partner, &raw.grantee_sector) {
+        (Some(p), None) => known_partner(problems, &k("grantee_partner"), p).map(Grantee::Partner),
+        (None, Some(sec)) => problems
+            .check(s, &k("grantee_sector"), sec.parse::<Sector>())
+            .map(Grantee::Sector),
+        _ => {
+            problems.push(
+                s,
+                k("grantee_partner"),
+                "give exactly one of grantee_partner and grantee_sector",
+            );
+            None
+        }
+    };
+    let purpose = problems.check(s, &k("purpose"), raw.purpose.parse::<Purpose>());
+    let effect = match raw.effect.as_str() {
+        "permit" => Some(ConsentEffect::Permit),
+        "deny" => Some(ConsentEffect::Deny),
+        _ => {
+            problems.push(s, k("effect"), "must be one of: permit, deny");
+            None
+        }
+    };
+    let mut categories = CategorySet::empty();
+    let mut categories_ok = true;
+    for (j, c) in raw.categories.iter().enumerate() {
+        match problems.check(
+            s,
+            &format!("{at}.categories[{j}]"),
+            c.parse::<DataCategory>(),
+        ) {
+            Some(c) => categories.insert(c),
+            None => categories_ok = false,
+        }
+    }
+    if raw.categories.is_empty() {
+        problems.push(s, k("categories"), "must name at least one data category");
+        categories_ok = false;
+    }
+    let valid_from = problems.check(s, &k("valid_from"), instant(&raw.valid_from));
+    let valid_until = optional(
+        problems,
+        s,
+        &k("valid_until"),
+        raw.valid_until.as_ref(),
+        instant,
+    );
+    let recorded_by = known_partner(problems, &k("recorded_by"), &raw.recorded_by);
+    let evidence = optional(
+        problems,
+        s,
+        &k("evidence"),
+        raw.evidence.as_deref(),
+        ExternalRef::parse,
+    );
+    let consent = Consent {
+        resident: resident?,
+        grantee: grantee?,
+        purpose: purpose?,
+        effect: effect?,
+        categories: categories_ok.then_some(categories)?,
+        valid_from: valid_from?,
+        valid_until: valid_until?,
+        recorded_by: recorded_by?,
+        evidence: evidence?,
+        revoked_at: None,
+    };
+    problems.check(s, &k("valid_until"), consent.check())?;
+    Some(consent)
+}
+
+/// A date (midnight UTC) or an RFC 3339 date-time, as a TOML date/date-time or a string.
+fn instant(v: &toml::Value) -> Result<DateTime<Utc>, &'static str> {
+    const RULE: &str =
+        "must be a date (2025-01-01) or a date-time with offset (2025-01-01T09:00:00+01:00)";
+    let text = match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Datetime(d) => d.to_string(),
+        _ => return Err(RULE),
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or(RULE)
+}
+
+/// Replaces runs of 6 or more digits (a BSN, a phone number) by `…`.
+fn redact_numbers(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    for c in s.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 6 {
+            out.push('…');
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading TOML files, unknown keys
+
+/// The `*.toml` files in `dir` (path, display name, text), sorted. A missing folder is none.
+fn toml_files(dir: &Path, problems: &mut Problems) -> Vec<(PathBuf, String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let source = path.display().to_string();
+            let text = problems.check(&source, "", std::fs::read_to_string(&path))?;
+            Some((path, source, text))
+        })
+        .collect()
+}
+
+/// Parses TOML; a syntax error is reported with its line, not the line's text.
+fn parse_toml(source: &str, text: &str, problems: &mut Problems) -> Option<toml::Table> {
+    match text.parse::<toml::Table>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|sp| text[..sp.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().trim_end();
+            problems.push(
+                source,
+                "",
+                match line {
+                    Some(l) => format!("line {l}: not valid TOML: {message}"),
+                    None => format!("not valid TOML: {message}"),
+                },
+            );
+            None
+        }
+    }
+}
+
+/// Reads `T` from a TOML table, reporting every value of the wrong type (each is removed and
+/// the rest read again) and a missing required key. `at` prefixes the keys in problems.
+fn read_lenient<T: for<'de> Deserialize<'de>>(
+    mut table: toml::Table,
+    at: &str,
+    source: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let within = |path: String| match (at.is_empty(), path.is_empty()) {
+        (true, _) => path,
+        (false, true) => at.to_owned(),
+        (false, false) => format!("{at}.{path}"),
+    };
+    let mut removed: Vec<String> = Vec::new();
+    // Each round removes one bad value; a table has few keys.
+    for _ in 0..256 {
+        let value = toml::Value::Table(table.clone());
+        let e = match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        let segments: Vec<&serde_path_to_error::Segment> = e.path().iter().collect();
+        let path = if segments.is_empty() {
+            String::new()
+        } else {
+            e.path().to_string()
+        };
+        let message = e.inner().message().to_owned();
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            let key = if path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            if !removed.contains(&key) {
+                problems.push(source, within(key), "is required");
+            }
+            return None;
+        }
+        problems.push(source, within(path.clone()), message);
+        removed.push(path);
+        if !remove_at(&mut table, &segments) {
+            return None;
+        }
+    }
+    None
+}
+
+/// The `[[list]]` entries of a file, each read on its own (a problem in one does not hide the
+/// others'), with their index.
+fn read_entries<T: for<'de> Deserialize<'de>>(
+    table: &toml::Table,
+    list: &str,
+    source: &str,
+    problems: &mut Problems,
+) -> Vec<(usize, T)> {
+    let entries = match table.get(list) {
+        None => return Vec::new(),
+        Some(toml::Value::Array(a)) => a,
+        Some(_) => {
+            problems.push(source, list, format!("must be a list of [[{list}]] tables"));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("{list}[{i}]");
+        let toml::Value::Table(t) = entry else {
+            problems.push(source, at, format!("must be a [[{list}]] table"));
+            continue;
+        };
+        let mut t = t.clone();
+        strip_unknown_keys::<T>(&mut t, &at, source, problems);
+        if let Some(v) = read_lenient::<T>(t, &at, source, problems) {
+            out.push((i, v));
+        }
+    }
+    out
+}
+
+/// Removes the value at `path` from `table`; false if there is none.
+fn remove_at(table: &mut toml::Table, path: &[&serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here = Some(table);
+    let mut current: Option<&mut toml::Value> = None;
+    for seg in parents {
+        let next = match (current.take(), here.take(), seg) {
+            (None, Some(t), Segment::Map { key }) => t.get_mut(key),
+            (Some(toml::Value::Table(t)), None, Segment::Map { key }) => t.get_mut(key),
+            (Some(toml::Value::Array(a)), None, Segment::Seq { index }) => a.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(v) => current = Some(v),
+            None => return false,
+        }
+    }
+    match (current, here, last) {
+        (None, Some(t), Segment::Map { key }) => t.remove(key).is_some(),
+        (Some(toml::Value::Table(t)), None, Segment::Map { key }) => t.remove(key).is_some(),
+        (Some(toml::Value::Array(a)), None, Segment::Seq { index }) if *index < a.len() => {
+            a.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Reports and removes the keys of `table` that `T` does not have, so the rest can still be
+/// read and checked.
+fn strip_unknown_keys<T: for<'de> Deserialize<'de>>(
+    table: &mut toml::Table,
+    at: &str,
+    source: &str,
+    problems: &mut Problems,
+) {
+    let allowed = fields_of::<T>();
+    let unknown: Vec<String> = table
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for key in unknown {
+        let full = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        problems.push(source, full, unknown_key_message(&key, at, allowed));
+        table.remove(&key);
+    }
+}
+
+fn unknown_key_message(key: &str, at: &str, allowed: &[&str]) -> String {
+    let place = if at.is_empty() {
+        String::new()
+    } else {
+        format!(" in {at}")
+    };
+    format!(
+        "unknown key `{key}`; the keys allowed{place} are: {}",
+        allowed.join(", ")
+    )
+}
+
+/// The field names of a struct deriving `Deserialize` (asks serde's derived code).
+fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Probe<'_> {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("field probe"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("field probe"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_probe_lists_a_structs_keys() {
+        assert_eq!(fields_of::<RawRate>(), ["per_second", "burst"]);
+        assert!(fields_of::<RawPartner>().contains(&"token_hashes"));
+    }
+
+    #[test]
+    fn long_numbers_are_redacted_from_consent_messages() {
+        assert_eq!(
+            redact_numbers("invalid type: integer `999900006`, expected a string at line 3"),
+            "invalid type: integer `…`, expected a string at line 3"
+        );
+    }
+
+    #[test]
+    fn urls_must_be_http_or_https_with_a_host_and_no_credentials() {
+        assert!(check_url("http://127.0.0.1:18081/referrals").is_ok());
+        assert!(check_url("https://partner.example/in").is_ok());
+        assert!(check_url("ftp://partner.example/in").is_err());
+        assert!(check_url("partner.example/in").is_err());
+        assert!(check_url("https://user:pw@partner.example/in").is_err());
+        assert!(check_url("not a url").is_err());
+    }
+
+    #[test]
+    fn instants_are_dates_or_rfc3339() {
+        let d = instant(&toml::Value::String("2025-01-01".into())).unwrap();
+        assert_eq!(d.to_rfc3339(), "2025-01-01T00:00:00+00:00");
+        assert!(instant(&toml::Value::String("2025-01-01T09:00:00+01:00".into())).is_ok());
+        assert!(instant(&toml::Value::String("yesterday".into())).is_err());
+    }
 }

@@ -1,33 +1,17 @@
 //! The partner directory: partner ids and the codes other standards address them by, read
-//! from `config/partners/*.toml` and `config/default.toml`.
+//! from `config/partners/*.toml` and the settings layers (`gateway.agb`).
+//!
+//! It reads the partner files with the same parser as [`crate::config::load`] but looks only
+//! at what identifies a partner (id, sector, adapter, AGB and municipality codes), so
+//! `wijkbrug translate` works on a configuration the gateway could not run on yet, e.g.
+//! without a partner's secret in the environment.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
-use thiserror::Error;
-use wijkbrug_adapters::model::{AgbCode, ModelError, MunicipalityCode, PartnerId, Sector};
 use wijkbrug_adapters::{Directory, DirectoryEntry, Format};
 
-/// The fields of a partner file the directory needs (the rest is the gateway's concern).
-#[derive(Deserialize)]
-struct PartnerFile {
-    id: String,
-    sector: String,
-    adapter: String,
-    agb: Option<String>,
-    municipality: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct DefaultsFile {
-    #[serde(default)]
-    gateway: GatewaySection,
-}
-
-#[derive(Deserialize, Default)]
-struct GatewaySection {
-    agb: Option<String>,
-}
+use crate::config::{self, ConfigProblem, Problems};
 
 /// A partner as the directory knows it, with the format it speaks.
 #[derive(Clone, Debug)]
@@ -36,129 +20,97 @@ pub struct KnownPartner {
     pub adapter: Format,
 }
 
-/// A problem in the configuration files, naming the file and the field.
-#[derive(Debug, Error)]
-pub enum DirectoryError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}")]
-    Parse { file: String, message: String },
-    #[error("{file}: {field}: {rule}")]
-    Field {
-        file: String,
-        field: &'static str,
-        rule: ModelError,
-    },
+/// Loads the directory from a config folder, with the process environment. A missing folder
+/// gives an empty directory.
+pub fn load(config_dir: &Path) -> Result<(Directory, Vec<KnownPartner>), Vec<ConfigProblem>> {
+    load_with_env(config_dir, config::process_env())
 }
 
-/// Loads the directory from a config folder. A missing folder gives an empty directory.
-pub fn load(config_dir: &Path) -> Result<(Directory, Vec<KnownPartner>), Vec<DirectoryError>> {
-    let mut errors = Vec::new();
-    let mut directory = Directory::default();
-    let mut partners = Vec::new();
-
-    let defaults = config_dir.join("default.toml");
-    if defaults.exists() {
-        match read_toml::<DefaultsFile>(&defaults) {
-            Ok(d) => {
-                if let Some(agb) = d.gateway.agb {
-                    match AgbCode::parse(&agb) {
-                        Ok(a) => directory.gateway_agb = Some(a),
-                        Err(rule) => errors.push(DirectoryError::Field {
-                            file: defaults.display().to_string(),
-                            field: "gateway.agb",
-                            rule,
-                        }),
-                    }
-                }
-            }
-            Err(e) => errors.push(e),
-        }
+/// [`load`] with an explicit environment (`WIJKBRUG_ENVIRONMENT`, `WIJKBRUG__GATEWAY__AGB`).
+pub fn load_with_env<I>(
+    config_dir: &Path,
+    env: I,
+) -> Result<(Directory, Vec<KnownPartner>), Vec<ConfigProblem>>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let env: HashMap<String, String> = env.into_iter().collect();
+    let mut problems = Problems::default();
+    let gateway_agb = config::gateway_agb(config_dir, &env, &mut problems);
+    let files = config::read_partner_files(config_dir, &mut problems);
+    let identities: Vec<_> = files
+        .iter()
+        .map(|f| config::partner_identity(f, &mut problems))
+        .collect();
+    config::check_duplicate_ids(&files, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems.into_vec());
     }
-
-    let partners_dir = config_dir.join("partners");
-    let mut files: Vec<_> = match std::fs::read_dir(&partners_dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    files.sort();
-    for file in files {
-        let name = file.display().to_string();
-        let pf = match read_toml::<PartnerFile>(&file) {
-            Ok(pf) => pf,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        let partner = field(&mut errors, &name, "id", PartnerId::parse(&pf.id));
-        let sector = field(&mut errors, &name, "sector", pf.sector.parse::<Sector>());
-        let adapter = field(&mut errors, &name, "adapter", pf.adapter.parse::<Format>());
-        let agb = pf
-            .agb
-            .map(|a| field(&mut errors, &name, "agb", AgbCode::parse(&a)));
-        let municipality = pf.municipality.map(|m| {
-            field(
-                &mut errors,
-                &name,
-                "municipality",
-                MunicipalityCode::parse(&m),
-            )
-        });
-        if let (Some(partner), Some(sector), Some(adapter), Some(agb), Some(municipality)) = (
-            partner,
-            sector,
-            adapter,
-            agb.map_or(Some(None), |a| a.map(Some)),
-            municipality.map_or(Some(None), |m| m.map(Some)),
-        ) {
-            let entry = DirectoryEntry {
-                partner,
-                sector,
-                agb,
-                municipality,
-            };
-            directory.entries.push(entry.clone());
-            partners.push(KnownPartner { entry, adapter });
-        }
-    }
-    if errors.is_empty() {
-        Ok((directory, partners))
-    } else {
-        Err(errors)
-    }
-}
-
-fn field<T>(
-    errors: &mut Vec<DirectoryError>,
-    file: &str,
-    field: &'static str,
-    r: Result<T, ModelError>,
-) -> Option<T> {
-    r.map_err(|rule| {
-        errors.push(DirectoryError::Field {
-            file: file.to_owned(),
-            field,
-            rule,
+    let partners: Vec<KnownPartner> = identities
+        .into_iter()
+        .flatten()
+        .map(|i| KnownPartner {
+            entry: DirectoryEntry {
+                partner: i.id,
+                sector: i.sector,
+                agb: i.agb,
+                municipality: i.municipality,
+            },
+            adapter: i.adapter,
         })
-    })
-    .ok()
+        .collect();
+    let directory = Directory {
+        entries: partners.iter().map(|p| p.entry.clone()).collect(),
+        gateway_agb,
+    };
+    Ok((directory, partners))
 }
 
-fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, DirectoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DirectoryError::Read {
-        file: path.display().to_string(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| DirectoryError::Parse {
-        file: path.display().to_string(),
-        message: e.message().to_owned(),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_does_not_need_the_partners_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partners")).unwrap();
+        std::fs::write(
+            dir.path().join("partners/zorg-a.toml"),
+            r#"
+id = "zorg-a"
+name = "Zorg A"
+sector = "care"
+adapter = "fhir-r4"
+agb = "01001234"
+token_hashes = []
+[delivery]
+kind = "push"
+url = "https://zorg-a.example/in"
+[delivery.auth]
+kind = "bearer"
+token_env = "ZORG_A_TOKEN_THAT_IS_NOT_SET"
+"#,
+        )
+        .unwrap();
+        let (directory, partners) = load_with_env(dir.path(), []).unwrap();
+        assert_eq!(partners.len(), 1);
+        assert_eq!(directory.entries[0].partner.as_str(), "zorg-a");
+        assert_eq!(partners[0].adapter, Format::FhirR4);
+        assert!(directory.gateway_agb.is_none());
+    }
+
+    #[test]
+    fn a_bad_identity_field_is_still_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("partners")).unwrap();
+        std::fs::write(
+            dir.path().join("partners/zorg-a.toml"),
+            "id = \"zorg-a\"\nsector = \"care\"\nadapter = \"hl7-v2\"\n",
+        )
+        .unwrap();
+        let problems = load_with_env(dir.path(), []).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "adapter");
+        assert!(problems[0].problem.contains("fhir-r4"));
+    }
 }
