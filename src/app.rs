@@ -33,8 +33,8 @@ impl AppState {
             .list
             .iter()
             .map(|p| {
-                let quota = Quota::per_second(p.inbound_rate.per_second)
-                    .allow_burst(p.inbound_rate.burst);
+                let quota =
+                    Quota::per_second(p.inbound_rate.per_second).allow_burst(p.inbound_rate.burst);
                 (p.id.to_string(), RateLimiter::direct(quota))
             })
             .collect();
@@ -88,7 +88,10 @@ impl AppState {
 
 /// The token of an `Authorization: Bearer <token>` header.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }

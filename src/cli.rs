@@ -28,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway: the partner API until SIGINT or SIGTERM.
+    Serve(ServeArgs),
     /// Translate a message from one format to another, offline, as the gateway would.
     Translate(TranslateArgs),
     /// Print the JSON Schema of case-json (wijkbrug.case/1).
@@ -38,6 +40,13 @@ enum Command {
     /// Manage partners.
     #[command(subcommand)]
     Partner(PartnerCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The configuration folder (default.toml, partners/, routing.toml, consents/).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
 }
 
 #[derive(Args)]
@@ -81,6 +90,7 @@ struct TranslateArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => run_serve(&args),
         Command::Translate(args) => run_translate(args),
         Command::Schema => {
             print!("{}", wijkbrug_adapters::case_json::json_schema());
@@ -88,6 +98,41 @@ pub fn main() -> ExitCode {
         }
         Command::CheckConfig(args) => run_check_config(&args),
         Command::Partner(PartnerCommand::Token) => run_partner_token(),
+    }
+}
+
+/// Exit codes: 0 stopped cleanly, 1 could not start (configuration, store, address).
+fn run_serve(args: &ServeArgs) -> ExitCode {
+    let config = match crate::config::load(&args.config) {
+        Ok(c) => c,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!(
+                "{} problem(s) in the configuration; `wijkbrug check-config` lists them too",
+                problems.len()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    crate::telemetry::init(&config.settings.log, std::io::stdout);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(crate::server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -57,7 +57,12 @@ pub struct Outcome {
     pub refused: Vec<Refused>,
 }
 
-fn refused(status: StatusCode, kind: &'static str, location: &str, rule: impl Into<String>) -> Refused {
+fn refused(
+    status: StatusCode,
+    kind: &'static str,
+    location: &str,
+    rule: impl Into<String>,
+) -> Refused {
     Refused {
         status,
         kind,
@@ -170,24 +175,51 @@ async fn prepare(
         Target::Partner(p) => match state.config.partners.get(p.as_str()) {
             Some(r) if r.id != sender.id => r,
             Some(_) => {
-                return Ok(Err(refused(unprocessable, "invalid-target", "target", "a partner cannot refer to itself")));
+                return Ok(Err(refused(
+                    unprocessable,
+                    "invalid-target",
+                    "target",
+                    "a partner cannot refer to itself",
+                )));
             }
             None => {
-                return Ok(Err(refused(unprocessable, "invalid-target", "target", format!("{p} is not a partner of this gateway"))));
+                return Ok(Err(refused(
+                    unprocessable,
+                    "invalid-target",
+                    "target",
+                    format!("{p} is not a partner of this gateway"),
+                )));
             }
         },
         Target::Sector(to) => match state.config.routing.route(&request, sender.sector, *to) {
             Ok(p) => match state.config.partners.get(p.as_str()) {
                 Some(r) => r,
-                None => return Ok(Err(refused(unprocessable, "no-route", "target", "the routing rule names an unknown partner"))),
+                None => {
+                    return Ok(Err(refused(
+                        unprocessable,
+                        "no-route",
+                        "target",
+                        "the routing rule names an unknown partner",
+                    )))
+                }
             },
             Err(no_route) => {
-                return Ok(Err(refused(unprocessable, "no-route", "target", no_route.to_string())));
+                return Ok(Err(refused(
+                    unprocessable,
+                    "no-route",
+                    "target",
+                    no_route.to_string(),
+                )));
             }
         },
     };
     let Some(identity) = &request.resident.identity else {
-        return Ok(Err(refused(unprocessable, "invalid-message", "resident", "a referral must identify the resident (BSN) so consent can be checked")));
+        return Ok(Err(refused(
+            unprocessable,
+            "invalid-message",
+            "resident",
+            "a referral must identify the resident (BSN) so consent can be checked",
+        )));
     };
 
     // The resident's consents: recorded ones, standing ones from configuration, and one that
@@ -195,7 +227,14 @@ async fn prepare(
     let stored = state.store.consents_for(&identity.bsn).await?;
     let message_consent = incoming.consent.map(|c| (new_consent_id(), c));
     let mut consents: Vec<_> = stored.iter().map(|s| (Some(s.id), &s.consent)).collect();
-    consents.extend(state.config.consents.iter().filter(|c| c.resident == identity.bsn).map(|c| (None, c)));
+    consents.extend(
+        state
+            .config
+            .consents
+            .iter()
+            .filter(|c| c.resident == identity.bsn)
+            .map(|c| (None, c)),
+    );
     if let Some((cid, c)) = &message_consent {
         consents.push((Some(*cid), c));
     }
@@ -256,7 +295,11 @@ async fn prepare(
         }
     };
     let new = NewReferral {
-        referral: Referral { id, request, history },
+        referral: Referral {
+            id,
+            request,
+            history,
+        },
         shared,
         outbox,
         consents: message_consent.into_iter().collect(),
@@ -289,7 +332,14 @@ async fn apply_status(
     reporter: &Partner,
     update: StatusUpdate,
 ) -> Result<Result<Applied, Refused>, StoreError> {
-    let not_found = || refused(StatusCode::NOT_FOUND, "not-found", "referral", "no referral with this reference is visible to you");
+    let not_found = || {
+        refused(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "referral",
+            "no referral with this reference is visible to you",
+        )
+    };
     let id = match &update.referral {
         ReferralRef::Id(id) => Some(*id),
         ReferralRef::External(r) => state.store.referral_by_source(&reporter.id, r).await?,
@@ -308,7 +358,11 @@ async fn apply_status(
         return Ok(Err(not_found()));
     }
     if !may_report(update.status, is_sender, is_receiver) {
-        let who = if update.status == ReferralStatus::Cancelled { "the sender" } else { "the receiver" };
+        let who = if update.status == ReferralStatus::Cancelled {
+            "the sender"
+        } else {
+            "the receiver"
+        };
         return Ok(Err(refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             "not-permitted",
@@ -324,7 +378,9 @@ async fn apply_status(
         .map(|recipient| OutboxItem {
             referral: id,
             recipient,
-            kind: OutboxKind::Status { transition: next_index },
+            kind: OutboxKind::Status {
+                transition: next_index,
+            },
         })
         .collect();
     let transition = Transition {
@@ -337,16 +393,27 @@ async fn apply_status(
     match state.store.apply_transition(id, transition, notify).await? {
         TransitionOutcome::Applied(history) => {
             info!(referral = %id, status = %history.current(), "status applied");
-            Ok(Ok(Applied { id, status: history.current() }))
+            Ok(Ok(Applied {
+                id,
+                status: history.current(),
+            }))
         }
-        TransitionOutcome::Refused(e) => Ok(Err(refused(StatusCode::CONFLICT, "invalid-transition", "status", e.to_string()))),
+        TransitionOutcome::Refused(e) => Ok(Err(refused(
+            StatusCode::CONFLICT,
+            "invalid-transition",
+            "status",
+            e.to_string(),
+        ))),
         TransitionOutcome::NotFound => Ok(Err(not_found())),
     }
 }
 
 /// The request a partner may see of a stored referral: the sender its own, the receiver the
 /// shared copy. `None` for anyone else.
-pub fn view_for<'a>(stored: &'a crate::store::StoredReferral, partner: &PartnerId) -> Option<&'a ReferralRequest> {
+pub fn view_for<'a>(
+    stored: &'a crate::store::StoredReferral,
+    partner: &PartnerId,
+) -> Option<&'a ReferralRequest> {
     if &stored.referral.request.source.partner == partner {
         Some(&stored.referral.request)
     } else {

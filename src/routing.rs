@@ -137,7 +137,9 @@ impl RoutingTable {
     }
 
     /// The partner a referral for sector `to` goes to, sent by a partner of sector `from`:
-    /// the partner of the first rule that matches (see the module documentation).
+    /// the partner of the first rule that matches (see the module documentation). A rule
+    /// naming the sender itself is passed over: a referral never goes back to where it came
+    /// from.
     pub fn route(
         &self,
         request: &ReferralRequest,
@@ -146,6 +148,7 @@ impl RoutingTable {
     ) -> Result<PartnerId, NoRoute> {
         self.rules
             .iter()
+            .filter(|r| r.partner != request.source.partner)
             .find(|r| r.matches(request, from, to))
             .map(|r| r.partner.clone())
             .ok_or(NoRoute { from, to })
@@ -296,13 +299,13 @@ mod tests {
     #[test]
     fn the_first_matching_rule_wins() {
         let table = RoutingTable::new(vec![
-            rule(Sector::Housing, "woonstad-noord"),
+            rule(Sector::Housing, "woonstad-oost"),
             rule(Sector::Housing, "woonstad-zuid"),
         ]);
         let req = request(&[LifeDomain::Housing], None);
         assert_eq!(
             routed(&table, &req, Sector::Welfare, Sector::Housing),
-            "woonstad-noord"
+            "woonstad-oost"
         );
     }
 
@@ -343,5 +346,24 @@ mod tests {
         let area: PostcodeArea = "1011".parse().unwrap();
         assert!(area.contains(&Postcode::parse("1011AB").unwrap()));
         assert!(!area.contains(&Postcode::parse("1012AB").unwrap()));
+    }
+
+    #[test]
+    fn a_rule_naming_the_sender_is_passed_over() {
+        let gp = PartnerId::parse("huisarts-de-linde").unwrap();
+        let nurse = PartnerId::parse("thuiszorg-oost").unwrap();
+        let rule = |partner: &PartnerId| Rule {
+            to_sector: Sector::Care,
+            from_sector: None,
+            domain: None,
+            postcode: None,
+            partner: partner.clone(),
+        };
+        let table = RoutingTable::new(vec![rule(&gp), rule(&nurse)]);
+        let mut r = request(&[LifeDomain::PhysicalHealth], None);
+        r.source.partner = gp.clone();
+        assert_eq!(table.route(&r, Sector::Care, Sector::Care), Ok(nurse));
+        let only_gp = RoutingTable::new(vec![rule(&gp)]);
+        assert!(only_gp.route(&r, Sector::Care, Sector::Care).is_err());
     }
 }

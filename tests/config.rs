@@ -74,7 +74,8 @@ fn demo_tokens() -> toml::Table {
 fn request(domains: &[LifeDomain], postcode: Option<&str>) -> ReferralRequest {
     ReferralRequest {
         source: Source {
-            partner: PartnerId::parse("wijkteam-centrum").unwrap(),
+            // A sender that no rule names (a rule naming the sender is passed over).
+            partner: PartnerId::parse("buurthuis-test").unwrap(),
             reference: ExternalRef::parse("WT-1").unwrap(),
         },
         target: Target::Sector(Sector::Care),

@@ -34,22 +34,56 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 #[tokio::test]
 async fn no_personal_data_appears_in_any_log_line() {
     let capture = Capture::default();
-    let settings = LogSettings { format: LogFormat::Json, filter: "trace,sqlx=info,hyper=info,h2=info,tower=info,reqwest=info".into() };
+    let settings = LogSettings {
+        format: LogFormat::Json,
+        filter: "trace,sqlx=info,hyper=info,h2=info,tower=info,reqwest=info".into(),
+    };
     assert!(wijkbrug::telemetry::init(&settings, capture.clone()));
 
     let app = TestApp::spawn_with(TestApp::add_welfare_provider, &[]).await;
-    let signal = std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap();
-    let v: serde_json::Value = app.post_message("woonstad-noord", "application/json", signal.clone()).await.json().await.unwrap();
+    let signal =
+        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
+            .unwrap();
+    let v: serde_json::Value = app
+        .post_message("woonstad-noord", "application/json", signal.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = v["accepted"][0]["referral_id"].as_str().unwrap().to_owned();
-    app.post_message("woonstad-noord", "application/json", signal.clone()).await;
-    let bad = String::from_utf8(signal).unwrap().replace("999900006", "999900007");
-    app.post_message("woonstad-noord", "application/json", bad).await;
-    let fhir = native(Format::FhirR4, &request("huisarts-de-linde", "GP-L", "999900018", Target::Sector(Sector::Care), true));
-    app.post_message("huisarts-de-linde", "application/fhir+json", fhir).await;
-    let csv = native(Format::EmploymentCsv, &request("werkplein", "WP-L", "999900043", Target::Sector(Sector::Welfare), false));
+    app.post_message("woonstad-noord", "application/json", signal.clone())
+        .await;
+    let bad = String::from_utf8(signal)
+        .unwrap()
+        .replace("999900006", "999900007");
+    app.post_message("woonstad-noord", "application/json", bad)
+        .await;
+    let fhir = native(
+        Format::FhirR4,
+        &request(
+            "huisarts-de-linde",
+            "GP-L",
+            "999900018",
+            Target::Sector(Sector::Care),
+            true,
+        ),
+    );
+    app.post_message("huisarts-de-linde", "application/fhir+json", fhir)
+        .await;
+    let csv = native(
+        Format::EmploymentCsv,
+        &request(
+            "werkplein",
+            "WP-L",
+            "999900043",
+            Target::Sector(Sector::Welfare),
+            false,
+        ),
+    );
     app.post_message("werkplein", "text/csv", csv).await;
     let wmo = std::fs::read(root().join("../shared/standards/iwmo-3.2/WMO315.xml")).unwrap();
-    app.post_message("zorgaanbieder-west", "application/xml", wmo).await;
+    app.post_message("zorgaanbieder-west", "application/xml", wmo)
+        .await;
     app.get_referral("wijkteam-centrum", &id).await;
     app.get_referral("thuiszorg-oost", &id).await;
     app.http.post(format!("{}/v1/consents", app.base)).bearer_auth(app.token("werkplein"))
@@ -59,9 +93,18 @@ async fn no_personal_data_appears_in_any_log_line() {
     app.stop().await;
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("message processed"), "the run logged nothing useful:\n{logs}");
-    assert!(logs.contains(&id), "referral ids are what the logs identify");
-    for word in PERSONAL.iter().chain(["Anna", "Utrecht", "1234AB", "Commentaar client"].iter()) {
+    assert!(
+        logs.contains("message processed"),
+        "the run logged nothing useful:\n{logs}"
+    );
+    assert!(
+        logs.contains(&id),
+        "referral ids are what the logs identify"
+    );
+    for word in PERSONAL
+        .iter()
+        .chain(["Anna", "Utrecht", "1234AB", "Commentaar client"].iter())
+    {
         let hits: Vec<_> = logs.lines().filter(|l| l.contains(word)).take(3).collect();
         assert!(hits.is_empty(), "{word} appears in the logs: {hits:#?}");
     }

@@ -91,6 +91,7 @@ fn routed(reference: &str) -> NewReferral {
             recipient: partner(RECEIVER),
             kind: OutboxKind::Referral,
         }],
+        consents: vec![],
     }
 }
 
@@ -109,6 +110,7 @@ fn consent_missing(reference: &str) -> NewReferral {
         },
         shared: None,
         outbox: vec![],
+        consents: vec![],
     }
 }
 
@@ -716,4 +718,46 @@ async fn a_tampered_row_is_reported_corrupt_without_its_content() {
     assert!(message.contains(&new.referral.id.to_string()), "{message}");
     assert!(!message.contains("finanzen"), "{message}");
     assert!(!message.contains("999900006"), "{message}");
+}
+
+#[tokio::test]
+async fn a_consent_that_came_with_a_referral_is_stored_with_it_and_not_with_a_duplicate() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let resident = Bsn::parse("999900006").unwrap();
+    let consent = Consent {
+        resident,
+        grantee: Grantee::Sector(Sector::Welfare),
+        purpose: Purpose::Referral,
+        effect: ConsentEffect::Permit,
+        categories: [DataCategory::Identity, DataCategory::Needs]
+            .into_iter()
+            .collect(),
+        valid_from: at(0, 0),
+        valid_until: None,
+        recorded_by: partner(SENDER),
+        evidence: None,
+        revoked_at: None,
+    };
+    let first_id = ConsentId(Uuid::now_v7());
+    let mut with_consent = routed("REF-C1");
+    with_consent.consents = vec![(first_id, consent.clone())];
+    store
+        .intake(intake(None, vec![with_consent]))
+        .await
+        .unwrap();
+    let stored = store.consents_for(&resident).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, first_id);
+    assert_eq!(stored[0].consent, consent);
+
+    let mut duplicate = routed("REF-C1");
+    duplicate.consents = vec![(ConsentId(Uuid::now_v7()), consent)];
+    let outcomes = store.intake(intake(None, vec![duplicate])).await.unwrap();
+    assert!(matches!(outcomes[0], IntakeOutcome::Duplicate(_)));
+    assert_eq!(
+        store.consents_for(&resident).await.unwrap().len(),
+        1,
+        "a duplicate stores nothing"
+    );
 }

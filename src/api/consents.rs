@@ -46,18 +46,37 @@ pub struct ConsentCreated {
 fn parse(req: &ConsentRequest, recorded_by: &PartnerId) -> Result<Consent, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut err = |location: &str, rule: String| {
-        errors.push(FieldError { location: location.to_owned(), rule })
+        errors.push(FieldError {
+            location: location.to_owned(),
+            rule,
+        })
     };
-    let resident = Bsn::parse(&req.resident_bsn).map_err(|e| err("/resident_bsn", e.to_string())).ok();
+    let resident = Bsn::parse(&req.resident_bsn)
+        .map_err(|e| err("/resident_bsn", e.to_string()))
+        .ok();
     let grantee = match (&req.grantee_partner, &req.grantee_sector) {
-        (Some(p), None) => PartnerId::parse(p).map(Grantee::Partner).map_err(|e| err("/grantee_partner", e.to_string())).ok(),
-        (None, Some(s)) => s.parse::<Sector>().map(Grantee::Sector).map_err(|e| err("/grantee_sector", e.to_string())).ok(),
+        (Some(p), None) => PartnerId::parse(p)
+            .map(Grantee::Partner)
+            .map_err(|e| err("/grantee_partner", e.to_string()))
+            .ok(),
+        (None, Some(s)) => s
+            .parse::<Sector>()
+            .map(Grantee::Sector)
+            .map_err(|e| err("/grantee_sector", e.to_string()))
+            .ok(),
         _ => {
-            err("/grantee_partner", "give exactly one of grantee_partner and grantee_sector".into());
+            err(
+                "/grantee_partner",
+                "give exactly one of grantee_partner and grantee_sector".into(),
+            );
             None
         }
     };
-    let purpose = req.purpose.parse::<Purpose>().map_err(|e| err("/purpose", e.to_string())).ok();
+    let purpose = req
+        .purpose
+        .parse::<Purpose>()
+        .map_err(|e| err("/purpose", e.to_string()))
+        .ok();
     let effect = match req.effect.as_deref() {
         None | Some("permit") => Some(ConsentEffect::Permit),
         Some("deny") => Some(ConsentEffect::Deny),
@@ -75,17 +94,40 @@ fn parse(req: &ConsentRequest, recorded_by: &PartnerId) -> Result<Consent, Vec<F
     }
     let time = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
     let rfc = "must be an RFC 3339 date-time, e.g. 2026-11-01T00:00:00Z".to_owned();
-    let valid_from = time(&req.valid_from).map_err(|_| err("/valid_from", rfc.clone())).ok();
+    let valid_from = time(&req.valid_from)
+        .map_err(|_| err("/valid_from", rfc.clone()))
+        .ok();
     let valid_until = match &req.valid_until {
         None => Some(None),
-        Some(s) => time(s).map(Some).map_err(|_| err("/valid_until", rfc.clone())).ok(),
+        Some(s) => time(s)
+            .map(Some)
+            .map_err(|_| err("/valid_until", rfc.clone()))
+            .ok(),
     };
     let evidence = match &req.evidence {
         None => Some(None),
-        Some(s) => ExternalRef::parse(s).map(Some).map_err(|e| err("/evidence", e.to_string())).ok(),
+        Some(s) => ExternalRef::parse(s)
+            .map(Some)
+            .map_err(|e| err("/evidence", e.to_string()))
+            .ok(),
     };
-    let (Some(resident), Some(grantee), Some(purpose), Some(effect), Some(valid_from), Some(valid_until), Some(evidence)) =
-        (resident, grantee, purpose, effect, valid_from, valid_until, evidence)
+    let (
+        Some(resident),
+        Some(grantee),
+        Some(purpose),
+        Some(effect),
+        Some(valid_from),
+        Some(valid_until),
+        Some(evidence),
+    ) = (
+        resident,
+        grantee,
+        purpose,
+        effect,
+        valid_from,
+        valid_until,
+        evidence,
+    )
     else {
         return Err(errors);
     };
@@ -107,8 +149,15 @@ fn parse(req: &ConsentRequest, recorded_by: &PartnerId) -> Result<Consent, Vec<F
     match consent.check() {
         Ok(()) => Ok(consent),
         Err(e) => {
-            let at = if categories.is_empty() { "/categories" } else { "/valid_until" };
-            Err(vec![FieldError { location: at.into(), rule: e.to_string() }])
+            let at = if categories.is_empty() {
+                "/categories"
+            } else {
+                "/valid_until"
+            };
+            Err(vec![FieldError {
+                location: at.into(),
+                rule: e.to_string(),
+            }])
         }
     }
 }
@@ -130,7 +179,11 @@ fn parse(req: &ConsentRequest, recorded_by: &PartnerId) -> Result<Consent, Vec<F
     tag = "consents"
 )]
 #[tracing::instrument(skip_all, fields(partner))]
-pub async fn post_consent(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post_consent(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     match handle(&state, &headers, body).await {
         Ok(r) => r,
         Err(p) => p.into_response(),
@@ -142,23 +195,44 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
     if !json {
         return Err(Problem::unsupported_media_type(&["application/json"]));
     }
     let bytes = read_body(headers, body, state.config.settings.server.body_limit_bytes).await?;
     let req: ConsentRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        let kind = if e.is_data() { "the JSON does not have the expected fields" } else { "the body is not well-formed JSON" };
+        let kind = if e.is_data() {
+            "the JSON does not have the expected fields"
+        } else {
+            "the body is not well-formed JSON"
+        };
         Problem::bad_request(format!("{kind} (line {}, column {})", e.line(), e.column()))
     })?;
-    let consent = parse(&req, &partner.id).map_err(|errors| Problem::invalid_request("the consent is not valid", errors))?;
+    let consent = parse(&req, &partner.id)
+        .map_err(|errors| Problem::invalid_request("the consent is not valid", errors))?;
     let id = new_consent_id();
-    state.store.insert_consent(id, &consent).await.map_err(|e| {
-        tracing::error!(error = %e, "store failed recording a consent");
-        Problem::unavailable("the consent could not be stored; nothing was recorded")
-    })?;
+    state
+        .store
+        .insert_consent(id, &consent)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "store failed recording a consent");
+            Problem::unavailable("the consent could not be stored; nothing was recorded")
+        })?;
     tracing::info!(consent = %id, "consent recorded");
-    let mut res = (StatusCode::CREATED, Json(ConsentCreated { consent_id: id.to_string() })).into_response();
+    let mut res = (
+        StatusCode::CREATED,
+        Json(ConsentCreated {
+            consent_id: id.to_string(),
+        }),
+    )
+        .into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/consents/{id}")) {
         res.headers_mut().insert(header::LOCATION, loc);
     }

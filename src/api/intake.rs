@@ -72,7 +72,10 @@ pub fn media_types(format: Format) -> &'static [&'static str] {
 }
 
 fn content_type_ok(headers: &HeaderMap, format: Format) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let mut parts = ct.split(';');
@@ -85,7 +88,11 @@ fn content_type_ok(headers: &HeaderMap, format: Format) -> bool {
 }
 
 /// Reads the body up to `limit` bytes; a larger one is a 413 before it is read in full.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Problem> {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -110,9 +117,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let ok = v.to_str().ok().filter(|s| {
-        (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
-    });
+    let ok = v
+        .to_str()
+        .ok()
+        .filter(|s| (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()));
     match ok {
         Some(s) => Ok(Some(s.to_owned())),
         None => Err(Problem::bad_request(
@@ -167,7 +175,12 @@ pub async fn post_message(
     }
 }
 
-async fn handle(state: &SharedState, partner: &str, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
+async fn handle(
+    state: &SharedState,
+    partner: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
     let sender = state.authenticate_as(partner, headers)?;
     if !content_type_ok(headers, sender.adapter) {
         return Err(Problem::unsupported_media_type(media_types(sender.adapter)));
@@ -187,13 +200,25 @@ fn respond(outcome: Outcome) -> Response {
             .refused
             .first()
             .map_or(StatusCode::BAD_REQUEST, |r| r.status);
-        let kind = outcome.refused.first().map_or("invalid-message", |r| r.kind);
+        let kind = outcome
+            .refused
+            .first()
+            .map_or("invalid-message", |r| r.kind);
         let errors: Vec<FieldError> = outcome.refused.into_iter().map(|r| r.error).collect();
         let problem = match status {
             StatusCode::NOT_FOUND => Problem::not_found("referral").with_errors(errors),
-            StatusCode::CONFLICT => Problem::conflict("the status update is not a legal transition from the referral's current status").with_errors(errors),
+            StatusCode::CONFLICT => Problem::conflict(
+                "the status update is not a legal transition from the referral's current status",
+            )
+            .with_errors(errors),
             _ if kind == "invalid-message" => Problem::invalid_message(status, errors),
-            _ => Problem::new(status, kind, "The message could not be accepted", "every record was refused; each problem names its field and rule").with_errors(errors),
+            _ => Problem::new(
+                status,
+                kind,
+                "The message could not be accepted",
+                "every record was refused; each problem names its field and rule",
+            )
+            .with_errors(errors),
         };
         return problem.into_response();
     }

@@ -81,9 +81,16 @@ async fn not_found() -> Response {
     Problem::not_found("resource").into_response()
 }
 
-/// The gateway's routes with request ids and one tracing span per request.
+async fn timed_out(_: tower::BoxError) -> Problem {
+    Problem::unavailable(
+        "the request took longer than the gateway allows; send it again with the same reference or Idempotency-Key: a repeat is recognised, never stored twice",
+    )
+}
+
+/// The gateway's routes with request ids, a time limit, and one tracing span per request.
 pub fn router(state: SharedState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let timeout = state.config.settings.server.request_timeout;
     Router::new()
         .route("/v1/partners/{partner}/messages", post(intake::post_message))
         .route("/v1/referrals/{id}", get(referrals::get_referral))
@@ -95,6 +102,11 @@ pub fn router(state: SharedState) -> Router {
         // Handlers read bodies themselves with the configured limit (and answer 413 as
         // problem+json), so axum's own default limit is off.
         .layer(DefaultBodyLimit::disable())
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
+                .timeout(timeout),
+        )
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req

@@ -55,7 +55,11 @@ pub struct ReferralView {
     tag = "referrals"
 )]
 #[tracing::instrument(skip_all, fields(partner, referral = %id))]
-pub async fn get_referral(State(state): State<SharedState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn get_referral(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let partner = match state.authenticate(&headers) {
         Ok(p) => p,
         Err(p) => return p.into_response(),
@@ -76,7 +80,8 @@ pub async fn get_referral(State(state): State<SharedState>, Path(id): Path<Strin
     };
     tracing::info!("referral read");
     let referral: serde_json::Value =
-        serde_json::from_slice(&wijkbrug_adapters::case_json::encode_request(id, request)).unwrap_or_default();
+        serde_json::from_slice(&wijkbrug_adapters::case_json::encode_request(id, request))
+            .unwrap_or_default();
     let history = stored
         .referral
         .history

@@ -63,7 +63,10 @@ impl TestApp {
         let data_dir = dir.path().join("data");
         let mut vars: Vec<(String, String)> = vec![
             ("WIJKBRUG__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
-            ("WIJKBRUG__STORE__DATA_DIR".into(), data_dir.display().to_string()),
+            (
+                "WIJKBRUG__STORE__DATA_DIR".into(),
+                data_dir.display().to_string(),
+            ),
             ("WIJKBRUG__STORE__URL".into(), "sqlite://wijkbrug.db".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -105,16 +108,24 @@ burst = 100
 per_second = 10
 burst = 10
 "#,
-            hash.to_config_string()
+            hash
         );
         std::fs::write(config_dir.join("partners/zorgaanbieder-west.toml"), file).unwrap();
     }
 
     pub fn token(&self, partner: &str) -> &str {
-        self.tokens.get(partner).map(String::as_str).unwrap_or("no-such-token")
+        self.tokens
+            .get(partner)
+            .map(String::as_str)
+            .unwrap_or("no-such-token")
     }
 
-    pub async fn post_message(&self, partner: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn post_message(
+        &self,
+        partner: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.http
             .post(format!("{}/v1/partners/{partner}/messages", self.base))
             .bearer_auth(self.token(partner))
@@ -149,15 +160,27 @@ pub fn pid(s: &str) -> PartnerId {
 
 /// A referral about `bsn` from `sender` for `target`, with data in every category but finance
 /// (and health when `health_need`).
-pub fn request(sender: &str, reference: &str, bsn: &str, target: Target, health_need: bool) -> ReferralRequest {
+pub fn request(
+    sender: &str,
+    reference: &str,
+    bsn: &str,
+    target: Target,
+    health_need: bool,
+) -> ReferralRequest {
     let mut needs = vec![Need {
         domain: LifeDomain::Finances,
         severity: Severity::new(2).unwrap(),
         note: Some(Note::parse("Huurachterstand van drie maanden").unwrap()),
     }];
     if health_need {
-        needs.push(Need::new(LifeDomain::DailyLiving, Severity::new(2).unwrap()));
-        needs.push(Need::new(LifeDomain::PhysicalHealth, Severity::new(3).unwrap()));
+        needs.push(Need::new(
+            LifeDomain::DailyLiving,
+            Severity::new(2).unwrap(),
+        ));
+        needs.push(Need::new(
+            LifeDomain::PhysicalHealth,
+            Severity::new(3).unwrap(),
+        ));
     }
     ReferralRequest {
         source: Source {
@@ -200,10 +223,11 @@ pub fn request(sender: &str, reference: &str, bsn: &str, target: Target, health_
 
 /// `request` in `format`, as that partner's system would send it.
 pub fn native(format: Format, request: &ReferralRequest) -> Vec<u8> {
-    let directory = wijkbrug::config::load_with_env(&root().join("config"), Vec::<(String, String)>::new())
-        .unwrap()
-        .partners
-        .directory(Some(AgbCode::parse("98765432").unwrap()));
+    let directory =
+        wijkbrug::config::load_with_env(&root().join("config"), Vec::<(String, String)>::new())
+            .unwrap()
+            .partners
+            .directory(Some(AgbCode::parse("98765432").unwrap()));
     let id = ReferralId::from_parts(1_762_000_000_000, [1; 10]);
     adapter_for(format)
         .encode_referral(OutgoingReferral { id, request }, &directory)
@@ -212,6 +236,13 @@ pub fn native(format: Format, request: &ReferralRequest) -> Vec<u8> {
 
 /// Words of the test residents that must never appear in logs or error messages.
 pub const PERSONAL: &[&str] = &[
-    "999900006", "999900018", "999900043", "Berkhout", "Lindelaan", "Huurachterstand",
-    "Graag bellen", "Berg", "06-12345678",
+    "999900006",
+    "999900018",
+    "999900043",
+    "Berkhout",
+    "Lindelaan",
+    "Huurachterstand",
+    "Graag bellen",
+    "Berg",
+    "06-12345678",
 ];
