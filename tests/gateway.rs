@@ -868,3 +868,33 @@ async fn a_batch_is_accepted_or_refused_per_record() {
     assert_eq!(app.counts().await.referrals, 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_in_flight_when_shutdown_starts_is_finished() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let body =
+        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
+            .unwrap();
+    let mut conn = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/partners/woonstad-noord/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        app.token("woonstad-noord"),
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    conn.write_all(first).await.unwrap();
+    conn.flush().await.unwrap();
+    // Give the server the request head before shutdown starts.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    conn.write_all(rest).await.unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    stopping.await.unwrap();
+}
