@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod delivery;
 pub mod directory;
 pub mod intake;
 pub mod routing;

@@ -210,4 +210,137 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Unavailable`]. Dropping the store without closing loses nothing that was
     /// answered as stored.
     async fn close(&self) {}
+
+    // ---- delivery (the outbox worker) ---------------------------------------------------
+
+    /// Claims up to `limit` due rows for push delivery: state pending, `next_attempt_at <=
+    /// now`, recipient among `recipients`, not leased (or the lease expired), and no older
+    /// pending row for the same referral and recipient (updates go out in order). Each claimed
+    /// row gets `locked_by = worker`, `locked_until = now + lease`, and one more attempt.
+    async fn claim_due(
+        &self,
+        worker: &str,
+        recipients: &[PartnerId],
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError>;
+
+    /// The row was delivered. Accepted only from the lease holder (false otherwise, and
+    /// nothing changes). For a referral row, the referral becomes `delivered` in the same
+    /// transaction.
+    async fn complete(
+        &self,
+        row: i64,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The attempt failed and will be retried at `next_attempt_at`; the lease is released.
+    /// Only the lease holder may; `error` is a short reason without payload.
+    async fn retry_later(
+        &self,
+        row: i64,
+        worker: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// The delivery failed for good: the row becomes a dead letter with `error`; for a
+    /// referral row the referral becomes `undeliverable` (a transition by the gateway, with
+    /// `error` as reason) and `notify` rows (the sender's notice) are queued. Lease holder
+    /// only.
+    async fn dead_letter(
+        &self,
+        row: i64,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+        notify: Vec<OutboxItem>,
+    ) -> Result<bool, StoreError>;
+
+    /// The delivery must not happen (consent revoked or expired): the row is cancelled, the
+    /// referral takes `transition` (consent_missing) if legal, and `notify` rows are queued.
+    /// Lease holder only.
+    async fn cancel_delivery(
+        &self,
+        row: i64,
+        worker: &str,
+        transition: Transition,
+        notify: Vec<OutboxItem>,
+    ) -> Result<bool, StoreError>;
+
+    /// Dead letters, newest first, after the cursor `before` (a row id) if given.
+    async fn dead_letters(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Puts a dead letter back in the queue, due now, with its attempts reset; an undeliverable
+    /// referral goes back to `routed` (a transition by `operator`). False if no such dead
+    /// letter.
+    async fn retry_dead_letter(
+        &self,
+        row: i64,
+        operator: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Discards a dead letter for good: the row is `discarded`; an undeliverable referral
+    /// becomes `cancelled` (by `operator`). False if no such dead letter.
+    async fn discard_dead_letter(
+        &self,
+        row: i64,
+        operator: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    // ---- mailbox (partners that pull) -----------------------------------------------------
+
+    /// Offers up to `limit` pending rows of `recipient` with id greater than `after`: rows not
+    /// offered (or whose offer expired), oldest first, one per referral at a time (order).
+    /// Each offered row is hidden from the next call until `now + visibility`
+    /// (`locked_by = "mailbox"`).
+    async fn mailbox_offer(
+        &self,
+        recipient: &PartnerId,
+        after: Option<i64>,
+        now: DateTime<Utc>,
+        visibility: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError>;
+
+    /// The partner acknowledged an offered row: delivered (a referral row makes the referral
+    /// `delivered`). False if it is not this recipient's pending row.
+    async fn mailbox_ack(
+        &self,
+        recipient: &PartnerId,
+        row: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A claimed (leased) outbox row.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Lease {
+    /// The outbox row id; also the attempt-independent delivery key.
+    pub row: i64,
+    pub item: OutboxItem,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// When the row was queued (for the maximum age).
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery that failed for good.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DeadLetter {
+    pub row: i64,
+    pub item: OutboxItem,
+    pub attempts: u32,
+    /// Status code and a short reason; never payload.
+    pub last_error: String,
+    pub created_at: DateTime<Utc>,
+    pub failed_at: DateTime<Utc>,
 }

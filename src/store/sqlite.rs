@@ -358,6 +358,95 @@ impl Store for SqliteStore {
         }
         self.pool.close().await;
     }
+
+    // PLACEHOLDERS (delivery-base branch only): replaced by the real implementation.
+    async fn claim_due(
+        &self,
+        _worker: &str,
+        _recipients: &[PartnerId],
+        _now: chrono::DateTime<chrono::Utc>,
+        _lease: std::time::Duration,
+        _limit: usize,
+    ) -> Result<Vec<crate::store::Lease>, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn complete(
+        &self,
+        _row: i64,
+        _worker: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn retry_later(
+        &self,
+        _row: i64,
+        _worker: &str,
+        _next: chrono::DateTime<chrono::Utc>,
+        _error: &str,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn dead_letter(
+        &self,
+        _row: i64,
+        _worker: &str,
+        _error: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+        _notify: Vec<OutboxItem>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn cancel_delivery(
+        &self,
+        _row: i64,
+        _worker: &str,
+        _t: Transition,
+        _notify: Vec<OutboxItem>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn dead_letters(
+        &self,
+        _before: Option<i64>,
+        _limit: usize,
+    ) -> Result<Vec<crate::store::DeadLetter>, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn retry_dead_letter(
+        &self,
+        _row: i64,
+        _operator: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn discard_dead_letter(
+        &self,
+        _row: i64,
+        _operator: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn mailbox_offer(
+        &self,
+        _recipient: &PartnerId,
+        _after: Option<i64>,
+        _now: chrono::DateTime<chrono::Utc>,
+        _visibility: std::time::Duration,
+        _limit: usize,
+    ) -> Result<Vec<crate::store::Lease>, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
+    async fn mailbox_ack(
+        &self,
+        _recipient: &PartnerId,
+        _row: i64,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("not built yet".into()))
+    }
 }
 
 fn consent_from_row(row: ConsentRow) -> Result<StoredConsent, StoreError> {

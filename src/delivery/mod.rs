@@ -1,0 +1,3 @@
+//! Delivery: the outbox worker that pushes to partners, and rendering for push and mailbox.
+
+pub mod render;
