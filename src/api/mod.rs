@@ -3,6 +3,8 @@
 pub mod consents;
 pub mod health;
 pub mod intake;
+pub mod mailbox;
+pub mod ops;
 pub mod problem;
 pub mod referrals;
 
@@ -30,6 +32,11 @@ use problem::Problem;
         intake::post_message,
         referrals::get_referral,
         consents::post_consent,
+        mailbox::get_mailbox,
+        mailbox::ack,
+        ops::list_dead_letters,
+        ops::retry,
+        ops::discard,
         health::healthz,
         health::readyz,
     ),
@@ -44,6 +51,10 @@ use problem::Problem;
         referrals::HistoryEntry,
         consents::ConsentRequest,
         consents::ConsentCreated,
+        mailbox::MailboxPage,
+        mailbox::MailboxItem,
+        ops::DeadLetterPage,
+        ops::DeadLetterView,
         health::Health,
     )),
     modifiers(&PartnerToken),
@@ -51,7 +62,8 @@ use problem::Problem;
         (name = "intake", description = "Messages from partners' systems"),
         (name = "referrals", description = "Reading referrals back"),
         (name = "consents", description = "Residents' consents"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "mailbox", description = "Pull delivery for partners that cannot receive pushes"),
+        (name = "operations", description = "Health, readiness and dead letters"),
     )
 )]
 pub struct ApiDoc;
@@ -67,6 +79,15 @@ impl Modify for PartnerToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("The partner's API token (`wijkbrug partner token`)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "ops_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An operations token (`[ops] token_hashes` in config)"))
                     .build(),
             ),
         );
@@ -95,6 +116,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/partners/{partner}/messages", post(intake::post_message))
         .route("/v1/referrals/{id}", get(referrals::get_referral))
         .route("/v1/consents", post(consents::post_consent))
+        .route("/v1/partners/{partner}/mailbox", get(mailbox::get_mailbox))
+        .route("/v1/partners/{partner}/mailbox/{item}/ack", post(mailbox::ack))
+        .route("/v1/ops/dead-letters", get(ops::list_dead_letters))
+        .route("/v1/ops/dead-letters/{id}/retry", post(ops::retry))
+        .route("/v1/ops/dead-letters/{id}/discard", post(ops::discard))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi_json))
