@@ -2,6 +2,8 @@
 //! a copy of config/ that a test may change, and messages in each partner's own format.
 #![allow(dead_code)]
 
+pub mod partner_server;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,242 @@
+//! The closed loop with real partner systems on loopback: a referral reaches the receiver in
+//! its own format, by push or mailbox, and the receiver's answer reaches the sender in the
+//! sender's own format.
+
+mod common;
+
+use std::time::Duration;
+
+use common::partner_server::{point_partner_at, PartnerServer, Received};
+use common::*;
+use serde_json::Value;
+use wijkbrug_adapters::adapter::OutgoingStatus;
+use wijkbrug_adapters::model::*;
+use wijkbrug_adapters::{adapter_for, DecodeContext, Format, Record};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Network {
+    app: TestApp,
+    woonstad: PartnerServer,
+    wijkteam: PartnerServer,
+    huisarts: PartnerServer,
+    thuiszorg: PartnerServer,
+}
+
+async fn network() -> Network {
+    let woonstad = PartnerServer::start().await;
+    let wijkteam = PartnerServer::start().await;
+    let huisarts = PartnerServer::start().await;
+    let thuiszorg = PartnerServer::start().await;
+    let urls = [
+        ("woonstad-noord", woonstad.url()),
+        ("wijkteam-centrum", wijkteam.url()),
+        ("huisarts-de-linde", huisarts.url()),
+        ("thuiszorg-oost", thuiszorg.url()),
+    ];
+    let app = TestApp::spawn_with(
+        |dir| {
+            for (p, url) in &urls {
+                point_partner_at(dir, p, url);
+            }
+        },
+        &[
+            ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20"),
+            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20"),
+            ("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1"),
+            ("WIJKBRUG__DELIVERY__MAILBOX_VISIBILITY_SECS", "1"),
+        ],
+    )
+    .await;
+    Network { app, woonstad, wijkteam, huisarts, thuiszorg }
+}
+
+/// Decodes what a partner received with that partner's own adapter, as its system would.
+fn decode(format: Format, as_partner: &str, bytes: &[u8]) -> Record {
+    let ctx = DecodeContext { sender: pid(as_partner), directory: Default::default() };
+    let mut records: Vec<_> = adapter_for(format).decode(bytes, &ctx).collect();
+    assert_eq!(records.len(), 1, "{}", String::from_utf8_lossy(bytes));
+    records.remove(0).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+async fn referral_id(res: reqwest::Response) -> ReferralId {
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["accepted"][0]["status"], "routed", "{v}");
+    ReferralId::parse(v["accepted"][0]["referral_id"].as_str().unwrap()).unwrap()
+}
+
+/// The receiver answers in its own format, through intake.
+async fn answer(n: &Network, receiver: &str, format: Format, id: ReferralId, status: ReferralStatus) {
+    let stored = n.app.running.state.store.referral(id).await.unwrap().unwrap();
+    let shared = stored.shared.unwrap();
+    let mut seen = shared.request.clone();
+    // An iWmo answer refers to the 315 the gateway sent: the gateway's id as reference.
+    seen.source.reference = ExternalRef::parse(&id.to_string()).unwrap();
+    if format == Format::Iwmo32 {
+        seen.source.partner = pid("thuiszorg-oost");
+    }
+    let update = StatusUpdate::new(ReferralRef::Id(id), status, store_now()).unwrap();
+    let body = adapter_for(format)
+        .encode_status(OutgoingStatus { id, request: &seen, update: &update }, &n.app.running.state.directory)
+        .unwrap();
+    let res = n.app.post_message(receiver, format.media_type(), body).await;
+    let code = res.status();
+    assert_eq!(code, 200, "{receiver}: {}", res.text().await.unwrap());
+}
+
+fn store_now() -> chrono::DateTime<chrono::Utc> {
+    wijkbrug::store::now()
+}
+
+fn only_for(received: &[Received], id: ReferralId) -> Vec<Received> {
+    received.iter().filter(|r| r.referral == id.to_string()).cloned().collect()
+}
+
+#[tokio::test]
+async fn housing_to_welfare_and_the_answer_back_to_housing() {
+    let n = network().await;
+    let signal = std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap();
+    let id = referral_id(n.app.post_message("woonstad-noord", "application/json", signal).await).await;
+    // The municipality's desk receives an iWmo 315.
+    let got = only_for(&n.wijkteam.wait_for(1, WAIT).await, id);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].content_type, "application/xml");
+    assert!(got[0].text().contains("wmo315:Bericht"));
+    assert!(got[0].idempotency_key.starts_with(&id.to_string()));
+    let Record::Referral(r) = decode(Format::Iwmo32, "wijkbrug-gateway", &got[0].body) else { panic!() };
+    assert_eq!(r.request.resident.identity.unwrap().bsn.as_str(), "999900006");
+    // It becomes delivered, then the desk accepts with a 301.
+    assert_eq!(n.app.running.state.store.referral(id).await.unwrap().unwrap().referral.status(), ReferralStatus::Delivered);
+    answer(&n, "wijkteam-centrum", Format::Iwmo32, id, ReferralStatus::Accepted).await;
+    // The housing corporation gets its JSON status callback.
+    let back = only_for(&n.woonstad.wait_for(1, WAIT).await, id);
+    assert_eq!(back.len(), 1, "{back:?}");
+    let v: Value = serde_json::from_slice(&back[0].body).unwrap();
+    assert_eq!(v["status"], "accepted");
+    assert_eq!(v["signaal_id"], "HUUR-2026-0042");
+    n.app.stop().await;
+}
+
+#[tokio::test]
+async fn care_to_care_and_the_task_back() {
+    let n = network().await;
+    let fhir = native(Format::FhirR4, &request("huisarts-de-linde", "GP-9", "999900018", Target::Sector(Sector::Care), true));
+    let id = referral_id(n.app.post_message("huisarts-de-linde", "application/fhir+json", fhir).await).await;
+    let got = only_for(&n.thuiszorg.wait_for(1, WAIT).await, id);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].content_type, "application/fhir+json");
+    let bundle: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "transaction");
+    answer(&n, "thuiszorg-oost", Format::FhirR4, id, ReferralStatus::Accepted).await;
+    let back = only_for(&n.huisarts.wait_for(1, WAIT).await, id);
+    assert_eq!(back.len(), 1);
+    let task: Value = serde_json::from_slice(&back[0].body).unwrap();
+    assert_eq!(task["resourceType"], "Task");
+    assert_eq!(task["status"], "accepted");
+    n.app.stop().await;
+}
+
+#[tokio::test]
+async fn employment_by_mailbox_to_welfare_and_the_decline_back_in_the_mailbox() {
+    let n = network().await;
+    let csv = native(Format::EmploymentCsv, &request("werkplein", "WP-40", "999900006", Target::Sector(Sector::Welfare), false));
+    let id = referral_id(n.app.post_message("werkplein", "text/csv", csv).await).await;
+    let got = only_for(&n.wijkteam.wait_for(1, WAIT).await, id);
+    assert_eq!(got.len(), 1);
+    answer(&n, "wijkteam-centrum", Format::Iwmo32, id, ReferralStatus::Declined).await;
+    // The Werkplein pulls its answer as a CSV row.
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        let page: Value = n.app.http.get(format!("{}/v1/partners/werkplein/mailbox", n.app.base))
+            .bearer_auth(n.app.token("werkplein")).send().await.unwrap().json().await.unwrap();
+        rows = page["items"].as_array().unwrap().clone();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows.len(), 1, "one status row for the Werkplein");
+    assert_eq!(rows[0]["kind"], "status");
+    assert_eq!(rows[0]["content_type"], "text/csv");
+    let Record::Status(u) = decode(Format::EmploymentCsv, "werkplein", rows[0]["content"].as_str().unwrap().as_bytes()) else { panic!() };
+    assert_eq!(u.status, ReferralStatus::Declined);
+    n.app.stop().await;
+}
+
+#[tokio::test]
+async fn the_mailbox_offers_hides_and_offers_again_until_acknowledged() {
+    let n = network().await;
+    let fhir = native(Format::FhirR4, &request("huisarts-de-linde", "GP-M", "999900006", Target::Partner(pid("werkplein")), false));
+    let id = referral_id(n.app.post_message("huisarts-de-linde", "application/fhir+json", fhir).await).await;
+    let get = || async {
+        let res = n.app.http.get(format!("{}/v1/partners/werkplein/mailbox", n.app.base))
+            .bearer_auth(n.app.token("werkplein")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let v: Value = res.json().await.unwrap();
+        v["items"].as_array().unwrap().clone()
+    };
+    let first = get().await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["referral_id"], id.to_string());
+    assert_eq!(first[0]["content_type"], "text/csv");
+    let Record::Referral(r) = decode(Format::EmploymentCsv, "werkplein", first[0]["content"].as_str().unwrap().as_bytes()) else { panic!() };
+    assert!(r.request.note.is_none(), "notes were not consented to the Werkplein");
+    assert!(get().await.is_empty(), "hidden while offered");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = get().await;
+    assert_eq!(again.len(), 1, "offered again after the visibility timeout");
+    assert_eq!(again[0]["idempotency_key"], first[0]["idempotency_key"]);
+    let item = again[0]["id"].as_i64().unwrap();
+    // Another partner cannot acknowledge it.
+    let res = n.app.http.post(format!("{}/v1/partners/woonstad-noord/mailbox/{item}/ack", n.app.base))
+        .bearer_auth(n.app.token("woonstad-noord")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let res = n.app.http.post(format!("{}/v1/partners/werkplein/mailbox/{item}/ack", n.app.base))
+        .bearer_auth(n.app.token("werkplein")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(get().await.is_empty(), "acknowledged items are not offered again");
+    assert_eq!(n.app.running.state.store.referral(id).await.unwrap().unwrap().referral.status(), ReferralStatus::Delivered);
+    // A push partner has no mailbox.
+    let res = n.app.http.get(format!("{}/v1/partners/woonstad-noord/mailbox", n.app.base))
+        .bearer_auth(n.app.token("woonstad-noord")).send().await.unwrap();
+    assert_eq!(res.status(), 409);
+    n.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_consent_stops_a_queued_delivery() {
+    let n = network().await;
+    // Record a consent through the API, queue a referral under it while the receiver is
+    // down, then record the resident's objection: the next attempt is cancelled instead.
+    let consent = serde_json::json!({"resident_bsn": "999900043", "grantee_partner": "wijkteam-centrum", "purpose": "referral",
+        "categories": ["identity", "needs"], "valid_from": "2026-01-01T00:00:00Z"});
+    let res = n.app.http.post(format!("{}/v1/consents", n.app.base)).bearer_auth(n.app.token("werkplein")).json(&consent).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    // The receiver is down for as long as this test lasts.
+    n.wijkteam.script((0..100_000).map(|_| common::partner_server::Reply::Status(503)));
+    let csv = native(Format::EmploymentCsv, &request("werkplein", "WP-R", "999900043", Target::Sector(Sector::Welfare), false));
+    let id = referral_id(n.app.post_message("werkplein", "text/csv", csv).await).await;
+    n.wijkteam.wait_for(1, WAIT).await;
+    let objection = serde_json::json!({"resident_bsn": "999900043", "grantee_sector": "welfare", "purpose": "referral", "effect": "deny",
+        "categories": ["identity", "needs"], "valid_from": "2026-01-01T00:00:00Z"});
+    let res = n.app.http.post(format!("{}/v1/consents", n.app.base)).bearer_auth(n.app.token("werkplein")).json(&objection).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let status = n.app.running.state.store.referral(id).await.unwrap().unwrap().referral.status();
+        if status == ReferralStatus::ConsentMissing {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing is attempted after the cancellation.
+    let attempts = only_for(&n.wijkteam.received(), id).len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(only_for(&n.wijkteam.received(), id).len(), attempts);
+    let outbox = n.app.running.state.store.outbox_for(id).await.unwrap();
+    assert!(outbox.iter().any(|o| o.recipient.as_str() == "werkplein"), "the sender is told");
+    n.app.stop().await;
+}

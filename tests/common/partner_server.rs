@@ -1,0 +1,134 @@
+//! A real HTTP server on 127.0.0.1 standing in for a partner's system: it records what it
+//! receives and answers as scripted (status codes, Retry-After, delays).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+/// One request the partner received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub content_type: String,
+    pub idempotency_key: String,
+    pub referral: String,
+    pub authorization: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// How the partner answers one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Status(u16),
+    RetryAfter(u16, u64),
+    /// Waits, then answers 200.
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    script: VecDeque<Reply>,
+}
+
+/// A partner system on loopback.
+#[derive(Clone)]
+pub struct PartnerServer {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let reply = {
+        let mut i = inner.lock().unwrap();
+        i.received.push(Received {
+            at: Instant::now(),
+            content_type: header("content-type").unwrap_or_default(),
+            idempotency_key: header("idempotency-key").unwrap_or_default(),
+            referral: header("x-wijkbrug-referral").unwrap_or_default(),
+            authorization: header("authorization"),
+            body: body.to_vec(),
+        });
+        i.script.pop_front().unwrap_or(Reply::Status(200))
+    };
+    match reply {
+        Reply::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
+        Reply::RetryAfter(s, secs) => {
+            (StatusCode::from_u16(s).unwrap(), [("retry-after", secs.to_string())]).into_response()
+        }
+        Reply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+impl PartnerServer {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new().route("/inbox", post(receive)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/inbox", self.addr)
+    }
+
+    /// The next requests are answered like this, in order; after that with 200.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// Waits (bounded) until at least `n` requests arrived; returns them all.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Points a push partner of a config dir at `url`.
+pub fn point_partner_at(config_dir: &std::path::Path, partner: &str, url: &str) {
+    let file = config_dir.join(format!("partners/{partner}.toml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("url") {
+                format!("url = \"{url}\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(file, changed.join("\n") + "\n").unwrap();
+}
