@@ -31,6 +31,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Copies the repository's config/ to `to`.
+pub fn copy_config_to(to: &Path) {
+    copy_dir(&root().join("config"), to);
+}
+
 /// The demo tokens of config/demo-tokens.toml.
 pub fn demo_tokens() -> HashMap<String, String> {
     let text = std::fs::read_to_string(root().join("config/demo-tokens.toml")).unwrap();
