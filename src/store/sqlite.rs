@@ -9,6 +9,7 @@
 //! [`Store::migrate`].
 
 mod codec;
+mod delivery;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -30,10 +32,11 @@ use wijkbrug_adapters::model::{
 };
 
 use self::codec::{corrupt, unavailable};
+use self::delivery::{DeliveryAnswer, DeliveryJob};
 use self::writer::{Job, Stats, TransitionJob, Writer};
 use super::{
-    ConsentId, Intake, IntakeOutcome, OutboxItem, SharedCopy, Store, StoreCounts, StoreError,
-    StoredConsent, StoredReferral, TransitionOutcome,
+    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, SharedCopy, Store,
+    StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
 };
 use crate::config::StoreSettings;
 
@@ -128,6 +131,11 @@ impl SqliteStore {
             .await
             .map_err(|_| writer::closed())?;
         answer.await.map_err(|_| writer::closed())?
+    }
+
+    async fn delivery(&self, job: DeliveryJob) -> Result<DeliveryAnswer, StoreError> {
+        let job = Box::new(job);
+        self.write(|reply| Job::Delivery(job, reply)).await
     }
 }
 
@@ -359,93 +367,163 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 
-    // PLACEHOLDERS (delivery-base branch only): replaced by the real implementation.
     async fn claim_due(
         &self,
-        _worker: &str,
-        _recipients: &[PartnerId],
-        _now: chrono::DateTime<chrono::Utc>,
-        _lease: std::time::Duration,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::Lease>, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        worker: &str,
+        recipients: &[PartnerId],
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        self.delivery(DeliveryJob::Claim {
+            worker: worker.to_owned(),
+            recipients: recipients.to_vec(),
+            now,
+            lease,
+            limit,
+        })
+        .await?
+        .leases()
     }
+
     async fn complete(
         &self,
-        _row: i64,
-        _worker: &str,
-        _now: chrono::DateTime<chrono::Utc>,
+        row: i64,
+        worker: &str,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::Complete {
+            row,
+            worker: worker.to_owned(),
+            now,
+        })
+        .await?
+        .changed()
     }
+
     async fn retry_later(
         &self,
-        _row: i64,
-        _worker: &str,
-        _next: chrono::DateTime<chrono::Utc>,
-        _error: &str,
+        row: i64,
+        worker: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::RetryLater {
+            row,
+            worker: worker.to_owned(),
+            next_attempt_at,
+            error: error.to_owned(),
+        })
+        .await?
+        .changed()
     }
+
     async fn dead_letter(
         &self,
-        _row: i64,
-        _worker: &str,
-        _error: &str,
-        _now: chrono::DateTime<chrono::Utc>,
-        _notify: Vec<OutboxItem>,
+        row: i64,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+        notify: Vec<OutboxItem>,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::DeadLetter {
+            row,
+            worker: worker.to_owned(),
+            error: error.to_owned(),
+            now,
+            notify,
+        })
+        .await?
+        .changed()
     }
+
     async fn cancel_delivery(
         &self,
-        _row: i64,
-        _worker: &str,
-        _t: Transition,
-        _notify: Vec<OutboxItem>,
+        row: i64,
+        worker: &str,
+        transition: Transition,
+        notify: Vec<OutboxItem>,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::Cancel {
+            row,
+            worker: worker.to_owned(),
+            transition,
+            notify,
+        })
+        .await?
+        .changed()
     }
+
     async fn dead_letters(
         &self,
-        _before: Option<i64>,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::DeadLetter>, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        delivery::read::dead_letters(&self.pool, before, limit).await
     }
+
     async fn retry_dead_letter(
         &self,
-        _row: i64,
-        _operator: &str,
-        _now: chrono::DateTime<chrono::Utc>,
+        row: i64,
+        operator: &str,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::RetryDead {
+            row,
+            operator: operator.to_owned(),
+            now,
+        })
+        .await?
+        .changed()
     }
+
     async fn discard_dead_letter(
         &self,
-        _row: i64,
-        _operator: &str,
-        _now: chrono::DateTime<chrono::Utc>,
+        row: i64,
+        operator: &str,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::Discard {
+            row,
+            operator: operator.to_owned(),
+            now,
+        })
+        .await?
+        .changed()
     }
+
     async fn mailbox_offer(
         &self,
-        _recipient: &PartnerId,
-        _after: Option<i64>,
-        _now: chrono::DateTime<chrono::Utc>,
-        _visibility: std::time::Duration,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::Lease>, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        recipient: &PartnerId,
+        after: Option<i64>,
+        now: DateTime<Utc>,
+        visibility: Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        self.delivery(DeliveryJob::Offer {
+            recipient: recipient.clone(),
+            after,
+            now,
+            visibility,
+            limit,
+        })
+        .await?
+        .leases()
     }
+
     async fn mailbox_ack(
         &self,
-        _recipient: &PartnerId,
-        _row: i64,
-        _now: chrono::DateTime<chrono::Utc>,
+        recipient: &PartnerId,
+        row: i64,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("not built yet".into()))
+        self.delivery(DeliveryJob::Ack {
+            recipient: recipient.clone(),
+            row,
+            now,
+        })
+        .await?
+        .changed()
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use wijkbrug_adapters::model::{Consent, ReferralId, StatusHistory, Transition};
 
 use super::codec::{self, corrupt, ts, unavailable};
+use super::delivery::{self, DeliveryAnswer, DeliveryJob};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, StoreError, TransitionOutcome,
 };
@@ -37,6 +38,8 @@ pub(crate) enum Job {
     Intake(Intake, Reply<Vec<IntakeOutcome>>),
     Transition(Box<TransitionJob>, Reply<TransitionOutcome>),
     Consent(ConsentId, Box<Consent>, Reply<()>),
+    /// A delivery worker's, the mailbox's or an operator's change to an outbox row.
+    Delivery(Box<DeliveryJob>, Reply<DeliveryAnswer>),
     /// Finish, close the connection, and stop.
     Close(oneshot::Sender<()>),
 }
@@ -52,6 +55,7 @@ enum Answer {
     Intake(Vec<IntakeOutcome>),
     Transition(TransitionOutcome),
     Consent,
+    Delivery(DeliveryAnswer),
 }
 
 pub(crate) struct Writer {
@@ -150,6 +154,7 @@ impl Writer {
                     consent_in(&mut tx, *id, consent, &now).await?;
                     Answer::Consent
                 }
+                Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, d).await?),
                 Job::Close(_) => return Err(corrupt("a close job inside a batch")),
             };
             answers.push(answer);
@@ -189,6 +194,12 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
         Job::Consent(_, _, reply) => {
             let _ = reply.send(result.and_then(|a| match a {
                 Answer::Consent => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Delivery(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Delivery(o) => Ok(o),
                 _ => Err(mismatch()),
             }));
         }
@@ -318,7 +329,7 @@ async fn intake_in(
     Ok(outcomes)
 }
 
-async fn insert_transition(
+pub(super) async fn insert_transition(
     conn: &mut SqliteConnection,
     id: &str,
     seq: usize,
@@ -342,7 +353,7 @@ async fn insert_transition(
     Ok(())
 }
 
-async fn insert_outbox(
+pub(super) async fn insert_outbox(
     conn: &mut SqliteConnection,
     item: &OutboxItem,
     kind: OutboxKind,
@@ -394,7 +405,7 @@ pub(crate) async fn load_history(
         })
 }
 
-async fn transition_in(
+pub(super) async fn transition_in(
     conn: &mut SqliteConnection,
     job: &TransitionJob,
     now: &str,

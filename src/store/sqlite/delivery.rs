@@ -1,0 +1,663 @@
+//! The outbox's life after intake: leases for the push worker, the mailbox of pulling partners,
+//! and the dead letters operations look after. Every change runs as one job of the single
+//! writer ([`super::writer`]), so it is one transaction, serialised with every other write.
+//!
+//! The statements are written to port to PostgreSQL as they are: a claim selects candidates,
+//! then leases each with an `UPDATE` that checks again that the row is still free, so two
+//! writers racing on one row (possible there, not here) cannot both win it. Every finishing
+//! change (complete, retry, dead letter, cancel) is conditional on `locked_by = worker AND
+//! state = 'pending'`, and answers whether it changed the row.
+//!
+//! Decisions worth knowing:
+//! - A transition that goes with a row (delivered, undeliverable, consent_missing, routed,
+//!   cancelled) is appended only if it is legal from the referral's current status; when it is
+//!   not (the referral moved on, e.g. it was cancelled), the row still changes and the
+//!   transition is left out. The `notify` rows belong to the transition: they are queued only
+//!   when it was appended (a notice about a transition that did not happen would be false), and
+//!   a [`crate::store::OutboxKind::Status`] notice gets the appended transition's index.
+//! - `Undeliverable`, `Delivered` and the operators' `Routed`/`Cancelled` follow a referral row
+//!   only; a status row (a notice) that fails does not change its referral.
+//! - Retrying a dead letter keeps `last_error` and `failed_at` as history (the state says it is
+//!   pending again); its attempts restart at 0.
+//! - A mailbox ack is accepted only for a row that was offered (`locked_by = 'mailbox'`), also
+//!   after its visibility expired, as long as it is still pending.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+use wijkbrug_adapters::model::{
+    Actor, PartnerId, ReasonText, ReferralId, ReferralStatus, Transition,
+};
+
+use super::codec::{self, corrupt, ts, unavailable};
+use super::writer::{transition_in, TransitionJob};
+use crate::store::{Lease, OutboxItem, StoreError, TransitionOutcome};
+
+/// `locked_by` of a row offered to a pulling partner.
+pub(crate) const MAILBOX: &str = "mailbox";
+
+/// The reason code of the `undeliverable` transition a dead letter makes.
+pub(crate) const UNDELIVERABLE_CODE: &str = "undeliverable";
+
+/// One change to the outbox, run by the writer.
+pub(crate) enum DeliveryJob {
+    Claim {
+        worker: String,
+        recipients: Vec<PartnerId>,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    },
+    Offer {
+        recipient: PartnerId,
+        after: Option<i64>,
+        now: DateTime<Utc>,
+        visibility: Duration,
+        limit: usize,
+    },
+    Complete {
+        row: i64,
+        worker: String,
+        now: DateTime<Utc>,
+    },
+    RetryLater {
+        row: i64,
+        worker: String,
+        next_attempt_at: DateTime<Utc>,
+        error: String,
+    },
+    DeadLetter {
+        row: i64,
+        worker: String,
+        error: String,
+        now: DateTime<Utc>,
+        notify: Vec<OutboxItem>,
+    },
+    Cancel {
+        row: i64,
+        worker: String,
+        transition: Transition,
+        notify: Vec<OutboxItem>,
+    },
+    RetryDead {
+        row: i64,
+        operator: String,
+        now: DateTime<Utc>,
+    },
+    Discard {
+        row: i64,
+        operator: String,
+        now: DateTime<Utc>,
+    },
+    Ack {
+        recipient: PartnerId,
+        row: i64,
+        now: DateTime<Utc>,
+    },
+}
+
+/// What a delivery job answers.
+pub(crate) enum DeliveryAnswer {
+    Leases(Vec<Lease>),
+    Changed(bool),
+}
+
+impl DeliveryAnswer {
+    pub(crate) fn leases(self) -> Result<Vec<Lease>, StoreError> {
+        match self {
+            Self::Leases(l) => Ok(l),
+            Self::Changed(_) => Err(corrupt("a claim was answered with a change")),
+        }
+    }
+
+    pub(crate) fn changed(self) -> Result<bool, StoreError> {
+        match self {
+            Self::Changed(c) => Ok(c),
+            Self::Leases(_) => Err(corrupt("a change was answered with leases")),
+        }
+    }
+}
+
+/// Runs one delivery job inside the writer's transaction.
+pub(crate) async fn run(
+    conn: &mut SqliteConnection,
+    job: &DeliveryJob,
+) -> Result<DeliveryAnswer, StoreError> {
+    Ok(match job {
+        DeliveryJob::Claim {
+            worker,
+            recipients,
+            now,
+            lease,
+            limit,
+        } => DeliveryAnswer::Leases(
+            lease_rows(conn, Pick::Due(recipients), worker, *now, *lease, *limit).await?,
+        ),
+        DeliveryJob::Offer {
+            recipient,
+            after,
+            now,
+            visibility,
+            limit,
+        } => DeliveryAnswer::Leases(
+            lease_rows(
+                conn,
+                Pick::Mailbox(recipient, *after),
+                MAILBOX,
+                *now,
+                *visibility,
+                *limit,
+            )
+            .await?,
+        ),
+        DeliveryJob::Complete { row, worker, now } => {
+            DeliveryAnswer::Changed(deliver(conn, *row, Holder::Worker(worker), *now).await?)
+        }
+        DeliveryJob::Ack {
+            recipient,
+            row,
+            now,
+        } => DeliveryAnswer::Changed(deliver(conn, *row, Holder::Mailbox(recipient), *now).await?),
+        DeliveryJob::RetryLater {
+            row,
+            worker,
+            next_attempt_at,
+            error,
+        } => DeliveryAnswer::Changed(
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = ?, locked_by = NULL, \
+                 locked_until = NULL WHERE id = ? AND locked_by = ? AND state = 'pending'",
+            )
+            .bind(ts(*next_attempt_at))
+            .bind(error)
+            .bind(row)
+            .bind(worker)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?
+            .rows_affected()
+                == 1,
+        ),
+        DeliveryJob::DeadLetter {
+            row,
+            worker,
+            error,
+            now,
+            notify,
+        } => DeliveryAnswer::Changed(dead_letter(conn, *row, worker, error, *now, notify).await?),
+        DeliveryJob::Cancel {
+            row,
+            worker,
+            transition,
+            notify,
+        } => DeliveryAnswer::Changed(cancel(conn, *row, worker, transition, notify).await?),
+        DeliveryJob::RetryDead { row, operator, now } => {
+            DeliveryAnswer::Changed(retry_dead(conn, *row, operator, *now).await?)
+        }
+        DeliveryJob::Discard { row, operator, now } => {
+            DeliveryAnswer::Changed(discard(conn, *row, operator, *now).await?)
+        }
+    })
+}
+
+/// Which rows a lease takes.
+enum Pick<'a> {
+    /// Push delivery: due rows for these recipients.
+    Due(&'a [PartnerId]),
+    /// A pulling partner's rows after a cursor.
+    Mailbox(&'a PartnerId, Option<i64>),
+}
+
+/// Who may finish a row.
+enum Holder<'a> {
+    /// The push worker holding the lease.
+    Worker(&'a str),
+    /// The recipient of a row offered by the mailbox.
+    Mailbox(&'a PartnerId),
+}
+
+/// `now + d` in the store's text form.
+fn later(now: DateTime<Utc>, d: Duration) -> Result<String, StoreError> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .map(ts)
+        .ok_or_else(|| corrupt("a lease or visibility timeout out of range"))
+}
+
+/// Selects candidates, then leases each one that is still free.
+async fn lease_rows(
+    conn: &mut SqliteConnection,
+    pick: Pick<'_>,
+    holder: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Lease>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let now_text = ts(now);
+    let until = later(now, lease)?;
+    // A row is free when nobody holds a live lease on it, and it goes out only after every
+    // older pending row for the same referral and recipient (updates arrive in order).
+    let free = "o.state = 'pending' \
+         AND (o.locked_until IS NULL OR o.locked_until <= ?) \
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.referral_id = o.referral_id \
+             AND p.recipient = o.recipient AND p.state = 'pending' AND p.id < o.id)";
+    let ids: Vec<(i64,)> = match pick {
+        Pick::Due(recipients) => {
+            if recipients.is_empty() {
+                return Ok(Vec::new());
+            }
+            let marks = vec!["?"; recipients.len()].join(", ");
+            let sql = format!(
+                "SELECT o.id FROM outbox o WHERE {free} AND o.next_attempt_at <= ? \
+                 AND o.recipient IN ({marks}) ORDER BY o.id LIMIT ?"
+            );
+            let mut query = sqlx::query_as(&sql).bind(&now_text).bind(&now_text);
+            for r in recipients {
+                query = query.bind(r.as_str());
+            }
+            query
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(unavailable)?
+        }
+        Pick::Mailbox(recipient, after) => {
+            let sql = format!(
+                "SELECT o.id FROM outbox o WHERE {free} AND o.recipient = ? AND o.id > ? \
+                 ORDER BY o.id LIMIT ?"
+            );
+            sqlx::query_as(&sql)
+                .bind(&now_text)
+                .bind(recipient.as_str())
+                .bind(after.unwrap_or(0))
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(unavailable)?
+        }
+    };
+
+    let mut leases = Vec::with_capacity(ids.len());
+    for (id,) in ids {
+        let row: Option<LeaseRow> = sqlx::query_as(
+            "UPDATE outbox SET locked_by = ?, locked_until = ?, attempts = attempts + 1 \
+             WHERE id = ? AND state = 'pending' AND (locked_until IS NULL OR locked_until <= ?) \
+             RETURNING id, referral_id, recipient, kind, transition, attempts, created_at",
+        )
+        .bind(holder)
+        .bind(&until)
+        .bind(id)
+        .bind(&now_text)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = row {
+            leases.push(lease_from_row(row)?);
+        }
+    }
+    Ok(leases)
+}
+
+/// An `outbox` row as a lease: id, referral id, recipient, kind, transition, attempts,
+/// created at.
+pub(crate) type LeaseRow = (i64, String, String, String, Option<i64>, i64, String);
+
+pub(crate) fn lease_from_row(row: LeaseRow) -> Result<Lease, StoreError> {
+    let (id, referral, recipient, kind, transition, attempts, created_at) = row;
+    Ok(Lease {
+        row: id,
+        item: codec::outbox_from_row((referral, recipient, kind, transition))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt("outbox.attempts is out of range"))?,
+        created_at: codec::parse_ts(&created_at, "outbox.created_at")?,
+    })
+}
+
+/// The referral and kind of a row, if `condition` (on the row `id = ?` plus the extra binds)
+/// holds.
+async fn row_of(
+    conn: &mut SqliteConnection,
+    row: i64,
+    condition: &str,
+    bind: &str,
+) -> Result<Option<(ReferralId, bool)>, StoreError> {
+    let sql = format!("SELECT referral_id, kind FROM outbox WHERE id = ? AND {condition}");
+    let found: Option<(String, String)> = sqlx::query_as(&sql)
+        .bind(row)
+        .bind(bind)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    found
+        .map(|(referral, kind)| {
+            Ok((
+                codec::parse_referral_id(&referral, "outbox.referral_id")?,
+                kind == "referral",
+            ))
+        })
+        .transpose()
+}
+
+/// Appends `transition` to the referral if it is legal now, with its `notify` rows; whether
+/// it was appended.
+async fn follow(
+    conn: &mut SqliteConnection,
+    referral: ReferralId,
+    transition: Transition,
+    notify: Vec<OutboxItem>,
+) -> Result<bool, StoreError> {
+    let queued_at = ts(transition.at);
+    let job = TransitionJob {
+        id: referral,
+        transition,
+        notify,
+    };
+    match transition_in(conn, &job, &queued_at).await? {
+        TransitionOutcome::Applied(_) => Ok(true),
+        TransitionOutcome::Refused(_) => Ok(false),
+        TransitionOutcome::NotFound => Err(corrupt(format_args!(
+            "an outbox row names referral {referral}, which has no history"
+        ))),
+    }
+}
+
+fn transition(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
+    Transition {
+        to,
+        at,
+        by,
+        reason: None,
+        reason_code: None,
+    }
+}
+
+/// The row was delivered (by the push worker, or acknowledged from the mailbox).
+async fn deliver(
+    conn: &mut SqliteConnection,
+    row: i64,
+    holder: Holder<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let (condition, bind) = match holder {
+        Holder::Worker(worker) => ("locked_by = ? AND state = 'pending'", worker),
+        Holder::Mailbox(recipient) => (
+            "recipient = ? AND locked_by = 'mailbox' AND state = 'pending'",
+            recipient.as_str(),
+        ),
+    };
+    let Some((referral, is_referral)) = row_of(conn, row, condition, bind).await? else {
+        return Ok(false);
+    };
+    let sql = format!(
+        "UPDATE outbox SET state = 'delivered', delivered_at = ?, locked_by = NULL, \
+         locked_until = NULL WHERE id = ? AND {condition}"
+    );
+    let changed = sqlx::query(&sql)
+        .bind(ts(now))
+        .bind(row)
+        .bind(bind)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .rows_affected()
+        == 1;
+    if changed && is_referral {
+        let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
+        follow(conn, referral, delivered, Vec::new()).await?;
+    }
+    Ok(changed)
+}
+
+/// `error` as a transition's reason: control characters made spaces, cut to the maximum
+/// length; none when nothing is left.
+fn reason(error: &str) -> Option<ReasonText> {
+    let text: String = error
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ReasonText::MAX)
+        .collect();
+    ReasonText::parse(&text).ok()
+}
+
+async fn dead_letter(
+    conn: &mut SqliteConnection,
+    row: i64,
+    worker: &str,
+    error: &str,
+    now: DateTime<Utc>,
+    notify: &[OutboxItem],
+) -> Result<bool, StoreError> {
+    let held = "locked_by = ? AND state = 'pending'";
+    let Some((referral, is_referral)) = row_of(conn, row, held, worker).await? else {
+        return Ok(false);
+    };
+    let changed = sqlx::query(
+        "UPDATE outbox SET state = 'dead', last_error = ?, failed_at = ?, locked_by = NULL, \
+         locked_until = NULL WHERE id = ? AND locked_by = ? AND state = 'pending'",
+    )
+    .bind(error)
+    .bind(ts(now))
+    .bind(row)
+    .bind(worker)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?
+    .rows_affected()
+        == 1;
+    if changed && is_referral {
+        let mut undeliverable = transition(ReferralStatus::Undeliverable, now, Actor::Gateway);
+        undeliverable.reason = reason(error);
+        undeliverable.reason_code = Some(UNDELIVERABLE_CODE.to_owned());
+        follow(conn, referral, undeliverable, notify.to_vec()).await?;
+    }
+    Ok(changed)
+}
+
+async fn cancel(
+    conn: &mut SqliteConnection,
+    row: i64,
+    worker: &str,
+    transition: &Transition,
+    notify: &[OutboxItem],
+) -> Result<bool, StoreError> {
+    let held = "locked_by = ? AND state = 'pending'";
+    let Some((referral, _)) = row_of(conn, row, held, worker).await? else {
+        return Ok(false);
+    };
+    let changed = sqlx::query(
+        "UPDATE outbox SET state = 'cancelled', locked_by = NULL, locked_until = NULL \
+         WHERE id = ? AND locked_by = ? AND state = 'pending'",
+    )
+    .bind(row)
+    .bind(worker)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?
+    .rows_affected()
+        == 1;
+    if changed {
+        follow(conn, referral, transition.clone(), notify.to_vec()).await?;
+    }
+    Ok(changed)
+}
+
+/// Whether the referral's current status is `status`.
+async fn status_is(
+    conn: &mut SqliteConnection,
+    referral: ReferralId,
+    status: ReferralStatus,
+) -> Result<bool, StoreError> {
+    let current: Option<(String,)> = sqlx::query_as("SELECT status FROM referrals WHERE id = ?")
+        .bind(referral.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(current.is_some_and(|(s,)| s == status.code()))
+}
+
+async fn retry_dead(
+    conn: &mut SqliteConnection,
+    row: i64,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some((referral, is_referral)) = row_of(conn, row, "state = ?", "dead").await? else {
+        return Ok(false);
+    };
+    let changed = sqlx::query(
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, \
+         locked_by = NULL, locked_until = NULL WHERE id = ? AND state = 'dead'",
+    )
+    .bind(ts(now))
+    .bind(row)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?
+    .rows_affected()
+        == 1;
+    if changed && is_referral && status_is(conn, referral, ReferralStatus::Undeliverable).await? {
+        let routed = transition(
+            ReferralStatus::Routed,
+            now,
+            Actor::Operator(operator.to_owned()),
+        );
+        follow(conn, referral, routed, Vec::new()).await?;
+    }
+    Ok(changed)
+}
+
+async fn discard(
+    conn: &mut SqliteConnection,
+    row: i64,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some((referral, is_referral)) = row_of(conn, row, "state = ?", "dead").await? else {
+        return Ok(false);
+    };
+    let changed = sqlx::query(
+        "UPDATE outbox SET state = 'discarded', locked_by = NULL, locked_until = NULL \
+         WHERE id = ? AND state = 'dead'",
+    )
+    .bind(row)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?
+    .rows_affected()
+        == 1;
+    if changed && is_referral && status_is(conn, referral, ReferralStatus::Undeliverable).await? {
+        let cancelled = transition(
+            ReferralStatus::Cancelled,
+            now,
+            Actor::Operator(operator.to_owned()),
+        );
+        follow(conn, referral, cancelled, Vec::new()).await?;
+    }
+    Ok(changed)
+}
+
+/// Reads for the operations view.
+pub(crate) mod read {
+    use sqlx::SqlitePool;
+
+    use super::super::codec::{self, corrupt, unavailable};
+    use crate::store::{DeadLetter, StoreError};
+
+    /// A dead `outbox` row: id, referral id, recipient, kind, transition, attempts,
+    /// last error, created at, failed at.
+    type DeadRow = (
+        i64,
+        String,
+        String,
+        String,
+        Option<i64>,
+        i64,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+
+    const COLUMNS: &str = "id, referral_id, recipient, kind, transition, attempts, last_error, \
+                           created_at, failed_at";
+
+    /// Newest first by `(failed_at, id)`. The cursor is a row id: the page continues after
+    /// that row's `(failed_at, id)`, so pages neither skip nor repeat rows even though ids
+    /// and failure times are in different orders. (A cursor row that never failed continues
+    /// by id alone.)
+    pub(crate) async fn dead_letters(
+        pool: &SqlitePool,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = pool.begin().await.map_err(unavailable)?;
+        let rows: Vec<DeadRow> = match before {
+            None => sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' \
+                 ORDER BY failed_at DESC, id DESC LIMIT ?"
+            ))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?,
+            Some(cursor) => {
+                let failed: Option<(Option<String>,)> =
+                    sqlx::query_as("SELECT failed_at FROM outbox WHERE id = ?")
+                        .bind(cursor)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                match failed.and_then(|(f,)| f) {
+                    Some(failed_at) => sqlx::query_as(&format!(
+                        "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' \
+                         AND (failed_at < ? OR (failed_at = ? AND id < ?)) \
+                         ORDER BY failed_at DESC, id DESC LIMIT ?"
+                    ))
+                    .bind(&failed_at)
+                    .bind(&failed_at)
+                    .bind(cursor)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?,
+                    None => sqlx::query_as(&format!(
+                        "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' AND id < ? \
+                         ORDER BY failed_at DESC, id DESC LIMIT ?"
+                    ))
+                    .bind(cursor)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?,
+                }
+            }
+        };
+        tx.commit().await.map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                let (id, referral, recipient, kind, transition, attempts, error, created, failed) =
+                    row;
+                Ok(DeadLetter {
+                    row: id,
+                    item: codec::outbox_from_row((referral, recipient, kind, transition))?,
+                    attempts: u32::try_from(attempts)
+                        .map_err(|_| corrupt("outbox.attempts is out of range"))?,
+                    last_error: error.unwrap_or_default(),
+                    created_at: codec::parse_ts(&created, "outbox.created_at")?,
+                    failed_at: codec::parse_ts(
+                        failed
+                            .as_deref()
+                            .ok_or_else(|| corrupt("a dead outbox row has no failed_at"))?,
+                        "outbox.failed_at",
+                    )?,
+                })
+            })
+            .collect()
+    }
+}

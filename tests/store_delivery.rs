@@ -1,0 +1,756 @@
+//! The SQLite store's delivery side (leases, dead letters, the mailbox) on a real database
+//! file in a temporary directory. Time is passed in: a lease "expires" by asking with a later
+//! `now`, never by sleeping.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use tempfile::TempDir;
+use uuid::Uuid;
+use wijkbrug::config::StoreSettings;
+use wijkbrug::store::sqlite::SqliteStore;
+use wijkbrug::store::{
+    ConsentId, Intake, Lease, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store,
+};
+use wijkbrug_adapters::case_json;
+use wijkbrug_adapters::model::{
+    Actor, CategorySet, DataCategory, ExternalRef, PartnerId, ReasonText, Referral, ReferralId,
+    ReferralRequest, ReferralStatus, StatusHistory, Transition,
+};
+
+const SENDER: &str = "woonstad-noord";
+const RECEIVER: &str = "wijkteam-noord";
+const OTHER: &str = "schuldhulp-noord";
+const LEASE: Duration = Duration::from_secs(60);
+
+fn partner(id: &str) -> PartnerId {
+    PartnerId::parse(id).unwrap()
+}
+
+/// A fresh id each call (v7, distinct within the test binary).
+fn new_id() -> ReferralId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&n.to_be_bytes());
+    ReferralId::from_parts(1_790_000_000_000 + n, random)
+}
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
+}
+
+/// Now, and `secs` seconds from now (rows are queued at the real time of the intake).
+fn now() -> DateTime<Utc> {
+    wijkbrug::store::now()
+}
+
+fn in_secs(secs: i64) -> DateTime<Utc> {
+    now() + chrono::Duration::seconds(secs)
+}
+
+fn request(reference: &str) -> ReferralRequest {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
+    doc["id"] = serde_json::Value::String(new_id().to_string());
+    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
+    request.source.reference = ExternalRef::parse(reference).unwrap();
+    request
+}
+
+fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
+    Transition {
+        to,
+        at,
+        by,
+        reason: None,
+        reason_code: None,
+    }
+}
+
+fn referral_row(id: ReferralId, recipient: &str) -> OutboxItem {
+    OutboxItem {
+        referral: id,
+        recipient: partner(recipient),
+        kind: OutboxKind::Referral,
+    }
+}
+
+fn status_row(id: ReferralId, recipient: &str, transition: u32) -> OutboxItem {
+    OutboxItem {
+        referral: id,
+        recipient: partner(recipient),
+        kind: OutboxKind::Status { transition },
+    }
+}
+
+/// A routed referral with consent, its copy to deliver to `receiver`.
+fn routed_to(reference: &str, receiver: &str) -> NewReferral {
+    let id = new_id();
+    let request = request(reference);
+    let mut history = StatusHistory::received(at(0), Actor::Gateway);
+    history
+        .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
+        .unwrap();
+    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
+        .into_iter()
+        .collect();
+    let (minimised, removed) = request.minimise(allowed);
+    NewReferral {
+        referral: Referral {
+            id,
+            request,
+            history,
+        },
+        shared: Some(SharedCopy {
+            receiver: partner(receiver),
+            request: minimised,
+            categories: allowed,
+            removed,
+            consent: Some(ConsentId(Uuid::now_v7())),
+        }),
+        outbox: vec![referral_row(id, receiver)],
+        consents: vec![],
+    }
+}
+
+fn routed(reference: &str) -> NewReferral {
+    routed_to(reference, RECEIVER)
+}
+
+fn settings(dir: &TempDir) -> StoreSettings {
+    StoreSettings {
+        url: "sqlite://db/wijkbrug.db".to_owned(),
+        data_dir: dir.path().join("data"),
+        max_connections: 4,
+        group_commit_max_batch: 64,
+        group_commit_max_wait: Duration::ZERO,
+    }
+}
+
+async fn open(dir: &TempDir) -> SqliteStore {
+    let store = SqliteStore::open(&settings(dir)).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Stores the referrals (from the sender) and answers their ids.
+async fn store_referrals(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
+    let ids = referrals.iter().map(|r| r.referral.id).collect();
+    store
+        .intake(Intake {
+            sender: partner(SENDER),
+            idempotency_key: None,
+            referrals,
+        })
+        .await
+        .unwrap();
+    ids
+}
+
+async fn claim(store: &SqliteStore, worker: &str, now: DateTime<Utc>) -> Vec<Lease> {
+    store
+        .claim_due(
+            worker,
+            &[partner(RECEIVER), partner(SENDER)],
+            now,
+            LEASE,
+            100,
+        )
+        .await
+        .unwrap()
+}
+
+async fn status(store: &SqliteStore, id: ReferralId) -> ReferralStatus {
+    store
+        .referral(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .referral
+        .history
+        .current()
+}
+
+async fn last_step(store: &SqliteStore, id: ReferralId) -> Transition {
+    let stored = store.referral(id).await.unwrap().unwrap();
+    stored
+        .referral
+        .history
+        .transitions()
+        .last()
+        .unwrap()
+        .clone()
+}
+
+/// An outbox row as it is stored: state, attempts, locked_by, last_error.
+async fn row(store: &SqliteStore, id: i64) -> (String, i64, Option<String>, Option<String>) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.path().display()))
+        .await
+        .unwrap();
+    let row =
+        sqlx::query_as("SELECT state, attempts, locked_by, last_error FROM outbox WHERE id = ?")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    row
+}
+
+#[tokio::test]
+async fn a_claim_leases_the_due_rows_and_counts_the_attempt() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let ids = store_referrals(&store, vec![routed("C-1"), routed("C-2")]).await;
+
+    let leases = claim(&store, "worker-a", now()).await;
+
+    assert_eq!(leases.len(), 2);
+    for (lease, id) in leases.iter().zip(&ids) {
+        assert_eq!(lease.item, referral_row(*id, RECEIVER));
+        assert_eq!(lease.attempts, 1);
+        assert!(lease.created_at <= now());
+        let (state, attempts, locked_by, _) = row(&store, lease.row).await;
+        assert_eq!(
+            (state.as_str(), attempts, locked_by.as_deref()),
+            ("pending", 1, Some("worker-a"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_claim_takes_only_rows_for_the_given_recipients_up_to_the_limit() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store_referrals(
+        &store,
+        vec![routed("L-1"), routed("L-2"), routed_to("L-3", OTHER)],
+    )
+    .await;
+
+    let one = store
+        .claim_due("w", &[partner(RECEIVER)], now(), LEASE, 1)
+        .await
+        .unwrap();
+    let other = store
+        .claim_due("w", &[partner(OTHER)], now(), LEASE, 10)
+        .await
+        .unwrap();
+    let none = store.claim_due("w", &[], now(), LEASE, 10).await.unwrap();
+
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].item.recipient, partner(RECEIVER));
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].item.recipient, partner(OTHER));
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn leased_rows_are_not_claimed_again_until_the_lease_expires() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store_referrals(&store, vec![routed("E-1")]).await;
+
+    let first = claim(&store, "worker-a", now()).await;
+    let during = claim(&store, "worker-b", in_secs(30)).await;
+    let after = claim(&store, "worker-b", in_secs(61)).await;
+
+    assert_eq!(first.len(), 1);
+    assert!(during.is_empty());
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].row, first[0].row);
+    assert_eq!(after[0].attempts, 2);
+    // The lease moved: the first worker can no longer finish the row.
+    assert!(!store
+        .complete(first[0].row, "worker-a", now())
+        .await
+        .unwrap());
+    assert!(store
+        .complete(after[0].row, "worker-b", now())
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_can_finish_a_row() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("H-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    let before = row(&store, lease.row).await;
+
+    assert!(!store.complete(lease.row, "worker-b", now()).await.unwrap());
+    assert!(!store
+        .retry_later(lease.row, "worker-b", in_secs(10), "503")
+        .await
+        .unwrap());
+    assert!(!store
+        .dead_letter(lease.row, "worker-b", "410 gone", now(), vec![])
+        .await
+        .unwrap());
+    let missing = step(ReferralStatus::ConsentMissing, now(), Actor::Gateway);
+    assert!(!store
+        .cancel_delivery(lease.row, "worker-b", missing, vec![])
+        .await
+        .unwrap());
+
+    assert_eq!(row(&store, lease.row).await, before);
+    assert_eq!(status(&store, id).await, ReferralStatus::Routed);
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_completed_referral_row_makes_the_referral_delivered() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("D-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    let done_at = now();
+
+    assert!(store
+        .complete(lease.row, "worker-a", done_at)
+        .await
+        .unwrap());
+
+    assert_eq!(
+        last_step(&store, id).await,
+        step(ReferralStatus::Delivered, done_at, Actor::Gateway)
+    );
+    assert_eq!(row(&store, lease.row).await.0, "delivered");
+    // Done is done: not again, and never claimed again.
+    assert!(!store.complete(lease.row, "worker-a", now()).await.unwrap());
+    assert!(claim(&store, "worker-a", in_secs(3600)).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_row_delivered_after_its_referral_was_cancelled_is_only_marked() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("D-2")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    let cancelled = step(
+        ReferralStatus::Cancelled,
+        now(),
+        Actor::Partner(partner(SENDER)),
+    );
+    store.apply_transition(id, cancelled, vec![]).await.unwrap();
+
+    assert!(store.complete(lease.row, "worker-a", now()).await.unwrap());
+
+    assert_eq!(status(&store, id).await, ReferralStatus::Cancelled);
+    assert_eq!(row(&store, lease.row).await.0, "delivered");
+}
+
+#[tokio::test]
+async fn a_second_row_for_the_same_referral_and_recipient_waits_for_the_first() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let mut new = routed("O-1");
+    let id = new.referral.id;
+    new.outbox.push(status_row(id, RECEIVER, 1));
+    new.outbox.push(status_row(id, SENDER, 1));
+    store_referrals(&store, vec![new]).await;
+
+    let first = claim(&store, "worker-a", now()).await;
+    // The sender's notice does not wait for the receiver's rows.
+    assert_eq!(
+        first.iter().map(|l| l.item.clone()).collect::<Vec<_>>(),
+        [referral_row(id, RECEIVER), status_row(id, SENDER, 1)]
+    );
+    // Not while the first is pending, even once its lease has expired (then the first is
+    // claimed again, not the second).
+    let retaken = claim(&store, "worker-b", in_secs(120)).await;
+    assert_eq!(
+        retaken.iter().map(|l| l.row).collect::<Vec<_>>(),
+        first.iter().map(|l| l.row).collect::<Vec<_>>()
+    );
+
+    assert!(store
+        .complete(first[0].row, "worker-b", now())
+        .await
+        .unwrap());
+    let second = claim(&store, "worker-a", now()).await;
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].item, status_row(id, RECEIVER, 1));
+}
+
+#[tokio::test]
+async fn a_retried_row_waits_until_its_next_attempt() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store_referrals(&store, vec![routed("R-1")]).await;
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+
+    assert!(store
+        .retry_later(lease.row, "worker-a", in_secs(300), "503 unavailable")
+        .await
+        .unwrap());
+
+    let (state, attempts, locked_by, error) = row(&store, lease.row).await;
+    assert_eq!(
+        (state.as_str(), attempts, locked_by, error.as_deref()),
+        ("pending", 1, None, Some("503 unavailable"))
+    );
+    assert!(claim(&store, "worker-a", in_secs(200)).await.is_empty());
+    let again = claim(&store, "worker-b", in_secs(301)).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn a_dead_letter_makes_the_referral_undeliverable_notifies_the_sender_and_is_listed() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("X-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    let failed_at = now();
+    // The store fills in the index of the undeliverable transition.
+    let notice = status_row(id, SENDER, 0);
+
+    assert!(store
+        .dead_letter(lease.row, "worker-a", "410 gone", failed_at, vec![notice])
+        .await
+        .unwrap());
+
+    let mut undeliverable = step(ReferralStatus::Undeliverable, failed_at, Actor::Gateway);
+    undeliverable.reason = Some(ReasonText::parse("410 gone").unwrap());
+    undeliverable.reason_code = Some("undeliverable".to_owned());
+    assert_eq!(last_step(&store, id).await, undeliverable);
+    assert_eq!(
+        store.outbox_for(id).await.unwrap(),
+        [referral_row(id, RECEIVER), status_row(id, SENDER, 2)]
+    );
+    let dead = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].row, lease.row);
+    assert_eq!(dead[0].item, referral_row(id, RECEIVER));
+    assert_eq!(dead[0].attempts, 1);
+    assert_eq!(dead[0].last_error, "410 gone");
+    assert_eq!(dead[0].failed_at, failed_at);
+    assert_eq!(dead[0].created_at, lease.created_at);
+    // The notice goes out; the dead row does not.
+    let next = claim(&store, "worker-a", in_secs(1)).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].item, status_row(id, SENDER, 2));
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_newest_first_in_pages() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store_referrals(
+        &store,
+        vec![routed("P-1"), routed("P-2"), routed("P-3"), routed("P-4")],
+    )
+    .await;
+    let leases = claim(&store, "w", now()).await;
+    // Failed in another order than queued: 3rd, 1st, 4th, 2nd.
+    for (i, n) in [2, 0, 3, 1].into_iter().enumerate() {
+        let failed_at = in_secs(i64::try_from(i).unwrap());
+        assert!(store
+            .dead_letter(leases[n].row, "w", "timeout", failed_at, vec![])
+            .await
+            .unwrap());
+    }
+    let expected: Vec<i64> = [1, 3, 0, 2].into_iter().map(|n| leases[n].row).collect();
+
+    let first = store.dead_letters(None, 2).await.unwrap();
+    let second = store.dead_letters(Some(first[1].row), 2).await.unwrap();
+    let rest = store.dead_letters(Some(second[1].row), 2).await.unwrap();
+
+    let listed: Vec<i64> = first.iter().chain(&second).map(|d| d.row).collect();
+    assert_eq!(listed, expected);
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_retried_dead_letter_is_routed_again_and_claimable() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("Y-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    store
+        .dead_letter(lease.row, "worker-a", "410 gone", now(), vec![])
+        .await
+        .unwrap();
+    let retried_at = now();
+
+    assert!(store
+        .retry_dead_letter(lease.row, "desk-1", retried_at)
+        .await
+        .unwrap());
+
+    assert_eq!(
+        last_step(&store, id).await,
+        step(
+            ReferralStatus::Routed,
+            retried_at,
+            Actor::Operator("desk-1".to_owned())
+        )
+    );
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+    // Not twice: it is no longer a dead letter.
+    assert!(!store
+        .retry_dead_letter(lease.row, "desk-1", now())
+        .await
+        .unwrap());
+    let again = claim(&store, "worker-b", in_secs(1)).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].row, lease.row);
+    assert_eq!(again[0].attempts, 1);
+    assert!(store.complete(lease.row, "worker-b", now()).await.unwrap());
+    assert_eq!(status(&store, id).await, ReferralStatus::Delivered);
+}
+
+#[tokio::test]
+async fn a_discarded_dead_letter_cancels_the_referral() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("Z-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    store
+        .dead_letter(lease.row, "worker-a", "410 gone", now(), vec![])
+        .await
+        .unwrap();
+    let discarded_at = now();
+
+    assert!(store
+        .discard_dead_letter(lease.row, "desk-1", discarded_at)
+        .await
+        .unwrap());
+
+    assert_eq!(
+        last_step(&store, id).await,
+        step(
+            ReferralStatus::Cancelled,
+            discarded_at,
+            Actor::Operator("desk-1".to_owned())
+        )
+    );
+    assert_eq!(row(&store, lease.row).await.0, "discarded");
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+    assert!(!store
+        .discard_dead_letter(lease.row, "desk-1", now())
+        .await
+        .unwrap());
+    assert!(!store
+        .retry_dead_letter(lease.row, "desk-1", now())
+        .await
+        .unwrap());
+    assert!(claim(&store, "worker-a", in_secs(3600)).await.is_empty());
+}
+
+#[tokio::test]
+async fn only_dead_letters_can_be_retried_or_discarded() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("N-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+
+    assert!(!store
+        .retry_dead_letter(lease.row, "desk-1", now())
+        .await
+        .unwrap());
+    assert!(!store
+        .discard_dead_letter(lease.row, "desk-1", now())
+        .await
+        .unwrap());
+    assert!(!store
+        .retry_dead_letter(9999, "desk-1", now())
+        .await
+        .unwrap());
+
+    assert_eq!(row(&store, lease.row).await.0, "pending");
+    assert_eq!(status(&store, id).await, ReferralStatus::Routed);
+}
+
+#[tokio::test]
+async fn a_cancelled_delivery_records_consent_missing_and_notifies_the_sender() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let [id] = store_referrals(&store, vec![routed("K-1")]).await[..] else {
+        panic!()
+    };
+    let lease = claim(&store, "worker-a", now()).await.remove(0);
+    let mut missing = step(ReferralStatus::ConsentMissing, now(), Actor::Gateway);
+    missing.reason = Some(ReasonText::parse("the consent was revoked").unwrap());
+    missing.reason_code = Some("consent-missing".to_owned());
+
+    assert!(store
+        .cancel_delivery(
+            lease.row,
+            "worker-a",
+            missing.clone(),
+            vec![status_row(id, SENDER, 0)]
+        )
+        .await
+        .unwrap());
+
+    assert_eq!(last_step(&store, id).await, missing);
+    assert_eq!(row(&store, lease.row).await.0, "cancelled");
+    assert_eq!(
+        store.outbox_for(id).await.unwrap(),
+        [referral_row(id, RECEIVER), status_row(id, SENDER, 2)]
+    );
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_mailbox_offers_hides_offers_again_and_takes_acks() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let ids = store_referrals(&store, vec![routed("M-1"), routed("M-2")]).await;
+    let visibility = Duration::from_secs(30);
+    let receiver = partner(RECEIVER);
+
+    let offered = store
+        .mailbox_offer(&receiver, None, now(), visibility, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        offered.iter().map(|l| l.item.clone()).collect::<Vec<_>>(),
+        [
+            referral_row(ids[0], RECEIVER),
+            referral_row(ids[1], RECEIVER)
+        ]
+    );
+    assert!(offered.iter().all(|l| l.attempts == 1));
+    // Hidden while offered, and never to a push worker.
+    assert!(store
+        .mailbox_offer(&receiver, None, in_secs(10), visibility, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(claim(&store, "worker-a", in_secs(10)).await.is_empty());
+    // The cursor skips what the partner has already seen.
+    let after_first = store
+        .mailbox_offer(&receiver, Some(offered[0].row), in_secs(31), visibility, 10)
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].row, offered[1].row);
+    assert_eq!(after_first[0].attempts, 2);
+
+    // Another partner cannot acknowledge the receiver's row, nor see it.
+    let other = partner(OTHER);
+    assert!(!store
+        .mailbox_ack(&other, offered[0].row, now())
+        .await
+        .unwrap());
+    assert!(store
+        .mailbox_offer(&other, None, in_secs(100), visibility, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // An ack after the visibility expired is still taken while the row is pending.
+    let acked_at = in_secs(100);
+    assert!(store
+        .mailbox_ack(&receiver, offered[0].row, acked_at)
+        .await
+        .unwrap());
+    assert_eq!(
+        last_step(&store, ids[0]).await,
+        step(ReferralStatus::Delivered, acked_at, Actor::Gateway)
+    );
+    assert!(!store
+        .mailbox_ack(&receiver, offered[0].row, acked_at)
+        .await
+        .unwrap());
+    let left = store
+        .mailbox_offer(&receiver, None, in_secs(100), visibility, 10)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].row, offered[1].row);
+    assert_eq!(status(&store, ids[1]).await, ReferralStatus::Routed);
+}
+
+#[tokio::test]
+async fn the_mailbox_offers_one_row_per_referral_at_a_time() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let mut new = routed("M-3");
+    let id = new.referral.id;
+    new.outbox.push(status_row(id, RECEIVER, 1));
+    store_referrals(&store, vec![new]).await;
+    let receiver = partner(RECEIVER);
+    let visibility = Duration::from_secs(30);
+
+    let first = store
+        .mailbox_offer(&receiver, None, now(), visibility, 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].item, referral_row(id, RECEIVER));
+    // A row that was never offered cannot be acknowledged.
+    assert!(!store
+        .mailbox_ack(&receiver, first[0].row + 1, now())
+        .await
+        .unwrap());
+
+    assert!(store
+        .mailbox_ack(&receiver, first[0].row, now())
+        .await
+        .unwrap());
+    let second = store
+        .mailbox_offer(&receiver, Some(first[0].row), now(), visibility, 10)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].item, status_row(id, RECEIVER, 1));
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_hand_out_the_same_row() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let referrals = (0..50).map(|n| routed(&format!("Q-{n}"))).collect();
+    store_referrals(&store, referrals).await;
+
+    let workers: Vec<_> = ["worker-a", "worker-b"]
+        .into_iter()
+        .map(|worker| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut rows = Vec::new();
+                loop {
+                    let leases = store
+                        .claim_due(worker, &[partner(RECEIVER)], now(), LEASE, 3)
+                        .await
+                        .unwrap();
+                    if leases.is_empty() {
+                        return rows;
+                    }
+                    rows.extend(leases.into_iter().map(|l| l.row));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+
+    let distinct: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 50);
+    assert_eq!(distinct.len(), 50);
+}
