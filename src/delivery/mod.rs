@@ -1,3 +1,4 @@
 //! Delivery: the outbox worker that pushes to partners, and rendering for push and mailbox.
 
 pub mod render;
+pub mod retry;
