@@ -2,3 +2,8 @@
 
 pub mod render;
 pub mod retry;
+pub mod client;
+pub mod worker;
+
+pub use client::DeliveryClient;
+pub use worker::{DeliveryStats, DeliveryWorker};
