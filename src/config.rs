@@ -905,7 +905,9 @@ fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Setting
         let batch = usize_of(problems, "claim_batch", batch);
         let base = positive(problems, "delivery", "backoff_base_ms", r.backoff_base_ms);
         let max = positive(problems, "delivery", "backoff_max_secs", r.backoff_max_secs);
-        let ordered = !base.zip(max).is_some_and(|(b, m)| b > m.saturating_mul(1000));
+        let ordered = base
+            .zip(max)
+            .is_none_or(|(b, m)| b <= m.saturating_mul(1000));
         if !ordered {
             problems.push(
                 &src("delivery", "backoff_base_ms"),
@@ -2119,5 +2121,70 @@ mod tests {
         assert_eq!(d.to_rfc3339(), "2025-01-01T00:00:00+00:00");
         assert!(instant(&toml::Value::String("2025-01-01T09:00:00+01:00".into())).is_ok());
         assert!(instant(&toml::Value::String("yesterday".into())).is_err());
+    }
+
+    fn shipped(env: &[(&str, &str)]) -> Result<Config, Vec<ConfigProblem>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        load_with_env(
+            &dir,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn delivery_settings_have_their_defaults_and_a_worker_id() {
+        let d = shipped(&[]).unwrap().settings.delivery;
+        assert!(!d.worker_id.is_empty());
+        assert_eq!(d.poll_interval, Duration::from_millis(200));
+        assert_eq!(d.lease, Duration::from_secs(60));
+        assert_eq!(d.claim_batch, 64);
+        assert_eq!(d.backoff_base, Duration::from_millis(500));
+        assert_eq!(d.backoff_max, Duration::from_secs(300));
+        assert_eq!(d.max_age, Duration::from_secs(86_400));
+        assert_eq!(d.mailbox_visibility, Duration::from_secs(300));
+        assert_eq!(d.per_partner_concurrency, 4);
+        let named = shipped(&[("WIJKBRUG__DELIVERY__WORKER_ID", "gw-1")]).unwrap();
+        assert_eq!(named.settings.delivery.worker_id, "gw-1");
+    }
+
+    #[test]
+    fn wrong_delivery_and_ops_settings_are_each_reported() {
+        let problems = shipped(&[
+            ("WIJKBRUG__DELIVERY__LEASE_SECS", "0"),
+            ("WIJKBRUG__DELIVERY__PER_PARTNER_CONCURRENCY", "0"),
+            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "400000"),
+            ("WIJKBRUG__OPS__TOKEN_HASHES", "nonsense"),
+        ])
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"delivery.lease_secs"), "{problems:?}");
+        assert!(
+            keys.contains(&"delivery.per_partner_concurrency"),
+            "{problems:?}"
+        );
+        assert!(keys.contains(&"delivery.backoff_base_ms"), "{problems:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("ops.token_hashes")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn ops_token_hashes_are_read() {
+        let hash = TokenHash::of("ops-token").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for entry in ["default.toml", "routing.toml"] {
+            std::fs::copy(src.join(entry), dir.path().join(entry)).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join("default.toml")).unwrap();
+        let text = text.replace("token_hashes = []", &format!("token_hashes = [\"{hash}\"]"));
+        std::fs::write(dir.path().join("default.toml"), text).unwrap();
+        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
+        let mut problems = Problems::default();
+        let settings = validate_settings(&layers, &mut problems).unwrap();
+        assert!(problems.is_empty());
+        assert_eq!(settings.ops.token_hashes.len(), 1);
+        assert!(settings.ops.token_hashes[0].matches("ops-token"));
     }
 }

@@ -72,7 +72,10 @@ fn every_kind_of_answer_is_classified_as_the_table_says() {
         (answer(502), Kind::Retry),
         (answer(503), Kind::Retry),
         (answer(504), Kind::Retry),
-        (AttemptResult::Connect("connection refused".into()), Kind::Retry),
+        (
+            AttemptResult::Connect("connection refused".into()),
+            Kind::Retry,
+        ),
         (AttemptResult::Timeout(Duration::from_secs(5)), Kind::Retry),
         (AttemptResult::Unreadable, Kind::Permanent),
     ];
@@ -86,7 +89,8 @@ fn reasons_are_short_and_name_the_status() {
     assert_eq!(status_reason(503), "HTTP 503 Service Unavailable");
     assert_eq!(status_reason(400), "HTTP 400 Bad Request");
     assert_eq!(status_reason(599), "HTTP 599");
-    let Verdict::Retry { reason, .. } = classify(&AttemptResult::Timeout(Duration::from_secs(10)), 1)
+    let Verdict::Retry { reason, .. } =
+        classify(&AttemptResult::Timeout(Duration::from_secs(10)), 1)
     else {
         panic!("a timeout is retried")
     };

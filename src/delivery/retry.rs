@@ -62,9 +62,14 @@ pub enum AttemptResult {
 pub enum Verdict {
     Delivered,
     /// Try again at `at`; `reason` is the last error.
-    Retry { at: DateTime<Utc>, reason: String },
+    Retry {
+        at: DateTime<Utc>,
+        reason: String,
+    },
     /// Give up: a dead letter with `reason`.
-    Permanent { reason: String },
+    Permanent {
+        reason: String,
+    },
 }
 
 /// A source of randomness for the jitter: a duration uniformly in `[0, max]`.
@@ -177,9 +182,13 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // A huge number of seconds is as good as "very long": the ceiling applies later.
-        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -303,7 +312,10 @@ mod tests {
         assert_eq!(at("7"), chrono::Duration::seconds(7));
         assert_eq!(at("0"), chrono::Duration::zero());
         assert_eq!(at("99999"), chrono::Duration::seconds(300));
-        assert_eq!(at("99999999999999999999999"), chrono::Duration::seconds(300));
+        assert_eq!(
+            at("99999999999999999999999"),
+            chrono::Duration::seconds(300)
+        );
         // Not a Retry-After: the backoff.
         assert_eq!(at("soon"), chrono::Duration::milliseconds(500));
         assert_eq!(at("-5"), chrono::Duration::milliseconds(500));
@@ -367,7 +379,9 @@ mod tests {
         assert_eq!(
             v,
             Verdict::Permanent {
-                reason: "too old: still failing 1d after it was queued (HTTP 500 Internal Server Error)".into()
+                reason:
+                    "too old: still failing 1d after it was queued (HTTP 500 Internal Server Error)"
+                        .into()
             }
         );
         // Just within the age: retried.

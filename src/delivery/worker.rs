@@ -462,9 +462,13 @@ async fn attempt(ctx: &Context, target: &Target, lease: &Lease) {
         _ => None,
     };
     let now = crate::app::now();
-    let verdict =
-        ctx.policy
-            .classify(&result, lease.attempts, lease.created_at, now, &mut RandomJitter);
+    let verdict = ctx.policy.classify(
+        &result,
+        lease.attempts,
+        lease.created_at,
+        now,
+        &mut RandomJitter,
+    );
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match verdict {
         Verdict::Delivered => {
