@@ -43,6 +43,39 @@ pub struct Settings {
     pub store: StoreSettings,
     pub log: LogSettings,
     pub gateway: GatewaySettings,
+    pub delivery: DeliverySettings,
+    pub ops: OpsSettings,
+}
+
+/// `[delivery]`: the outbox worker.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// This instance's name on the leases it takes (default: `<hostname>-<pid>`).
+    pub worker_id: String,
+    /// How often the worker looks for due rows when nothing wakes it sooner.
+    pub poll_interval: Duration,
+    /// How long a claimed row stays leased to this worker; an attempt must finish within it.
+    pub lease: Duration,
+    /// The most rows one claim takes.
+    pub claim_batch: usize,
+    /// The first retry's backoff ceiling; it doubles with each attempt (full jitter).
+    pub backoff_base: Duration,
+    /// The ceiling of any one backoff (and of a partner's `Retry-After`).
+    pub backoff_max: Duration,
+    /// A row older than this is not retried again: it becomes a dead letter.
+    pub max_age: Duration,
+    /// How long a mailbox item stays hidden after it was offered, until it is offered again.
+    pub mailbox_visibility: Duration,
+    /// The most attempts in flight to one partner at a time.
+    pub per_partner_concurrency: usize,
+}
+
+/// `[ops]`: the operations API.
+#[derive(Debug, Clone, Default)]
+pub struct OpsSettings {
+    /// Hashes of the operations tokens (none: the operations API is closed; two during a
+    /// change-over).
+    pub token_hashes: Vec<TokenHash>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +374,70 @@ struct RawSettings {
     log: RawLog,
     /// The gateway's own identity in the partners' standards.
     gateway: RawGateway,
+    /// The delivery worker.
+    delivery: RawDeliverySettings,
+    /// The operations API.
+    ops: RawOps,
+}
+
+/// `[delivery]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDeliverySettings {
+    /// This instance's name on its leases; empty: `<hostname>-<pid>`.
+    worker_id: String,
+    /// How often to look for due rows, in milliseconds (default 200).
+    poll_interval_ms: u64,
+    /// How long a claimed row stays leased, in seconds (default 60).
+    lease_secs: u64,
+    /// The most rows one claim takes (default 64).
+    claim_batch: u64,
+    /// The first retry's backoff ceiling, in milliseconds (default 500).
+    backoff_base_ms: u64,
+    /// The ceiling of any backoff and of a partner's Retry-After, in seconds (default 300).
+    backoff_max_secs: u64,
+    /// Rows older than this become dead letters instead of being retried, in seconds
+    /// (default 86400).
+    max_age_secs: u64,
+    /// How long an offered mailbox item stays hidden, in seconds (default 300).
+    mailbox_visibility_secs: u64,
+    /// The most attempts in flight to one partner (default 4).
+    per_partner_concurrency: u64,
+}
+
+impl Default for RawDeliverySettings {
+    fn default() -> Self {
+        Self {
+            worker_id: String::new(),
+            poll_interval_ms: 200,
+            lease_secs: 60,
+            claim_batch: 64,
+            backoff_base_ms: 500,
+            backoff_max_secs: 300,
+            max_age_secs: 86_400,
+            mailbox_visibility_secs: 300,
+            per_partner_concurrency: 4,
+        }
+    }
+}
+
+/// `[ops]`
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawOps {
+    /// `sha256:<hex>` hashes of the operations tokens (at most two).
+    token_hashes: Vec<String>,
+}
+
+/// The default worker id: `<hostname>-<pid>`, or a random name when the host has none.
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("wijkbrug-{:08x}", rand::random::<u32>()));
+    format!("{host}-{}", std::process::id())
 }
 
 /// `[server]`
@@ -656,6 +753,8 @@ fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Setting
     let store = settings_section::<RawStore>(layers, "store", problems);
     let log = settings_section::<RawLog>(layers, "log", problems);
     let gateway = settings_section::<RawGateway>(layers, "gateway", problems);
+    let delivery = settings_section::<RawDeliverySettings>(layers, "delivery", problems);
+    let ops = settings_section::<RawOps>(layers, "ops", problems);
     let src = |s: &str, k: &str| layers.source_of(s, k);
     let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
         if n == 0 {
@@ -780,11 +879,105 @@ fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Setting
         Some(GatewaySettings { agb })
     });
 
+    let delivery = delivery.and_then(|r| {
+        let worker_id = if r.worker_id.trim().is_empty() {
+            Some(default_worker_id())
+        } else if r.worker_id.len() > 128 || r.worker_id.chars().any(char::is_control) {
+            problems.push(
+                &src("delivery", "worker_id"),
+                "delivery.worker_id",
+                "must be at most 128 characters without control characters",
+            );
+            None
+        } else {
+            Some(r.worker_id.trim().to_owned())
+        };
+        let poll = positive(problems, "delivery", "poll_interval_ms", r.poll_interval_ms);
+        let lease = positive(problems, "delivery", "lease_secs", r.lease_secs);
+        let usize_of = |problems: &mut Problems, k: &str, n: Option<u64>| -> Option<usize> {
+            problems.check(
+                &src("delivery", k),
+                &format!("delivery.{k}"),
+                usize::try_from(n?).map_err(|_| "is too large for this machine"),
+            )
+        };
+        let batch = positive(problems, "delivery", "claim_batch", r.claim_batch);
+        let batch = usize_of(problems, "claim_batch", batch);
+        let base = positive(problems, "delivery", "backoff_base_ms", r.backoff_base_ms);
+        let max = positive(problems, "delivery", "backoff_max_secs", r.backoff_max_secs);
+        let ordered = base
+            .zip(max)
+            .is_none_or(|(b, m)| b <= m.saturating_mul(1000));
+        if !ordered {
+            problems.push(
+                &src("delivery", "backoff_base_ms"),
+                "delivery.backoff_base_ms",
+                "must not be more than backoff_max_secs",
+            );
+        }
+        let max_age = positive(problems, "delivery", "max_age_secs", r.max_age_secs);
+        let visibility = positive(
+            problems,
+            "delivery",
+            "mailbox_visibility_secs",
+            r.mailbox_visibility_secs,
+        );
+        let concurrency = positive(
+            problems,
+            "delivery",
+            "per_partner_concurrency",
+            r.per_partner_concurrency,
+        );
+        let concurrency = usize_of(problems, "per_partner_concurrency", concurrency);
+        Some(DeliverySettings {
+            worker_id: worker_id?,
+            poll_interval: Duration::from_millis(poll?),
+            lease: Duration::from_secs(lease?),
+            claim_batch: batch?,
+            backoff_base: Duration::from_millis(ordered.then_some(base?)?),
+            backoff_max: Duration::from_secs(max?),
+            max_age: Duration::from_secs(max_age?),
+            mailbox_visibility: Duration::from_secs(visibility?),
+            per_partner_concurrency: concurrency?,
+        })
+    });
+
+    let ops = ops.and_then(|r| {
+        let source = src("ops", "token_hashes");
+        if r.token_hashes.len() > 2 {
+            problems.push(
+                &source,
+                "ops.token_hashes",
+                "at most two hashes (the current token and the next, during a change-over)",
+            );
+        }
+        let mut hashes = Vec::new();
+        let mut ok = r.token_hashes.len() <= 2;
+        for (i, h) in r.token_hashes.iter().enumerate() {
+            match TokenHash::parse(h) {
+                Ok(t) => hashes.push(t),
+                Err(_) => {
+                    ok = false;
+                    problems.push(
+                        &source,
+                        format!("ops.token_hashes[{i}]"),
+                        "must be sha256:<64 hex digits> (mint one with `wijkbrug partner token`)",
+                    );
+                }
+            }
+        }
+        ok.then_some(OpsSettings {
+            token_hashes: hashes,
+        })
+    });
+
     Some(Settings {
         server: server?,
         store: store?,
         log: log?,
         gateway: gateway?,
+        delivery: delivery?,
+        ops: ops?,
     })
 }
 
@@ -1928,5 +2121,70 @@ mod tests {
         assert_eq!(d.to_rfc3339(), "2025-01-01T00:00:00+00:00");
         assert!(instant(&toml::Value::String("2025-01-01T09:00:00+01:00".into())).is_ok());
         assert!(instant(&toml::Value::String("yesterday".into())).is_err());
+    }
+
+    fn shipped(env: &[(&str, &str)]) -> Result<Config, Vec<ConfigProblem>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        load_with_env(
+            &dir,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn delivery_settings_have_their_defaults_and_a_worker_id() {
+        let d = shipped(&[]).unwrap().settings.delivery;
+        assert!(!d.worker_id.is_empty());
+        assert_eq!(d.poll_interval, Duration::from_millis(200));
+        assert_eq!(d.lease, Duration::from_secs(60));
+        assert_eq!(d.claim_batch, 64);
+        assert_eq!(d.backoff_base, Duration::from_millis(500));
+        assert_eq!(d.backoff_max, Duration::from_secs(300));
+        assert_eq!(d.max_age, Duration::from_secs(86_400));
+        assert_eq!(d.mailbox_visibility, Duration::from_secs(300));
+        assert_eq!(d.per_partner_concurrency, 4);
+        let named = shipped(&[("WIJKBRUG__DELIVERY__WORKER_ID", "gw-1")]).unwrap();
+        assert_eq!(named.settings.delivery.worker_id, "gw-1");
+    }
+
+    #[test]
+    fn wrong_delivery_and_ops_settings_are_each_reported() {
+        let problems = shipped(&[
+            ("WIJKBRUG__DELIVERY__LEASE_SECS", "0"),
+            ("WIJKBRUG__DELIVERY__PER_PARTNER_CONCURRENCY", "0"),
+            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "400000"),
+            ("WIJKBRUG__OPS__TOKEN_HASHES", "nonsense"),
+        ])
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"delivery.lease_secs"), "{problems:?}");
+        assert!(
+            keys.contains(&"delivery.per_partner_concurrency"),
+            "{problems:?}"
+        );
+        assert!(keys.contains(&"delivery.backoff_base_ms"), "{problems:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("ops.token_hashes")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn ops_token_hashes_are_read() {
+        let hash = TokenHash::of("ops-token").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for entry in ["default.toml", "routing.toml"] {
+            std::fs::copy(src.join(entry), dir.path().join(entry)).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join("default.toml")).unwrap();
+        let text = text.replace("token_hashes = []", &format!("token_hashes = [\"{hash}\"]"));
+        std::fs::write(dir.path().join("default.toml"), text).unwrap();
+        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
+        let mut problems = Problems::default();
+        let settings = validate_settings(&layers, &mut problems).unwrap();
+        assert!(problems.is_empty());
+        assert_eq!(settings.ops.token_hashes.len(), 1);
+        assert!(settings.ops.token_hashes[0].matches("ops-token"));
     }
 }

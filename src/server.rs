@@ -1,5 +1,6 @@
-//! `wijkbrug serve`: open the store, apply migrations, and serve the API until SIGINT or
-//! SIGTERM, then finish in-flight requests (up to the configured grace) and stop.
+//! `wijkbrug serve`: open the store, apply migrations, and serve the API and run the delivery
+//! worker until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
+//! delivery attempts (up to the configured grace) and stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 use crate::config::Config;
+use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -20,15 +22,29 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
+    delivery: DeliveryWorker,
+    grace: std::time::Duration,
 }
 
 impl Running {
-    /// Stops taking new connections, finishes in-flight requests, and waits for the server.
+    /// Stops taking new connections and claiming deliveries, finishes in-flight requests and
+    /// delivery attempts (within the shutdown grace), and waits for both.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.await.context("server task")?
+        let ((), served) = tokio::join!(self.delivery.stop(self.grace), self.task);
+        served.context("server task")?
+    }
+
+    /// The delivery worker's counters.
+    pub fn delivery_stats(&self) -> Arc<DeliveryStats> {
+        self.delivery.stats()
+    }
+
+    /// Asks the delivery worker to look for due rows now.
+    pub fn wake_delivery(&self) {
+        self.delivery.wake();
     }
 }
 
@@ -53,6 +69,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         .with_context(|| format!("binding {}", config.settings.server.listen))?;
     let addr = listener.local_addr()?;
     let grace = config.settings.server.shutdown_grace;
+    let client = DeliveryClient::new()?;
     let state = Arc::new(AppState::new(config, store));
     let app = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -73,12 +90,15 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
             }
         }
     });
+    let delivery = DeliveryWorker::spawn(state.clone(), client);
     tracing::info!(%addr, "listening");
     Ok(Running {
         addr,
         state,
         shutdown: Some(tx),
         task,
+        delivery,
+        grace,
     })
 }
 
@@ -87,7 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let running = start(config).await?;
     println!("wijkbrug listening on http://{}", running.addr);
     shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests and delivery attempts");
     running.stop().await
 }
 
