@@ -20,6 +20,8 @@ pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub directory: Directory,
+    /// Wakes the delivery worker when rows were queued, so it need not wait for its poll.
+    pub delivery_wake: Arc<tokio::sync::Notify>,
     limiters: HashMap<String, DefaultDirectRateLimiter>,
 }
 
@@ -42,6 +44,7 @@ impl AppState {
             config,
             store,
             directory,
+            delivery_wake: Arc::new(tokio::sync::Notify::new()),
             limiters,
         }
     }

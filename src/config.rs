@@ -289,6 +289,9 @@ where
 
     let routing = read_routing(dir, &known, &mut problems);
     let consents = read_consents(dir, &known, &mut problems);
+    if let Some(settings) = &settings {
+        check_lease_covers_timeouts(settings, &partners, &mut problems);
+    }
 
     match settings {
         Some(settings) if problems.0.is_empty() => Ok(Config {
@@ -298,6 +301,24 @@ where
             consents,
         }),
         _ => Err(problems.into_vec()),
+    }
+}
+
+/// A delivery attempt must finish within the lease, or a second worker could take the row
+/// while the first is still sending: every push partner's timeout must be shorter.
+fn check_lease_covers_timeouts(settings: &Settings, partners: &[Partner], problems: &mut Problems) {
+    let lease = settings.delivery.lease;
+    for p in partners {
+        if matches!(p.delivery, Delivery::Push { .. }) && p.timeout >= lease {
+            problems.push(
+                &format!("partners/{}.toml", p.id),
+                "timeout_ms",
+                format!(
+                    "must be shorter than delivery.lease_secs ({} s): an attempt must finish within its lease",
+                    lease.as_secs()
+                ),
+            );
+        }
     }
 }
 

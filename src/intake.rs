@@ -151,6 +151,9 @@ pub async fn process(
             }
         }
     }
+    if !outcome.accepted.is_empty() || !outcome.applied.is_empty() {
+        state.delivery_wake.notify_one();
+    }
     info!(
         accepted = outcome.accepted.len(),
         applied = outcome.applied.len(),

@@ -14,6 +14,7 @@ use wijkbrug_adapters::model::*;
 use wijkbrug_adapters::{adapter_for, DecodeContext, Format, Record};
 
 const WAIT: Duration = Duration::from_secs(20);
+const OPS_TOKEN: &str = "wbt_test-operations";
 
 struct Network {
     app: TestApp,
@@ -39,6 +40,15 @@ async fn network() -> Network {
             for (p, url) in &urls {
                 point_partner_at(dir, p, url);
             }
+            let defaults = std::fs::read_to_string(dir.join("default.toml")).unwrap();
+            let hash = wijkbrug::auth::TokenHash::of(OPS_TOKEN);
+            let with_ops =
+                defaults.replace("token_hashes = []", &format!("token_hashes = [\"{hash}\"]"));
+            assert_ne!(
+                defaults, with_ops,
+                "default.toml has an [ops] token_hashes line"
+            );
+            std::fs::write(dir.join("default.toml"), with_ops).unwrap();
         },
         &[
             ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20"),
@@ -48,15 +58,26 @@ async fn network() -> Network {
         ],
     )
     .await;
-    Network { app, woonstad, wijkteam, huisarts, thuiszorg }
+    Network {
+        app,
+        woonstad,
+        wijkteam,
+        huisarts,
+        thuiszorg,
+    }
 }
 
 /// Decodes what a partner received with that partner's own adapter, as its system would.
 fn decode(format: Format, as_partner: &str, bytes: &[u8]) -> Record {
-    let ctx = DecodeContext { sender: pid(as_partner), directory: Default::default() };
+    let ctx = DecodeContext {
+        sender: pid(as_partner),
+        directory: Default::default(),
+    };
     let mut records: Vec<_> = adapter_for(format).decode(bytes, &ctx).collect();
     assert_eq!(records.len(), 1, "{}", String::from_utf8_lossy(bytes));
-    records.remove(0).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+    records
+        .remove(0)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
 async fn referral_id(res: reqwest::Response) -> ReferralId {
@@ -66,8 +87,22 @@ async fn referral_id(res: reqwest::Response) -> ReferralId {
 }
 
 /// The receiver answers in its own format, through intake.
-async fn answer(n: &Network, receiver: &str, format: Format, id: ReferralId, status: ReferralStatus) {
-    let stored = n.app.running.state.store.referral(id).await.unwrap().unwrap();
+async fn answer(
+    n: &Network,
+    receiver: &str,
+    format: Format,
+    id: ReferralId,
+    status: ReferralStatus,
+) {
+    let stored = n
+        .app
+        .running
+        .state
+        .store
+        .referral(id)
+        .await
+        .unwrap()
+        .unwrap();
     let shared = stored.shared.unwrap();
     let mut seen = shared.request.clone();
     // An iWmo answer refers to the 315 the gateway sent: the gateway's id as reference.
@@ -77,9 +112,19 @@ async fn answer(n: &Network, receiver: &str, format: Format, id: ReferralId, sta
     }
     let update = StatusUpdate::new(ReferralRef::Id(id), status, store_now()).unwrap();
     let body = adapter_for(format)
-        .encode_status(OutgoingStatus { id, request: &seen, update: &update }, &n.app.running.state.directory)
+        .encode_status(
+            OutgoingStatus {
+                id,
+                request: &seen,
+                update: &update,
+            },
+            &n.app.running.state.directory,
+        )
         .unwrap();
-    let res = n.app.post_message(receiver, format.media_type(), body).await;
+    let res = n
+        .app
+        .post_message(receiver, format.media_type(), body)
+        .await;
     let code = res.status();
     assert_eq!(code, 200, "{receiver}: {}", res.text().await.unwrap());
 }
@@ -89,25 +134,60 @@ fn store_now() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn only_for(received: &[Received], id: ReferralId) -> Vec<Received> {
-    received.iter().filter(|r| r.referral == id.to_string()).cloned().collect()
+    received
+        .iter()
+        .filter(|r| r.referral == id.to_string())
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
 async fn housing_to_welfare_and_the_answer_back_to_housing() {
     let n = network().await;
-    let signal = std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap();
-    let id = referral_id(n.app.post_message("woonstad-noord", "application/json", signal).await).await;
+    let signal =
+        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
+            .unwrap();
+    let id = referral_id(
+        n.app
+            .post_message("woonstad-noord", "application/json", signal)
+            .await,
+    )
+    .await;
     // The municipality's desk receives an iWmo 315.
     let got = only_for(&n.wijkteam.wait_for(1, WAIT).await, id);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].content_type, "application/xml");
     assert!(got[0].text().contains("wmo315:Bericht"));
     assert!(got[0].idempotency_key.starts_with(&id.to_string()));
-    let Record::Referral(r) = decode(Format::Iwmo32, "wijkbrug-gateway", &got[0].body) else { panic!() };
-    assert_eq!(r.request.resident.identity.unwrap().bsn.as_str(), "999900006");
+    let Record::Referral(r) = decode(Format::Iwmo32, "wijkbrug-gateway", &got[0].body) else {
+        panic!()
+    };
+    assert_eq!(
+        r.request.resident.identity.unwrap().bsn.as_str(),
+        "999900006"
+    );
     // It becomes delivered, then the desk accepts with a 301.
-    assert_eq!(n.app.running.state.store.referral(id).await.unwrap().unwrap().referral.status(), ReferralStatus::Delivered);
-    answer(&n, "wijkteam-centrum", Format::Iwmo32, id, ReferralStatus::Accepted).await;
+    assert_eq!(
+        n.app
+            .running
+            .state
+            .store
+            .referral(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .referral
+            .status(),
+        ReferralStatus::Delivered
+    );
+    answer(
+        &n,
+        "wijkteam-centrum",
+        Format::Iwmo32,
+        id,
+        ReferralStatus::Accepted,
+    )
+    .await;
     // The housing corporation gets its JSON status callback.
     let back = only_for(&n.woonstad.wait_for(1, WAIT).await, id);
     assert_eq!(back.len(), 1, "{back:?}");
@@ -120,15 +200,36 @@ async fn housing_to_welfare_and_the_answer_back_to_housing() {
 #[tokio::test]
 async fn care_to_care_and_the_task_back() {
     let n = network().await;
-    let fhir = native(Format::FhirR4, &request("huisarts-de-linde", "GP-9", "999900018", Target::Sector(Sector::Care), true));
-    let id = referral_id(n.app.post_message("huisarts-de-linde", "application/fhir+json", fhir).await).await;
+    let fhir = native(
+        Format::FhirR4,
+        &request(
+            "huisarts-de-linde",
+            "GP-9",
+            "999900018",
+            Target::Sector(Sector::Care),
+            true,
+        ),
+    );
+    let id = referral_id(
+        n.app
+            .post_message("huisarts-de-linde", "application/fhir+json", fhir)
+            .await,
+    )
+    .await;
     let got = only_for(&n.thuiszorg.wait_for(1, WAIT).await, id);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].content_type, "application/fhir+json");
     let bundle: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(bundle["resourceType"], "Bundle");
     assert_eq!(bundle["type"], "transaction");
-    answer(&n, "thuiszorg-oost", Format::FhirR4, id, ReferralStatus::Accepted).await;
+    answer(
+        &n,
+        "thuiszorg-oost",
+        Format::FhirR4,
+        id,
+        ReferralStatus::Accepted,
+    )
+    .await;
     let back = only_for(&n.huisarts.wait_for(1, WAIT).await, id);
     assert_eq!(back.len(), 1);
     let task: Value = serde_json::from_slice(&back[0].body).unwrap();
@@ -140,16 +241,41 @@ async fn care_to_care_and_the_task_back() {
 #[tokio::test]
 async fn employment_by_mailbox_to_welfare_and_the_decline_back_in_the_mailbox() {
     let n = network().await;
-    let csv = native(Format::EmploymentCsv, &request("werkplein", "WP-40", "999900006", Target::Sector(Sector::Welfare), false));
+    let csv = native(
+        Format::EmploymentCsv,
+        &request(
+            "werkplein",
+            "WP-40",
+            "999900006",
+            Target::Sector(Sector::Welfare),
+            false,
+        ),
+    );
     let id = referral_id(n.app.post_message("werkplein", "text/csv", csv).await).await;
     let got = only_for(&n.wijkteam.wait_for(1, WAIT).await, id);
     assert_eq!(got.len(), 1);
-    answer(&n, "wijkteam-centrum", Format::Iwmo32, id, ReferralStatus::Declined).await;
+    answer(
+        &n,
+        "wijkteam-centrum",
+        Format::Iwmo32,
+        id,
+        ReferralStatus::Declined,
+    )
+    .await;
     // The Werkplein pulls its answer as a CSV row.
     let mut rows = Vec::new();
     for _ in 0..100 {
-        let page: Value = n.app.http.get(format!("{}/v1/partners/werkplein/mailbox", n.app.base))
-            .bearer_auth(n.app.token("werkplein")).send().await.unwrap().json().await.unwrap();
+        let page: Value = n
+            .app
+            .http
+            .get(format!("{}/v1/partners/werkplein/mailbox", n.app.base))
+            .bearer_auth(n.app.token("werkplein"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         rows = page["items"].as_array().unwrap().clone();
         if !rows.is_empty() {
             break;
@@ -159,7 +285,13 @@ async fn employment_by_mailbox_to_welfare_and_the_decline_back_in_the_mailbox() 
     assert_eq!(rows.len(), 1, "one status row for the Werkplein");
     assert_eq!(rows[0]["kind"], "status");
     assert_eq!(rows[0]["content_type"], "text/csv");
-    let Record::Status(u) = decode(Format::EmploymentCsv, "werkplein", rows[0]["content"].as_str().unwrap().as_bytes()) else { panic!() };
+    let Record::Status(u) = decode(
+        Format::EmploymentCsv,
+        "werkplein",
+        rows[0]["content"].as_str().unwrap().as_bytes(),
+    ) else {
+        panic!()
+    };
     assert_eq!(u.status, ReferralStatus::Declined);
     n.app.stop().await;
 }
@@ -167,11 +299,31 @@ async fn employment_by_mailbox_to_welfare_and_the_decline_back_in_the_mailbox() 
 #[tokio::test]
 async fn the_mailbox_offers_hides_and_offers_again_until_acknowledged() {
     let n = network().await;
-    let fhir = native(Format::FhirR4, &request("huisarts-de-linde", "GP-M", "999900006", Target::Partner(pid("werkplein")), false));
-    let id = referral_id(n.app.post_message("huisarts-de-linde", "application/fhir+json", fhir).await).await;
+    let fhir = native(
+        Format::FhirR4,
+        &request(
+            "huisarts-de-linde",
+            "GP-M",
+            "999900006",
+            Target::Partner(pid("werkplein")),
+            false,
+        ),
+    );
+    let id = referral_id(
+        n.app
+            .post_message("huisarts-de-linde", "application/fhir+json", fhir)
+            .await,
+    )
+    .await;
     let get = || async {
-        let res = n.app.http.get(format!("{}/v1/partners/werkplein/mailbox", n.app.base))
-            .bearer_auth(n.app.token("werkplein")).send().await.unwrap();
+        let res = n
+            .app
+            .http
+            .get(format!("{}/v1/partners/werkplein/mailbox", n.app.base))
+            .bearer_auth(n.app.token("werkplein"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         let v: Value = res.json().await.unwrap();
         v["items"].as_array().unwrap().clone()
@@ -180,8 +332,17 @@ async fn the_mailbox_offers_hides_and_offers_again_until_acknowledged() {
     assert_eq!(first.len(), 1);
     assert_eq!(first[0]["referral_id"], id.to_string());
     assert_eq!(first[0]["content_type"], "text/csv");
-    let Record::Referral(r) = decode(Format::EmploymentCsv, "werkplein", first[0]["content"].as_str().unwrap().as_bytes()) else { panic!() };
-    assert!(r.request.note.is_none(), "notes were not consented to the Werkplein");
+    let Record::Referral(r) = decode(
+        Format::EmploymentCsv,
+        "werkplein",
+        first[0]["content"].as_str().unwrap().as_bytes(),
+    ) else {
+        panic!()
+    };
+    assert!(
+        r.request.note.is_none(),
+        "notes were not consented to the Werkplein"
+    );
     assert!(get().await.is_empty(), "hidden while offered");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let again = get().await;
@@ -189,18 +350,57 @@ async fn the_mailbox_offers_hides_and_offers_again_until_acknowledged() {
     assert_eq!(again[0]["idempotency_key"], first[0]["idempotency_key"]);
     let item = again[0]["id"].as_i64().unwrap();
     // Another partner cannot acknowledge it.
-    let res = n.app.http.post(format!("{}/v1/partners/woonstad-noord/mailbox/{item}/ack", n.app.base))
-        .bearer_auth(n.app.token("woonstad-noord")).send().await.unwrap();
+    let res = n
+        .app
+        .http
+        .post(format!(
+            "{}/v1/partners/woonstad-noord/mailbox/{item}/ack",
+            n.app.base
+        ))
+        .bearer_auth(n.app.token("woonstad-noord"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    let res = n.app.http.post(format!("{}/v1/partners/werkplein/mailbox/{item}/ack", n.app.base))
-        .bearer_auth(n.app.token("werkplein")).send().await.unwrap();
+    let res = n
+        .app
+        .http
+        .post(format!(
+            "{}/v1/partners/werkplein/mailbox/{item}/ack",
+            n.app.base
+        ))
+        .bearer_auth(n.app.token("werkplein"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(get().await.is_empty(), "acknowledged items are not offered again");
-    assert_eq!(n.app.running.state.store.referral(id).await.unwrap().unwrap().referral.status(), ReferralStatus::Delivered);
+    assert!(
+        get().await.is_empty(),
+        "acknowledged items are not offered again"
+    );
+    assert_eq!(
+        n.app
+            .running
+            .state
+            .store
+            .referral(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .referral
+            .status(),
+        ReferralStatus::Delivered
+    );
     // A push partner has no mailbox.
-    let res = n.app.http.get(format!("{}/v1/partners/woonstad-noord/mailbox", n.app.base))
-        .bearer_auth(n.app.token("woonstad-noord")).send().await.unwrap();
+    let res = n
+        .app
+        .http
+        .get(format!("{}/v1/partners/woonstad-noord/mailbox", n.app.base))
+        .bearer_auth(n.app.token("woonstad-noord"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 409);
     n.app.stop().await;
 }
@@ -212,20 +412,56 @@ async fn a_revoked_consent_stops_a_queued_delivery() {
     // down, then record the resident's objection: the next attempt is cancelled instead.
     let consent = serde_json::json!({"resident_bsn": "999900043", "grantee_partner": "wijkteam-centrum", "purpose": "referral",
         "categories": ["identity", "needs"], "valid_from": "2026-01-01T00:00:00Z"});
-    let res = n.app.http.post(format!("{}/v1/consents", n.app.base)).bearer_auth(n.app.token("werkplein")).json(&consent).send().await.unwrap();
+    let res = n
+        .app
+        .http
+        .post(format!("{}/v1/consents", n.app.base))
+        .bearer_auth(n.app.token("werkplein"))
+        .json(&consent)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     // The receiver is down for as long as this test lasts.
-    n.wijkteam.script((0..100_000).map(|_| common::partner_server::Reply::Status(503)));
-    let csv = native(Format::EmploymentCsv, &request("werkplein", "WP-R", "999900043", Target::Sector(Sector::Welfare), false));
+    n.wijkteam
+        .script((0..100_000).map(|_| common::partner_server::Reply::Status(503)));
+    let csv = native(
+        Format::EmploymentCsv,
+        &request(
+            "werkplein",
+            "WP-R",
+            "999900043",
+            Target::Sector(Sector::Welfare),
+            false,
+        ),
+    );
     let id = referral_id(n.app.post_message("werkplein", "text/csv", csv).await).await;
     n.wijkteam.wait_for(1, WAIT).await;
     let objection = serde_json::json!({"resident_bsn": "999900043", "grantee_sector": "welfare", "purpose": "referral", "effect": "deny",
         "categories": ["identity", "needs"], "valid_from": "2026-01-01T00:00:00Z"});
-    let res = n.app.http.post(format!("{}/v1/consents", n.app.base)).bearer_auth(n.app.token("werkplein")).json(&objection).send().await.unwrap();
+    let res = n
+        .app
+        .http
+        .post(format!("{}/v1/consents", n.app.base))
+        .bearer_auth(n.app.token("werkplein"))
+        .json(&objection)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let status = n.app.running.state.store.referral(id).await.unwrap().unwrap().referral.status();
+        let status = n
+            .app
+            .running
+            .state
+            .store
+            .referral(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .referral
+            .status();
         if status == ReferralStatus::ConsentMissing {
             break;
         }
@@ -237,6 +473,232 @@ async fn a_revoked_consent_stops_a_queued_delivery() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(only_for(&n.wijkteam.received(), id).len(), attempts);
     let outbox = n.app.running.state.store.outbox_for(id).await.unwrap();
-    assert!(outbox.iter().any(|o| o.recipient.as_str() == "werkplein"), "the sender is told");
+    assert!(
+        outbox.iter().any(|o| o.recipient.as_str() == "werkplein"),
+        "the sender is told"
+    );
+    n.app.stop().await;
+}
+
+async fn wait_for_status(n: &Network, id: ReferralId, want: ReferralStatus) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let status = n
+            .app
+            .running
+            .state
+            .store
+            .referral(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .referral
+            .status();
+        if status == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
+    use common::partner_server::Reply;
+    let n = network().await;
+    n.wijkteam.script([Reply::Status(400), Reply::Status(400)]);
+    let signal =
+        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
+            .unwrap();
+    let id = referral_id(
+        n.app
+            .post_message("woonstad-noord", "application/json", signal)
+            .await,
+    )
+    .await;
+    wait_for_status(&n, id, ReferralStatus::Undeliverable).await;
+    assert_eq!(
+        only_for(&n.wijkteam.received(), id).len(),
+        1,
+        "a 400 is not retried"
+    );
+    // The sender is told, in its own format.
+    let notice = only_for(&n.woonstad.wait_for(1, WAIT).await, id);
+    let v: Value = serde_json::from_slice(&notice[0].body).unwrap();
+    assert_eq!(v["status"], "cancelled");
+    assert_eq!(v["reden_code"], "undeliverable");
+
+    let ops = |path: &str| n.app.http.get(format!("{}{path}", n.app.base));
+    assert_eq!(
+        ops("/v1/ops/dead-letters").send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        ops("/v1/ops/dead-letters")
+            .bearer_auth(n.app.token("woonstad-noord"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let page: Value = ops("/v1/ops/dead-letters")
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["referral_id"], id.to_string());
+    assert_eq!(items[0]["recipient"], "wijkteam-centrum");
+    assert!(
+        items[0]["last_error"].as_str().unwrap().contains("400"),
+        "{page}"
+    );
+    let text = page.to_string();
+    assert!(
+        !text.contains("999900006") && !text.contains("Berg"),
+        "metadata only: {text}"
+    );
+    let dead = items[0]["id"].as_i64().unwrap();
+
+    // The partner is fixed (it answers 400 once more, then 200): retry from the API.
+    let post = |path: String| {
+        n.app
+            .http
+            .post(format!("{}{path}", n.app.base))
+            .bearer_auth(OPS_TOKEN)
+            .send()
+    };
+    assert_eq!(
+        post(format!("/v1/ops/dead-letters/{dead}/retry"))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    wait_for_status(&n, id, ReferralStatus::Undeliverable).await;
+    let dead_again = {
+        let page: Value = ops("/v1/ops/dead-letters")
+            .bearer_auth(OPS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"][0]["id"].as_i64().unwrap()
+    };
+    assert_eq!(
+        post(format!("/v1/ops/dead-letters/{dead_again}/retry"))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    wait_for_status(&n, id, ReferralStatus::Delivered).await;
+    assert_eq!(only_for(&n.wijkteam.received(), id).len(), 3);
+    let history = n
+        .app
+        .running
+        .state
+        .store
+        .referral(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .referral
+        .history;
+    assert!(
+        history
+            .transitions()
+            .iter()
+            .any(|t| matches!(&t.by, Actor::Operator(o) if o == "ops-1")),
+        "the operator's action is recorded"
+    );
+    // Not a dead letter any more: retry and discard are 404.
+    assert_eq!(
+        post(format!("/v1/ops/dead-letters/{dead}/retry"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        post(format!("/v1/ops/dead-letters/{dead}/discard"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    n.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_discarded_dead_letter_cancels_its_referral() {
+    use common::partner_server::Reply;
+    let n = network().await;
+    n.thuiszorg.script([Reply::Status(422)]);
+    let fhir = native(
+        Format::FhirR4,
+        &request(
+            "huisarts-de-linde",
+            "GP-D",
+            "999900018",
+            Target::Sector(Sector::Care),
+            true,
+        ),
+    );
+    let id = referral_id(
+        n.app
+            .post_message("huisarts-de-linde", "application/fhir+json", fhir)
+            .await,
+    )
+    .await;
+    wait_for_status(&n, id, ReferralStatus::Undeliverable).await;
+    let page: Value = n
+        .app
+        .http
+        .get(format!("{}/v1/ops/dead-letters", n.app.base))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dead = page["items"][0]["id"].as_i64().unwrap();
+    let res = n
+        .app
+        .http
+        .post(format!("{}/v1/ops/dead-letters/{dead}/discard", n.app.base))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    wait_for_status(&n, id, ReferralStatus::Cancelled).await;
+    let page: Value = n
+        .app
+        .http
+        .get(format!("{}/v1/ops/dead-letters", n.app.base))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["id"] != dead));
     n.app.stop().await;
 }

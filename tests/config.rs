@@ -613,3 +613,15 @@ fn a_referral_no_rule_takes_is_refused() {
         .contains("housing sector to the welfare sector"));
     assert!(route(&unknown).is_err());
 }
+
+#[test]
+fn a_lease_shorter_than_a_partners_timeout_is_refused() {
+    // The demo partners' timeouts are 5 and 10 seconds.
+    let problems =
+        load_with_env(&shipped(), env(&[("WIJKBRUG__DELIVERY__LEASE_SECS", "5")])).unwrap_err();
+    let timeouts: Vec<_> = problems.iter().filter(|p| p.key == "timeout_ms").collect();
+    assert!(!timeouts.is_empty(), "{problems:?}");
+    assert!(timeouts
+        .iter()
+        .all(|p| p.problem.contains("delivery.lease_secs (5 s)")));
+}

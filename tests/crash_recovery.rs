@@ -22,7 +22,7 @@ fn start_gateway(config: &std::path::Path, data: &std::path::Path) -> (Child, St
         .arg(config)
         .env("WIJKBRUG__SERVER__LISTEN", "127.0.0.1:0")
         .env("WIJKBRUG__STORE__DATA_DIR", data)
-        .env("WIJKBRUG__DELIVERY__LEASE_SECS", "1")
+        .env("WIJKBRUG__DELIVERY__LEASE_SECS", "3")
         .env("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20")
         .env("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20")
         .env("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1")
@@ -34,7 +34,10 @@ fn start_gateway(config: &std::path::Path, data: &std::path::Path) -> (Child, St
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let addr = loop {
-        let line = lines.next().expect("the gateway prints its address").unwrap();
+        let line = lines
+            .next()
+            .expect("the gateway prints its address")
+            .unwrap();
         if let Some(rest) = line.strip_prefix("wijkbrug listening on ") {
             break rest.trim().to_owned();
         }
@@ -54,15 +57,52 @@ async fn after_a_kill_and_a_restart_every_accepted_referral_is_delivered() {
     let data = dir.path().join("data");
     copy_config_to(&config);
     point_partner_at(&config, "wijkteam-centrum", &partner.url());
+    // Attempts must fit the (short) lease of this test.
+    for p in [
+        "woonstad-noord",
+        "wijkteam-centrum",
+        "huisarts-de-linde",
+        "thuiszorg-oost",
+        "werkplein",
+    ] {
+        let file = config.join(format!("partners/{p}.toml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("timeout_ms") {
+                    "timeout_ms = 1000".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        std::fs::write(&file, text.join("\n") + "\n").unwrap();
+    }
 
     let (mut first, addr) = start_gateway(&config, &data);
     let http = reqwest::Client::new();
     let token = demo_tokens()["werkplein"].clone();
     let mut accepted = BTreeSet::new();
     for i in 0..20 {
-        let csv = native(Format::EmploymentCsv, &request("werkplein", &format!("WP-K{i}"), "999900006", Target::Sector(Sector::Welfare), false));
-        let res = http.post(format!("{addr}/v1/partners/werkplein/messages")).bearer_auth(&token)
-            .header("content-type", "text/csv").body(csv).send().await.unwrap();
+        let csv = native(
+            Format::EmploymentCsv,
+            &request(
+                "werkplein",
+                &format!("WP-K{i}"),
+                "999900006",
+                Target::Sector(Sector::Welfare),
+                false,
+            ),
+        );
+        let res = http
+            .post(format!("{addr}/v1/partners/werkplein/messages"))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 202);
         let v: serde_json::Value = res.json().await.unwrap();
         accepted.insert(v["accepted"][0]["referral_id"].as_str().unwrap().to_owned());
@@ -87,7 +127,9 @@ async fn after_a_kill_and_a_restart_every_accepted_referral_is_delivered() {
     // Every copy of a referral on the wire carries the same key.
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in partner.received() {
-        keys.entry(r.referral).or_default().insert(r.idempotency_key);
+        keys.entry(r.referral)
+            .or_default()
+            .insert(r.idempotency_key);
     }
     for (referral, k) in keys {
         assert_eq!(k.len(), 1, "{referral} was sent with different keys: {k:?}");

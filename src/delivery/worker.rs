@@ -135,7 +135,8 @@ impl DeliveryWorker {
             .collect();
         let stats = Arc::new(DeliveryStats::new(push.iter().map(|p| &p.id)));
         let (stop, stop_rx) = watch::channel(false);
-        let wake = Arc::new(Notify::new());
+        // Intake wakes the worker through the state's notifier when it queues rows.
+        let wake = state.delivery_wake.clone();
         let ctx = Arc::new(Context {
             worker: state.config.settings.delivery.worker_id.clone(),
             policy: RetryPolicy::from(&state.config.settings.delivery),

@@ -52,8 +52,17 @@ pub struct PartnerServer {
     inner: Arc<Mutex<Inner>>,
 }
 
-async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+async fn receive(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let reply = {
         let mut i = inner.lock().unwrap();
         i.received.push(Received {
@@ -68,9 +77,11 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
     };
     match reply {
         Reply::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
-        Reply::RetryAfter(s, secs) => {
-            (StatusCode::from_u16(s).unwrap(), [("retry-after", secs.to_string())]).into_response()
-        }
+        Reply::RetryAfter(s, secs) => (
+            StatusCode::from_u16(s).unwrap(),
+            [("retry-after", secs.to_string())],
+        )
+            .into_response(),
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;
             StatusCode::OK.into_response()
@@ -81,7 +92,9 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
 impl PartnerServer {
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().route("/inbox", post(receive)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/inbox", post(receive))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
