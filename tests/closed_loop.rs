@@ -702,3 +702,63 @@ async fn a_discarded_dead_letter_cancels_its_referral() {
         .all(|i| i["id"] != dead));
     n.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_for_one_partner_keeps_to_its_outbound_quota() {
+    let wijkteam = PartnerServer::start().await;
+    let url = wijkteam.url();
+    let app = TestApp::spawn_with(
+        |dir| {
+            point_partner_at(dir, "wijkteam-centrum", &url);
+            // 4 deliveries a second, bursts of 1.
+            let file = dir.join("partners/wijkteam-centrum.toml");
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut in_outbound = false;
+            let changed: Vec<String> = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with('[') {
+                        in_outbound = l.trim() == "[outbound_rate]";
+                    }
+                    match l.split('=').next().map(str::trim) {
+                        Some("per_second") if in_outbound => "per_second = 4".to_owned(),
+                        Some("burst") if in_outbound => "burst = 1".to_owned(),
+                        _ => l.to_owned(),
+                    }
+                })
+                .collect();
+            std::fs::write(&file, changed.join("\n") + "\n").unwrap();
+        },
+        &[("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20")],
+    )
+    .await;
+    let n = 9;
+    for i in 0..n {
+        let csv = native(
+            Format::EmploymentCsv,
+            &request(
+                "werkplein",
+                &format!("WP-Q{i}"),
+                "999900006",
+                Target::Sector(Sector::Welfare),
+                false,
+            ),
+        );
+        assert_eq!(
+            app.post_message("werkplein", "text/csv", csv)
+                .await
+                .status(),
+            202
+        );
+    }
+    let got = wijkteam.wait_for(n, WAIT).await;
+    assert_eq!(got.len(), n);
+    // With a burst of 1 and 4 a second, 9 deliveries span at least 2 seconds; the partner's
+    // own receive times show it (a lower bound: a slow machine only makes it longer).
+    let span = got[n - 1].at.duration_since(got[0].at);
+    assert!(
+        span >= Duration::from_millis(1900),
+        "9 deliveries in {span:?} exceed 4 a second"
+    );
+    app.stop().await;
+}
