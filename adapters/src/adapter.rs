@@ -87,13 +87,7 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.code() == s)
-            .ok_or_else(|| ModelError::UnknownCode {
-                code: s.chars().take(40).collect(),
-                expected: Self::ALL.map(Self::code).join(", "),
-            })
+        crate::model::parse_code(s, Self::ALL, Self::code)
     }
 }
 

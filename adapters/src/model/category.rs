@@ -58,13 +58,7 @@ impl fmt::Display for DataCategory {
 impl FromStr for DataCategory {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.code() == s)
-            .ok_or_else(|| ModelError::UnknownCode {
-                code: s.chars().take(40).collect(),
-                expected: Self::ALL.map(Self::code).join(", "),
-            })
+        super::parse_code(s, Self::ALL, Self::code)
     }
 }
 

@@ -55,3 +55,19 @@ pub enum ModelError {
     #[error("unknown code {code:?}; expected one of: {expected}")]
     UnknownCode { code: String, expected: String },
 }
+
+/// The value of `all` whose code is `s`, or an error listing the accepted codes. Shared by
+/// every code-valued enum's `FromStr`; the rejected code is quoted (codes are not personal),
+/// cut to 40 characters.
+pub(crate) fn parse_code<T: Copy, const N: usize>(
+    s: &str,
+    all: [T; N],
+    code: fn(T) -> &'static str,
+) -> Result<T, ModelError> {
+    all.into_iter()
+        .find(|x| code(*x) == s)
+        .ok_or_else(|| ModelError::UnknownCode {
+            code: s.chars().take(40).collect(),
+            expected: all.map(code).join(", "),
+        })
+}

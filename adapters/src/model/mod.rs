@@ -17,6 +17,7 @@ mod text;
 
 pub use category::{CategorySet, DataCategory};
 pub use consent::{Consent, ConsentEffect, Grantee, Purpose};
+pub(crate) use error::parse_code;
 pub use error::ModelError;
 pub use ids::{AgbCode, Bsn, ExternalRef, MunicipalityCode, PartnerId, Postcode, ReferralId};
 pub use need::{LifeDomain, Need, Severity};

@@ -89,13 +89,7 @@ impl fmt::Display for LifeDomain {
 impl FromStr for LifeDomain {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.code() == s)
-            .ok_or_else(|| ModelError::UnknownCode {
-                code: s.chars().take(40).collect(),
-                expected: Self::ALL.map(Self::code).join(", "),
-            })
+        super::parse_code(s, Self::ALL, Self::code)
     }
 }
 

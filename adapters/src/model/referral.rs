@@ -41,13 +41,7 @@ impl fmt::Display for Sector {
 impl FromStr for Sector {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.code() == s)
-            .ok_or_else(|| ModelError::UnknownCode {
-                code: s.chars().take(40).collect(),
-                expected: Self::ALL.map(Self::code).join(", "),
-            })
+        super::parse_code(s, Self::ALL, Self::code)
     }
 }
 
@@ -91,13 +85,7 @@ impl Urgency {
 impl FromStr for Urgency {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.code() == s)
-            .ok_or_else(|| ModelError::UnknownCode {
-                code: s.chars().take(40).collect(),
-                expected: Self::ALL.map(Self::code).join(", "),
-            })
+        super::parse_code(s, Self::ALL, Self::code)
     }
 }
 

@@ -111,13 +111,7 @@ impl fmt::Display for ReferralStatus {
 impl FromStr for ReferralStatus {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.code() == s)
-            .ok_or_else(|| ModelError::UnknownCode {
-                code: s.chars().take(40).collect(),
-                expected: Self::ALL.map(Self::code).join(", "),
-            })
+        super::parse_code(s, Self::ALL, Self::code)
     }
 }
 
