@@ -119,6 +119,11 @@ impl SqliteStore {
         })
     }
 
+    /// The database file `settings` name (whether or not it exists).
+    pub fn database_file(settings: &StoreSettings) -> Result<PathBuf, StoreError> {
+        database_path(&settings.url, &settings.data_dir)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
