@@ -88,8 +88,10 @@ pub struct Pseudonym(String);
 impl Pseudonym {
     /// Reads a stored pseudonym (64 lowercase hex digits).
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -327,7 +329,10 @@ impl Verifier {
             return Err(BrokenLink {
                 seq: expected,
                 why: if expected + 1 == event.seq {
-                    format!("the event is missing (the next one present is {})", event.seq)
+                    format!(
+                        "the event is missing (the next one present is {})",
+                        event.seq
+                    )
                 } else {
                     format!(
                         "events {expected} to {} are missing (the next one present is {})",

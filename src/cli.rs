@@ -227,7 +227,10 @@ async fn audit_verify(settings: &config::Settings) -> ExitCode {
         };
     if let Err(e) = store.ready().await {
         store.close().await;
-        return cannot("the store is not ready (start the gateway once to migrate it)", &e);
+        return cannot(
+            "the store is not ready (start the gateway once to migrate it)",
+            &e,
+        );
     }
     let mut verifier = crate::audit::Verifier::default();
     let mut after = 0;

@@ -198,8 +198,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError>;
 
     /// Audits that `partner` read `referral` through the API (a `referral_read` event).
-    async fn record_read(&self, partner: &PartnerId, referral: ReferralId)
-        -> Result<(), StoreError>;
+    async fn record_read(
+        &self,
+        partner: &PartnerId,
+        referral: ReferralId,
+    ) -> Result<(), StoreError>;
 
     /// Up to `limit` audit events with seq greater than `after_seq`, in seq order (pages for
     /// [`crate::audit::Verifier`]).

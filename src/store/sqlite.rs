@@ -332,7 +332,8 @@ impl Store for SqliteStore {
         referral: ReferralId,
     ) -> Result<(), StoreError> {
         let partner = partner.clone();
-        self.write(|reply| Job::Read(partner, referral, reply)).await
+        self.write(|reply| Job::Read(partner, referral, reply))
+            .await
     }
 
     async fn audit_events(

@@ -142,7 +142,8 @@ fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
             .transpose()?,
         resident: resident
             .map(|r| {
-                Pseudonym::parse(&r).ok_or_else(|| corrupt("audit_events.resident is not a pseudonym"))
+                Pseudonym::parse(&r)
+                    .ok_or_else(|| corrupt("audit_events.resident is not a pseudonym"))
             })
             .transpose()?,
         detail,

@@ -186,9 +186,7 @@ pub(crate) async fn run(
             worker,
             transition,
             notify,
-        } => DeliveryAnswer::Changed(
-            cancel(conn, chain, *row, worker, transition, notify).await?,
-        ),
+        } => DeliveryAnswer::Changed(cancel(conn, chain, *row, worker, transition, notify).await?),
         DeliveryJob::RetryDead { row, operator, now } => {
             DeliveryAnswer::Changed(retry_dead(conn, chain, *row, operator, *now).await?)
         }
@@ -330,7 +328,14 @@ impl RowInfo {
             .partner(&self.recipient)
             .referral(self.referral)
             .detail("outbox_id", row)
-            .detail("kind", if self.is_referral { "referral" } else { "status" })
+            .detail(
+                "kind",
+                if self.is_referral {
+                    "referral"
+                } else {
+                    "status"
+                },
+            )
     }
 }
 
@@ -570,7 +575,14 @@ async fn cancel(
             event = event.detail("reason_code", code);
         }
         chain.append(conn, event).await?;
-        follow(conn, chain, info.referral, transition.clone(), notify.to_vec()).await?;
+        follow(
+            conn,
+            chain,
+            info.referral,
+            transition.clone(),
+            notify.to_vec(),
+        )
+        .await?;
     }
     Ok(changed)
 }
@@ -617,7 +629,10 @@ async fn retry_dead(
             .detail("operator", operator);
         chain.append(conn, event).await?;
     }
-    if changed && info.is_referral && status_is(conn, info.referral, ReferralStatus::Undeliverable).await? {
+    if changed
+        && info.is_referral
+        && status_is(conn, info.referral, ReferralStatus::Undeliverable).await?
+    {
         let routed = transition(
             ReferralStatus::Routed,
             now,
@@ -655,7 +670,10 @@ async fn discard(
             .detail("operator", operator);
         chain.append(conn, event).await?;
     }
-    if changed && info.is_referral && status_is(conn, info.referral, ReferralStatus::Undeliverable).await? {
+    if changed
+        && info.is_referral
+        && status_is(conn, info.referral, ReferralStatus::Undeliverable).await?
+    {
         let cancelled = transition(
             ReferralStatus::Cancelled,
             now,
