@@ -40,6 +40,23 @@ enum Command {
     /// Manage partners.
     #[command(subcommand)]
     Partner(PartnerCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the audit log's hash chain and report the first broken link. Exit codes: 0 the
+    /// chain is intact, 1 it is broken, 2 it could not be checked.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Args)]
+struct AuditVerifyArgs {
+    /// The configuration folder (default.toml names the store).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
 }
 
 #[derive(Args)]
@@ -98,6 +115,7 @@ pub fn main() -> ExitCode {
         }
         Command::CheckConfig(args) => run_check_config(&args),
         Command::Partner(PartnerCommand::Token) => run_partner_token(),
+        Command::Audit(AuditCommand::Verify(args)) => run_audit_verify(&args),
     }
 }
 
@@ -152,6 +170,100 @@ fn run_check_config(args: &CheckConfigArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// How many events `audit verify` reads at a time.
+const AUDIT_PAGE: usize = 1000;
+
+fn run_audit_verify(args: &AuditVerifyArgs) -> ExitCode {
+    let settings = match config::load_settings(&args.config) {
+        Ok(s) => s,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!("{} problem(s) in {}", problems.len(), args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(audit_verify(&settings))
+}
+
+async fn audit_verify(settings: &config::Settings) -> ExitCode {
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+
+    let cannot = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("error: {what}: {e}");
+        ExitCode::from(2)
+    };
+    // Opening creates a missing database: look first, so a wrong folder is not "intact".
+    match SqliteStore::database_file(&settings.store) {
+        Ok(path) if path.is_file() => {}
+        Ok(path) => {
+            return cannot(
+                "no database",
+                &format_args!("{} does not exist", path.display()),
+            )
+        }
+        Err(e) => return cannot("the store", &e),
+    }
+    let store =
+        match SqliteStore::open_with_key(&settings.store, settings.audit.pseudonym_key.clone())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return cannot("opening the store", &e),
+        };
+    if let Err(e) = store.ready().await {
+        store.close().await;
+        return cannot(
+            "the store is not ready (start the gateway once to migrate it)",
+            &e,
+        );
+    }
+    let mut verifier = crate::audit::Verifier::default();
+    let mut after = 0;
+    let mut limit = AUDIT_PAGE;
+    let code = loop {
+        let page = match store.audit_events(after, limit).await {
+            Ok(p) => p,
+            // An unreadable row: read one at a time to get as far as the chain holds.
+            Err(crate::store::StoreError::Corrupt(_)) if limit > 1 => {
+                limit = 1;
+                continue;
+            }
+            Err(crate::store::StoreError::Corrupt(why)) => {
+                println!(
+                    "audit chain broken after event {}: an event cannot be read: {why}",
+                    verifier.count()
+                );
+                break ExitCode::from(1);
+            }
+            Err(e) => break cannot("reading the audit log", &e),
+        };
+        let Some(last) = page.last() else {
+            println!("audit chain intact: {} events", verifier.count());
+            break ExitCode::SUCCESS;
+        };
+        after = last.seq;
+        if let Some(broken) = page.iter().find_map(|e| verifier.push(e).err()) {
+            println!("{broken}");
+            break ExitCode::from(1);
+        }
+    };
+    store.close().await;
+    code
 }
 
 fn run_partner_token() -> ExitCode {

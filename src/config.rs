@@ -45,6 +45,19 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub delivery: DeliverySettings,
     pub ops: OpsSettings,
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`: the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// The environment variable that holds the key of the residents' pseudonyms.
+    pub pseudonym_key_env: String,
+    /// The key (the development key when the variable is not set outside production).
+    pub pseudonym_key: crate::audit::PseudonymKey,
+    /// Whether the key is the fixed development key (the variable was not set): the gateway
+    /// warns at start; in production it is a configuration problem.
+    pub development_key: bool,
 }
 
 /// `[delivery]`: the outbox worker.
@@ -261,7 +274,7 @@ where
     let mut problems = Problems::default();
 
     let settings = match layered_settings(dir, &env, true) {
-        Ok(layers) => validate_settings(&layers, &mut problems),
+        Ok(layers) => validate_settings(&layers, &env, &mut problems),
         Err(p) => {
             problems.0.extend(p);
             None
@@ -319,6 +332,25 @@ fn check_lease_covers_timeouts(settings: &Settings, partners: &[Partner], proble
                 ),
             );
         }
+    }
+}
+
+/// The settings alone (`default.toml`, the environment's layer and `WIJKBRUG__` variables,
+/// the audit key), without partners, routing or consents: for tools such as `audit verify`
+/// that need only the store.
+pub fn load_settings(dir: &Path) -> Result<Settings, Vec<ConfigProblem>> {
+    let env: HashMap<String, String> = process_env().into_iter().collect();
+    let mut problems = Problems::default();
+    let settings = match layered_settings(dir, &env, true) {
+        Ok(layers) => validate_settings(&layers, &env, &mut problems),
+        Err(p) => {
+            problems.0.extend(p);
+            None
+        }
+    };
+    match settings {
+        Some(settings) if problems.0.is_empty() => Ok(settings),
+        _ => Err(problems.into_vec()),
     }
 }
 
@@ -399,6 +431,24 @@ struct RawSettings {
     delivery: RawDeliverySettings,
     /// The operations API.
     ops: RawOps,
+    /// The audit log.
+    audit: RawAudit,
+}
+
+/// `[audit]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    /// The environment variable holding the key of the residents' pseudonyms.
+    pseudonym_key_env: String,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            pseudonym_key_env: "WIJKBRUG_PSEUDONYM_KEY".into(),
+        }
+    }
 }
 
 /// `[delivery]`
@@ -757,7 +807,11 @@ fn settings_section<T: for<'de> Deserialize<'de> + Default>(
 }
 
 /// Reports unknown sections and keys and reads and checks every setting.
-fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Settings> {
+fn validate_settings(
+    layers: &Layers,
+    env: &HashMap<String, String>,
+    problems: &mut Problems,
+) -> Option<Settings> {
     let sections = fields_of::<RawSettings>();
     let mut names: Vec<&String> = layers.table.keys().collect();
     names.sort();
@@ -776,6 +830,7 @@ fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Setting
     let gateway = settings_section::<RawGateway>(layers, "gateway", problems);
     let delivery = settings_section::<RawDeliverySettings>(layers, "delivery", problems);
     let ops = settings_section::<RawOps>(layers, "ops", problems);
+    let audit = settings_section::<RawAudit>(layers, "audit", problems);
     let src = |s: &str, k: &str| layers.source_of(s, k);
     let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
         if n == 0 {
@@ -992,7 +1047,45 @@ fn validate_settings(layers: &Layers, problems: &mut Problems) -> Option<Setting
         })
     });
 
+    let audit = audit.and_then(|r| {
+        let source = src("audit", "pseudonym_key_env");
+        let name = r.pseudonym_key_env;
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            problems.push(
+                &source,
+                "audit.pseudonym_key_env",
+                "must be the name of an environment variable: letters, digits and '_'",
+            );
+            return None;
+        }
+        let production = env.get(ENVIRONMENT_VAR).is_some_and(|e| e == "production");
+        match env.get(&name).filter(|v| !v.is_empty()) {
+            Some(v) => Some(AuditSettings {
+                pseudonym_key: crate::audit::PseudonymKey::new(SecretString::from(v.clone())),
+                pseudonym_key_env: name,
+                development_key: false,
+            }),
+            None if production => {
+                problems.push(
+                    &source,
+                    "audit.pseudonym_key_env",
+                    format!(
+                        "environment variable {name} is not set; in production it must hold the \
+                         secret key of the residents' pseudonyms in the audit log"
+                    ),
+                );
+                None
+            }
+            None => Some(AuditSettings {
+                pseudonym_key: crate::audit::PseudonymKey::development(),
+                pseudonym_key_env: name,
+                development_key: true,
+            }),
+        }
+    });
+
     Some(Settings {
+        audit: audit?,
         server: server?,
         store: store?,
         log: log?,
@@ -2203,7 +2296,7 @@ mod tests {
         std::fs::write(dir.path().join("default.toml"), text).unwrap();
         let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
         let mut problems = Problems::default();
-        let settings = validate_settings(&layers, &mut problems).unwrap();
+        let settings = validate_settings(&layers, &HashMap::new(), &mut problems).unwrap();
         assert!(problems.is_empty());
         assert_eq!(settings.ops.token_hashes.len(), 1);
         assert!(settings.ops.token_hashes[0].matches("ops-token"));

@@ -50,7 +50,15 @@ impl Running {
 
 /// Opens the configured store and applies its migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&config.settings.store)
+    let audit = &config.settings.audit;
+    if audit.development_key {
+        tracing::warn!(
+            variable = %audit.pseudonym_key_env,
+            "the audit log's resident pseudonyms use the fixed development key: set the variable \
+             to a secret (required when WIJKBRUG_ENVIRONMENT=production)"
+        );
+    }
+    let store = SqliteStore::open_with_key(&config.settings.store, audit.pseudonym_key.clone())
         .await
         .context("opening the store")?;
     store.migrate().await.context("applying migrations")?;

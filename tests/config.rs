@@ -625,3 +625,38 @@ fn a_lease_shorter_than_a_partners_timeout_is_refused() {
         .iter()
         .all(|p| p.problem.contains("delivery.lease_secs (5 s)")));
 }
+
+#[test]
+fn the_pseudonym_key_comes_from_its_variable_and_only_production_requires_it() {
+    let bsn = wijkbrug_adapters::model::Bsn::parse("999900006").unwrap();
+    let dev = load_with_env(&shipped(), no_env()).unwrap().settings.audit;
+    assert!(dev.development_key);
+    assert_eq!(dev.pseudonym_key_env, "WIJKBRUG_PSEUDONYM_KEY");
+
+    let keyed = load_with_env(&shipped(), env(&[("WIJKBRUG_PSEUDONYM_KEY", "s3cret")]))
+        .unwrap()
+        .settings
+        .audit;
+    assert!(!keyed.development_key);
+    assert_ne!(
+        keyed.pseudonym_key.pseudonym(&bsn),
+        dev.pseudonym_key.pseudonym(&bsn)
+    );
+
+    let problems =
+        load_with_env(&shipped(), env(&[("WIJKBRUG_ENVIRONMENT", "production")])).unwrap_err();
+    assert_reported(
+        &problems,
+        "default.toml",
+        "audit.pseudonym_key_env",
+        "WIJKBRUG_PSEUDONYM_KEY is not set",
+    );
+    assert!(load_with_env(
+        &shipped(),
+        env(&[
+            ("WIJKBRUG_ENVIRONMENT", "production"),
+            ("WIJKBRUG_PSEUDONYM_KEY", "s3cret"),
+        ]),
+    )
+    .is_ok());
+}

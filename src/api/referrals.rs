@@ -78,6 +78,11 @@ pub async fn get_referral(
     let Some(request) = view_for(&stored, &partner.id) else {
         return Problem::not_found("referral").into_response();
     };
+    // The read is audited before anything is shown: no record, no answer.
+    if let Err(e) = state.store.record_read(&partner.id, id).await {
+        tracing::error!(error = %e, "store failed auditing a referral read");
+        return Problem::unavailable("the store is unavailable").into_response();
+    }
     tracing::info!("referral read");
     let referral: serde_json::Value =
         serde_json::from_slice(&wijkbrug_adapters::case_json::encode_request(id, request))

@@ -197,6 +197,21 @@ pub trait Store: Send + Sync + 'static {
     /// Records a consent.
     async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError>;
 
+    /// Audits that `partner` read `referral` through the API (a `referral_read` event).
+    async fn record_read(
+        &self,
+        partner: &PartnerId,
+        referral: ReferralId,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` audit events with seq greater than `after_seq`, in seq order (pages for
+    /// [`crate::audit::Verifier`]).
+    async fn audit_events(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
+
     /// Every consent recorded for a resident (in force or not).
     async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError>;
 

@@ -8,6 +8,7 @@
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
 
+mod audit;
 mod codec;
 mod delivery;
 mod writer;
@@ -38,6 +39,7 @@ use super::{
     ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, SharedCopy, Store,
     StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
 };
+use crate::audit::{AuditEvent, PseudonymKey};
 use crate::config::StoreSettings;
 
 /// The embedded migrations.
@@ -58,8 +60,17 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database of `settings.url`, `sqlite://<path>`; a
     /// relative path is under `settings.data_dir`, which is created if missing. Does not
-    /// migrate: call [`Store::migrate`].
+    /// migrate: call [`Store::migrate`]. Resident pseudonyms in the audit log are keyed with
+    /// the development key: for tests; the gateway opens with [`SqliteStore::open_with_key`].
     pub async fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        Self::open_with_key(settings, PseudonymKey::development()).await
+    }
+
+    /// [`SqliteStore::open`] with the key the audit log's resident pseudonyms are keyed with.
+    pub async fn open_with_key(
+        settings: &StoreSettings,
+        pseudonym_key: PseudonymKey,
+    ) -> Result<Self, StoreError> {
         let path = database_path(&settings.url, &settings.data_dir)?;
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create the data directory: {e}"))
@@ -96,6 +107,7 @@ impl SqliteStore {
                 max_batch,
                 max_wait: settings.group_commit_max_wait,
                 stats: Arc::clone(&stats),
+                chain: audit::Chain::new(pseudonym_key),
             }
             .run(),
         );
@@ -105,6 +117,11 @@ impl SqliteStore {
             stats,
             path,
         })
+    }
+
+    /// The database file `settings` name (whether or not it exists).
+    pub fn database_file(settings: &StoreSettings) -> Result<PathBuf, StoreError> {
+        database_path(&settings.url, &settings.data_dir)
     }
 
     /// The database file.
@@ -307,6 +324,24 @@ impl Store for SqliteStore {
     async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError> {
         let consent = Box::new(consent.clone());
         self.write(|reply| Job::Consent(id, consent, reply)).await
+    }
+
+    async fn record_read(
+        &self,
+        partner: &PartnerId,
+        referral: ReferralId,
+    ) -> Result<(), StoreError> {
+        let partner = partner.clone();
+        self.write(|reply| Job::Read(partner, referral, reply))
+            .await
+    }
+
+    async fn audit_events(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::events(&self.pool, after_seq, limit).await
     }
 
     async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError> {

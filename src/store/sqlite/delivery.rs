@@ -30,8 +30,10 @@ use wijkbrug_adapters::model::{
     Actor, PartnerId, ReasonText, ReferralId, ReferralStatus, Transition,
 };
 
+use super::audit::Chain;
 use super::codec::{self, corrupt, ts, unavailable};
 use super::writer::{transition_in, TransitionJob};
+use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{Lease, OutboxItem, StoreError, TransitionOutcome};
 
 /// `locked_by` of a row offered to a pulling partner.
@@ -122,6 +124,7 @@ impl DeliveryAnswer {
 /// Runs one delivery job inside the writer's transaction.
 pub(crate) async fn run(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     job: &DeliveryJob,
 ) -> Result<DeliveryAnswer, StoreError> {
     Ok(match job {
@@ -152,32 +155,22 @@ pub(crate) async fn run(
             .await?,
         ),
         DeliveryJob::Complete { row, worker, now } => {
-            DeliveryAnswer::Changed(deliver(conn, *row, Holder::Worker(worker), *now).await?)
+            DeliveryAnswer::Changed(deliver(conn, chain, *row, Holder::Worker(worker), *now).await?)
         }
         DeliveryJob::Ack {
             recipient,
             row,
             now,
-        } => DeliveryAnswer::Changed(deliver(conn, *row, Holder::Mailbox(recipient), *now).await?),
+        } => DeliveryAnswer::Changed(
+            deliver(conn, chain, *row, Holder::Mailbox(recipient), *now).await?,
+        ),
         DeliveryJob::RetryLater {
             row,
             worker,
             next_attempt_at,
             error,
         } => DeliveryAnswer::Changed(
-            sqlx::query(
-                "UPDATE outbox SET next_attempt_at = ?, last_error = ?, locked_by = NULL, \
-                 locked_until = NULL WHERE id = ? AND locked_by = ? AND state = 'pending'",
-            )
-            .bind(ts(*next_attempt_at))
-            .bind(error)
-            .bind(row)
-            .bind(worker)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?
-            .rows_affected()
-                == 1,
+            retry_later(conn, chain, *row, worker, *next_attempt_at, error).await?,
         ),
         DeliveryJob::DeadLetter {
             row,
@@ -185,18 +178,20 @@ pub(crate) async fn run(
             error,
             now,
             notify,
-        } => DeliveryAnswer::Changed(dead_letter(conn, *row, worker, error, *now, notify).await?),
+        } => DeliveryAnswer::Changed(
+            dead_letter(conn, chain, *row, worker, error, *now, notify).await?,
+        ),
         DeliveryJob::Cancel {
             row,
             worker,
             transition,
             notify,
-        } => DeliveryAnswer::Changed(cancel(conn, *row, worker, transition, notify).await?),
+        } => DeliveryAnswer::Changed(cancel(conn, chain, *row, worker, transition, notify).await?),
         DeliveryJob::RetryDead { row, operator, now } => {
-            DeliveryAnswer::Changed(retry_dead(conn, *row, operator, *now).await?)
+            DeliveryAnswer::Changed(retry_dead(conn, chain, *row, operator, *now).await?)
         }
         DeliveryJob::Discard { row, operator, now } => {
-            DeliveryAnswer::Changed(discard(conn, *row, operator, *now).await?)
+            DeliveryAnswer::Changed(discard(conn, chain, *row, operator, *now).await?)
         }
     })
 }
@@ -319,6 +314,31 @@ pub(crate) fn lease_from_row(row: LeaseRow) -> Result<Lease, StoreError> {
     })
 }
 
+/// What the audit needs to know of an outbox row.
+struct RowInfo {
+    referral: ReferralId,
+    recipient: PartnerId,
+    is_referral: bool,
+}
+
+impl RowInfo {
+    /// An audit event about this row.
+    fn event(&self, row: i64, at: DateTime<Utc>, action: AuditAction) -> AuditDraft {
+        AuditDraft::new(at, action)
+            .partner(&self.recipient)
+            .referral(self.referral)
+            .detail("outbox_id", row)
+            .detail(
+                "kind",
+                if self.is_referral {
+                    "referral"
+                } else {
+                    "status"
+                },
+            )
+    }
+}
+
 /// The referral and kind of a row, if `condition` (on the row `id = ?` plus the extra binds)
 /// holds.
 async fn row_of(
@@ -326,28 +346,81 @@ async fn row_of(
     row: i64,
     condition: &str,
     bind: &str,
-) -> Result<Option<(ReferralId, bool)>, StoreError> {
-    let sql = format!("SELECT referral_id, kind FROM outbox WHERE id = ? AND {condition}");
-    let found: Option<(String, String)> = sqlx::query_as(&sql)
+) -> Result<Option<RowInfo>, StoreError> {
+    let sql =
+        format!("SELECT referral_id, recipient, kind FROM outbox WHERE id = ? AND {condition}");
+    let found: Option<(String, String, String)> = sqlx::query_as(&sql)
         .bind(row)
         .bind(bind)
         .fetch_optional(&mut *conn)
         .await
         .map_err(unavailable)?;
     found
-        .map(|(referral, kind)| {
-            Ok((
-                codec::parse_referral_id(&referral, "outbox.referral_id")?,
-                kind == "referral",
-            ))
+        .map(|(referral, recipient, kind)| {
+            Ok(RowInfo {
+                referral: codec::parse_referral_id(&referral, "outbox.referral_id")?,
+                recipient: codec::parse_partner(&recipient, "outbox.recipient")?,
+                is_referral: kind == "referral",
+            })
         })
         .transpose()
+}
+
+/// The HTTP status code an error text starts with (`HTTP 503 ...`), if any: the audit keeps
+/// the code, never the text.
+fn http_status(error: &str) -> Option<&str> {
+    let code = error.strip_prefix("HTTP ")?.get(..3)?;
+    code.bytes().all(|b| b.is_ascii_digit()).then_some(code)
+}
+
+/// A delivery attempt's event with its result and status code.
+fn attempt(info: &RowInfo, row: i64, at: DateTime<Utc>, result: &str, error: &str) -> AuditDraft {
+    let mut event = info
+        .event(row, at, AuditAction::DeliveryAttempt)
+        .detail("result", result);
+    if let Some(code) = http_status(error) {
+        event = event.detail("http_status", code);
+    }
+    event
+}
+
+async fn retry_later(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    row: i64,
+    worker: &str,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let held = "locked_by = ? AND state = 'pending'";
+    let Some(info) = row_of(conn, row, held, worker).await? else {
+        return Ok(false);
+    };
+    let changed = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, locked_by = NULL, \
+         locked_until = NULL WHERE id = ? AND locked_by = ? AND state = 'pending'",
+    )
+    .bind(ts(next_attempt_at))
+    .bind(error)
+    .bind(row)
+    .bind(worker)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?
+    .rows_affected()
+        == 1;
+    if changed {
+        let event = attempt(&info, row, crate::store::now(), "retry", error);
+        chain.append(conn, event).await?;
+    }
+    Ok(changed)
 }
 
 /// Appends `transition` to the referral if it is legal now, with its `notify` rows; whether
 /// it was appended.
 async fn follow(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     referral: ReferralId,
     transition: Transition,
     notify: Vec<OutboxItem>,
@@ -358,7 +431,7 @@ async fn follow(
         transition,
         notify,
     };
-    match transition_in(conn, &job, &queued_at).await? {
+    match transition_in(conn, chain, &job, &queued_at).await? {
         TransitionOutcome::Applied(_) => Ok(true),
         TransitionOutcome::Refused(_) => Ok(false),
         TransitionOutcome::NotFound => Err(corrupt(format_args!(
@@ -380,6 +453,7 @@ fn transition(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
 /// The row was delivered (by the push worker, or acknowledged from the mailbox).
 async fn deliver(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     row: i64,
     holder: Holder<'_>,
     now: DateTime<Utc>,
@@ -391,7 +465,7 @@ async fn deliver(
             recipient.as_str(),
         ),
     };
-    let Some((referral, is_referral)) = row_of(conn, row, condition, bind).await? else {
+    let Some(info) = row_of(conn, row, condition, bind).await? else {
         return Ok(false);
     };
     let sql = format!(
@@ -407,9 +481,16 @@ async fn deliver(
         .map_err(unavailable)?
         .rows_affected()
         == 1;
-    if changed && is_referral {
+    if changed {
+        let mut event = attempt(&info, row, now, "delivered", "");
+        if matches!(holder, Holder::Mailbox(_)) {
+            event = event.detail("via", "mailbox");
+        }
+        chain.append(conn, event).await?;
+    }
+    if changed && info.is_referral {
         let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
-        follow(conn, referral, delivered, Vec::new()).await?;
+        follow(conn, chain, info.referral, delivered, Vec::new()).await?;
     }
     Ok(changed)
 }
@@ -427,6 +508,7 @@ fn reason(error: &str) -> Option<ReasonText> {
 
 async fn dead_letter(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     row: i64,
     worker: &str,
     error: &str,
@@ -434,7 +516,7 @@ async fn dead_letter(
     notify: &[OutboxItem],
 ) -> Result<bool, StoreError> {
     let held = "locked_by = ? AND state = 'pending'";
-    let Some((referral, is_referral)) = row_of(conn, row, held, worker).await? else {
+    let Some(info) = row_of(conn, row, held, worker).await? else {
         return Ok(false);
     };
     let changed = sqlx::query(
@@ -450,24 +532,30 @@ async fn dead_letter(
     .map_err(unavailable)?
     .rows_affected()
         == 1;
-    if changed && is_referral {
+    if changed {
+        chain
+            .append(conn, attempt(&info, row, now, "dead", error))
+            .await?;
+    }
+    if changed && info.is_referral {
         let mut undeliverable = transition(ReferralStatus::Undeliverable, now, Actor::Gateway);
         undeliverable.reason = reason(error);
         undeliverable.reason_code = Some(UNDELIVERABLE_CODE.to_owned());
-        follow(conn, referral, undeliverable, notify.to_vec()).await?;
+        follow(conn, chain, info.referral, undeliverable, notify.to_vec()).await?;
     }
     Ok(changed)
 }
 
 async fn cancel(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     row: i64,
     worker: &str,
     transition: &Transition,
     notify: &[OutboxItem],
 ) -> Result<bool, StoreError> {
     let held = "locked_by = ? AND state = 'pending'";
-    let Some((referral, _)) = row_of(conn, row, held, worker).await? else {
+    let Some(info) = row_of(conn, row, held, worker).await? else {
         return Ok(false);
     };
     let changed = sqlx::query(
@@ -482,7 +570,19 @@ async fn cancel(
     .rows_affected()
         == 1;
     if changed {
-        follow(conn, referral, transition.clone(), notify.to_vec()).await?;
+        let mut event = attempt(&info, row, transition.at, "cancelled", "");
+        if let Some(code) = &transition.reason_code {
+            event = event.detail("reason_code", code);
+        }
+        chain.append(conn, event).await?;
+        follow(
+            conn,
+            chain,
+            info.referral,
+            transition.clone(),
+            notify.to_vec(),
+        )
+        .await?;
     }
     Ok(changed)
 }
@@ -503,11 +603,12 @@ async fn status_is(
 
 async fn retry_dead(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     row: i64,
     operator: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let Some((referral, is_referral)) = row_of(conn, row, "state = ?", "dead").await? else {
+    let Some(info) = row_of(conn, row, "state = ?", "dead").await? else {
         return Ok(false);
     };
     let changed = sqlx::query(
@@ -521,24 +622,35 @@ async fn retry_dead(
     .map_err(unavailable)?
     .rows_affected()
         == 1;
-    if changed && is_referral && status_is(conn, referral, ReferralStatus::Undeliverable).await? {
+    if changed {
+        let event = info
+            .event(row, now, AuditAction::OpsAction)
+            .detail("op", "retry")
+            .detail("operator", operator);
+        chain.append(conn, event).await?;
+    }
+    if changed
+        && info.is_referral
+        && status_is(conn, info.referral, ReferralStatus::Undeliverable).await?
+    {
         let routed = transition(
             ReferralStatus::Routed,
             now,
             Actor::Operator(operator.to_owned()),
         );
-        follow(conn, referral, routed, Vec::new()).await?;
+        follow(conn, chain, info.referral, routed, Vec::new()).await?;
     }
     Ok(changed)
 }
 
 async fn discard(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     row: i64,
     operator: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let Some((referral, is_referral)) = row_of(conn, row, "state = ?", "dead").await? else {
+    let Some(info) = row_of(conn, row, "state = ?", "dead").await? else {
         return Ok(false);
     };
     let changed = sqlx::query(
@@ -551,13 +663,23 @@ async fn discard(
     .map_err(unavailable)?
     .rows_affected()
         == 1;
-    if changed && is_referral && status_is(conn, referral, ReferralStatus::Undeliverable).await? {
+    if changed {
+        let event = info
+            .event(row, now, AuditAction::OpsAction)
+            .detail("op", "discard")
+            .detail("operator", operator);
+        chain.append(conn, event).await?;
+    }
+    if changed
+        && info.is_referral
+        && status_is(conn, info.referral, ReferralStatus::Undeliverable).await?
+    {
         let cancelled = transition(
             ReferralStatus::Cancelled,
             now,
             Actor::Operator(operator.to_owned()),
         );
-        follow(conn, referral, cancelled, Vec::new()).await?;
+        follow(conn, chain, info.referral, cancelled, Vec::new()).await?;
     }
     Ok(changed)
 }

@@ -16,10 +16,12 @@ use std::time::Duration;
 
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
-use wijkbrug_adapters::model::{Consent, ReferralId, StatusHistory, Transition};
+use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
 
+use super::audit::Chain;
 use super::codec::{self, corrupt, ts, unavailable};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
+use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, StoreError, TransitionOutcome,
 };
@@ -38,6 +40,8 @@ pub(crate) enum Job {
     Intake(Intake, Reply<Vec<IntakeOutcome>>),
     Transition(Box<TransitionJob>, Reply<TransitionOutcome>),
     Consent(ConsentId, Box<Consent>, Reply<()>),
+    /// A partner read a referral through the API (audited only).
+    Read(PartnerId, ReferralId, Reply<()>),
     /// A delivery worker's, the mailbox's or an operator's change to an outbox row.
     Delivery(Box<DeliveryJob>, Reply<DeliveryAnswer>),
     /// Finish, close the connection, and stop.
@@ -55,6 +59,7 @@ enum Answer {
     Intake(Vec<IntakeOutcome>),
     Transition(TransitionOutcome),
     Consent,
+    Read,
     Delivery(DeliveryAnswer),
 }
 
@@ -64,6 +69,8 @@ pub(crate) struct Writer {
     pub max_batch: usize,
     pub max_wait: Duration,
     pub stats: Arc<Stats>,
+    /// The audit chain's end: every write appends its events in its own transaction.
+    pub chain: Chain,
 }
 
 impl Writer {
@@ -135,6 +142,16 @@ impl Writer {
 
     /// Runs `jobs` in one transaction and commits, or writes nothing.
     async fn execute(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        let result = self.execute_in(jobs).await;
+        if result.is_err() {
+            // Nothing of the transaction was written, its audit events included.
+            self.chain.forget();
+        }
+        result
+    }
+
+    async fn execute_in(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        let chain = &mut self.chain;
         let mut tx = self
             .conn
             .begin_with("BEGIN IMMEDIATE")
@@ -147,14 +164,23 @@ impl Writer {
             let answer = match job {
                 Job::Intake(intake, _) => {
                     intakes += 1;
-                    Answer::Intake(intake_in(&mut tx, intake, &now).await?)
+                    Answer::Intake(intake_in(&mut tx, chain, intake, &now).await?)
                 }
-                Job::Transition(t, _) => Answer::Transition(transition_in(&mut tx, t, &now).await?),
+                Job::Transition(t, _) => {
+                    Answer::Transition(transition_in(&mut tx, chain, t, &now).await?)
+                }
                 Job::Consent(id, consent, _) => {
-                    consent_in(&mut tx, *id, consent, &now).await?;
+                    consent_in(&mut tx, chain, *id, consent, &now).await?;
                     Answer::Consent
                 }
-                Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, d).await?),
+                Job::Read(partner, referral, _) => {
+                    let read = AuditDraft::new(crate::store::now(), AuditAction::ReferralRead)
+                        .partner(partner)
+                        .referral(*referral);
+                    chain.append(&mut tx, read).await?;
+                    Answer::Read
+                }
+                Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, chain, d).await?),
                 Job::Close(_) => return Err(corrupt("a close job inside a batch")),
             };
             answers.push(answer);
@@ -197,6 +223,12 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
                 _ => Err(mismatch()),
             }));
         }
+        Job::Read(_, _, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Read => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
         Job::Delivery(_, reply) => {
             let _ = reply.send(result.and_then(|a| match a {
                 Answer::Delivery(o) => Ok(o),
@@ -211,6 +243,7 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
 
 async fn intake_in(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     intake: &Intake,
     now: &str,
 ) -> Result<Vec<IntakeOutcome>, StoreError> {
@@ -304,9 +337,56 @@ async fn intake_in(
         for item in &new.outbox {
             insert_outbox(conn, item, item.kind, now).await?;
         }
+        let resident = referral
+            .request
+            .resident
+            .identity
+            .as_ref()
+            .map(|i| chain.pseudonym(&i.bsn));
+        let at = codec::parse_ts(&received_at, "referrals.received_at")?;
+        let event = |action| {
+            AuditDraft::new(at, action)
+                .partner(&source.partner)
+                .referral(referral.id)
+                .resident(resident.clone())
+        };
+        chain
+            .append(
+                conn,
+                event(AuditAction::MessageReceived)
+                    .detail("status", referral.history.current().code()),
+            )
+            .await?;
         // Consents that came with the message are stored with the referral, or not at all.
         for (consent_id, consent) in &new.consents {
-            consent_in(conn, *consent_id, consent, now).await?;
+            consent_in(conn, chain, *consent_id, consent, now).await?;
+        }
+        let decided_at = transitions.last().map(|t| t.at).unwrap_or(at);
+        if let Some(shared) = &new.shared {
+            let mut decision = event(AuditAction::ConsentDecision)
+                .detail("decision", "permit")
+                .detail("receiver", shared.receiver.as_str());
+            decision.at = decided_at;
+            if let Some(consent) = shared.consent {
+                decision = decision.detail("consent_id", consent);
+            }
+            chain.append(conn, decision).await?;
+            let mut minimised = event(AuditAction::Minimised)
+                .detail("receiver", shared.receiver.as_str())
+                .detail("kept", codec::categories(shared.categories))
+                .detail("removed", codec::categories(shared.removed));
+            minimised.at = decided_at;
+            chain.append(conn, minimised).await?;
+        } else if let Some(refused) = transitions
+            .last()
+            .filter(|t| t.to == wijkbrug_adapters::model::ReferralStatus::ConsentMissing)
+        {
+            let mut decision = event(AuditAction::ConsentDecision).detail("decision", "refuse");
+            decision.at = decided_at;
+            if let Some(code) = &refused.reason_code {
+                decision = decision.detail("refusal_code", code);
+            }
+            chain.append(conn, decision).await?;
         }
         outcomes.push(IntakeOutcome::Created(referral.id));
     }
@@ -407,6 +487,7 @@ pub(crate) async fn load_history(
 
 pub(super) async fn transition_in(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     job: &TransitionJob,
     now: &str,
 ) -> Result<TransitionOutcome, StoreError> {
@@ -417,8 +498,27 @@ pub(super) async fn transition_in(
         return Ok(TransitionOutcome::Refused(refused));
     }
     let seq = history.transitions().len() - 1;
+    let from = history
+        .transitions()
+        .len()
+        .checked_sub(2)
+        .and_then(|i| history.transitions().get(i))
+        .map(|t| t.to.code())
+        .unwrap_or_default();
     let id = job.id.to_string();
     insert_transition(conn, &id, seq, &job.transition).await?;
+    let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
+        .referral(job.id)
+        .detail("from", from)
+        .detail("to", job.transition.to.code())
+        .detail("by", codec::actor(&job.transition.by));
+    if let wijkbrug_adapters::model::Actor::Partner(p) = &job.transition.by {
+        changed = changed.partner(p);
+    }
+    if let Some(code) = &job.transition.reason_code {
+        changed = changed.detail("reason_code", code);
+    }
+    chain.append(conn, changed).await?;
     sqlx::query("UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?")
         .bind(job.transition.to.code())
         .bind(ts(job.transition.at))
@@ -439,6 +539,7 @@ pub(super) async fn transition_in(
 
 async fn consent_in(
     conn: &mut SqliteConnection,
+    chain: &mut Chain,
     id: ConsentId,
     consent: &Consent,
     now: &str,
@@ -452,7 +553,7 @@ async fn consent_in(
     .bind(id.to_string())
     .bind(consent.resident.as_str())
     .bind(grantee_kind)
-    .bind(grantee)
+    .bind(&grantee)
     .bind(consent.purpose.code())
     .bind(codec::effect(consent.effect))
     .bind(codec::categories(consent.categories))
@@ -465,5 +566,18 @@ async fn consent_in(
     .execute(&mut *conn)
     .await
     .map_err(unavailable)?;
+    let at = codec::parse_ts(now, "consents.recorded_at")?;
+    let mut recorded = AuditDraft::new(at, AuditAction::ConsentRecorded)
+        .partner(&consent.recorded_by)
+        .resident(Some(chain.pseudonym(&consent.resident)))
+        .detail("consent_id", id)
+        .detail("grantee", format!("{grantee_kind}:{grantee}"))
+        .detail("purpose", consent.purpose.code())
+        .detail("effect", codec::effect(consent.effect))
+        .detail("categories", codec::categories(consent.categories));
+    if consent.evidence.is_some() {
+        recorded = recorded.detail("evidence", "present");
+    }
+    chain.append(conn, recorded).await?;
     Ok(())
 }

@@ -1,0 +1,608 @@
+//! The audit log: every processing event is chained to the one before it, so `audit verify`
+//! passes on a clean run and points at the exact event that was altered or deleted. Real
+//! SQLite files in temporary directories; the CLI is the real binary.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::Connection;
+use tempfile::TempDir;
+use uuid::Uuid;
+use wijkbrug::audit::{verify, AuditAction, AuditEvent};
+use wijkbrug::config::StoreSettings;
+use wijkbrug::store::sqlite::SqliteStore;
+use wijkbrug::store::{
+    ConsentId, Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store, TransitionOutcome,
+};
+use wijkbrug_adapters::case_json;
+use wijkbrug_adapters::model::{
+    Actor, Bsn, CategorySet, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId,
+    Purpose, Referral, ReferralId, ReferralRequest, ReferralStatus, StatusHistory, Transition,
+};
+
+const SENDER: &str = "woonstad-noord";
+const RECEIVER: &str = "wijkteam-noord";
+const LEASE: Duration = Duration::from_secs(60);
+/// Personal values of the test data that must never appear in an event.
+const PERSONAL: &[&str] = &[
+    "999900006",
+    "999900018",
+    "999900043",
+    "Anna",
+    "Berg",
+    "Berkhout",
+    "Lindelaan",
+    "1234AB",
+    "06-12345678",
+];
+
+fn partner(id: &str) -> PartnerId {
+    PartnerId::parse(id).unwrap()
+}
+
+fn new_id() -> ReferralId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&n.to_be_bytes());
+    ReferralId::from_parts(1_790_000_000_000 + n, random)
+}
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    wijkbrug::store::now()
+}
+
+fn request(reference: &str) -> ReferralRequest {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
+    doc["id"] = serde_json::Value::String(new_id().to_string());
+    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
+    request.source.reference = ExternalRef::parse(reference).unwrap();
+    request
+}
+
+fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
+    Transition {
+        to,
+        at,
+        by,
+        reason: None,
+        reason_code: None,
+    }
+}
+
+fn consent(bsn: &str) -> Consent {
+    Consent {
+        resident: Bsn::parse(bsn).unwrap(),
+        grantee: Grantee::Partner(partner(RECEIVER)),
+        purpose: Purpose::Referral,
+        effect: ConsentEffect::Permit,
+        categories: [DataCategory::Identity, DataCategory::Needs]
+            .into_iter()
+            .collect(),
+        valid_from: at(0),
+        valid_until: None,
+        recorded_by: partner(SENDER),
+        evidence: Some(ExternalRef::parse("FORM-2026-17").unwrap()),
+        revoked_at: None,
+    }
+}
+
+/// A routed referral with consent, its minimised copy queued for the receiver.
+fn routed(reference: &str) -> NewReferral {
+    let id = new_id();
+    let request = request(reference);
+    let mut history = StatusHistory::received(at(0), Actor::Gateway);
+    history
+        .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
+        .unwrap();
+    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
+        .into_iter()
+        .collect();
+    let (minimised, removed) = request.minimise(allowed);
+    NewReferral {
+        referral: Referral {
+            id,
+            request,
+            history,
+        },
+        shared: Some(SharedCopy {
+            receiver: partner(RECEIVER),
+            request: minimised,
+            categories: allowed,
+            removed,
+            consent: Some(ConsentId(Uuid::now_v7())),
+        }),
+        outbox: vec![OutboxItem {
+            referral: id,
+            recipient: partner(RECEIVER),
+            kind: OutboxKind::Referral,
+        }],
+        consents: vec![],
+    }
+}
+
+/// A referral refused for want of consent: the sender is told, nothing is shared.
+fn refused(reference: &str) -> NewReferral {
+    let id = new_id();
+    let mut history = StatusHistory::received(at(0), Actor::Gateway);
+    let mut missing = step(ReferralStatus::ConsentMissing, at(1), Actor::Gateway);
+    missing.reason_code = Some("no_consent".to_owned());
+    history.apply(missing).unwrap();
+    NewReferral {
+        referral: Referral {
+            id,
+            request: request(reference),
+            history,
+        },
+        shared: None,
+        outbox: vec![OutboxItem {
+            referral: id,
+            recipient: partner(SENDER),
+            kind: OutboxKind::Status { transition: 1 },
+        }],
+        consents: vec![],
+    }
+}
+
+fn settings(data_dir: &Path) -> StoreSettings {
+    StoreSettings {
+        url: "sqlite://wijkbrug.db".to_owned(),
+        data_dir: data_dir.to_owned(),
+        max_connections: 4,
+        group_commit_max_batch: 64,
+        group_commit_max_wait: Duration::ZERO,
+    }
+}
+
+async fn open(data_dir: &Path) -> SqliteStore {
+    let store = SqliteStore::open(&settings(data_dir)).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn intake(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
+    let ids = referrals.iter().map(|r| r.referral.id).collect();
+    store
+        .intake(Intake {
+            sender: partner(SENDER),
+            idempotency_key: None,
+            referrals,
+        })
+        .await
+        .unwrap();
+    ids
+}
+
+/// The single pending row of `id`, claimed by `worker`.
+async fn claim(store: &SqliteStore, worker: &str, id: ReferralId) -> i64 {
+    let leases = store
+        .claim_due(
+            worker,
+            &[partner(RECEIVER), partner(SENDER)],
+            now(),
+            LEASE,
+            100,
+        )
+        .await
+        .unwrap();
+    leases
+        .iter()
+        .find(|l| l.item.referral == id)
+        .map(|l| l.row)
+        .expect("a due row for the referral")
+}
+
+async fn all_events(store: &dyn Store) -> Vec<AuditEvent> {
+    let mut events = Vec::new();
+    loop {
+        let after = events.last().map_or(0, |e: &AuditEvent| e.seq);
+        // Small pages, so paging is exercised.
+        let page = store.audit_events(after, 3).await.unwrap();
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
+}
+
+fn assert_nothing_personal(events: &[AuditEvent]) {
+    for e in events {
+        let text = String::from_utf8(e.canonical()).unwrap();
+        for value in PERSONAL {
+            assert!(
+                !text.contains(value),
+                "event {} ({}) carries personal data: {text}",
+                e.seq,
+                e.action
+            );
+        }
+    }
+}
+
+/// A run through every kind of processing the store does: intake (permitted and refused, with
+/// a consent in the message), a consent recorded, deliveries that succeed, are retried, fail
+/// for good and are cancelled, the mailbox, operations' retry and discard, a status change
+/// by the receiver and a read.
+async fn a_full_run(store: &SqliteStore) {
+    let mut with_consent = routed("A-1");
+    with_consent.consents = vec![(ConsentId(Uuid::now_v7()), consent("999900006"))];
+    let ids = intake(store, vec![with_consent, refused("A-2")]).await;
+    let (delivered, _refused) = (ids[0], ids[1]);
+    store
+        .insert_consent(ConsentId(Uuid::now_v7()), &consent("999900018"))
+        .await
+        .unwrap();
+
+    // Delivered by the push worker, then accepted by the receiver, then read by the sender.
+    let row = claim(store, "w1", delivered).await;
+    assert!(store.complete(row, "w1", now()).await.unwrap());
+    let accepted = step(
+        ReferralStatus::Accepted,
+        now(),
+        Actor::Partner(partner(RECEIVER)),
+    );
+    assert!(matches!(
+        store
+            .apply_transition(delivered, accepted, vec![])
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied(_)
+    ));
+    store
+        .record_read(&partner(SENDER), delivered)
+        .await
+        .unwrap();
+
+    // Retried, dead, retried by operations, dead again, discarded.
+    let failing = intake(store, vec![routed("A-3")]).await[0];
+    let row = claim(store, "w1", failing).await;
+    assert!(store
+        .retry_later(
+            row,
+            "w1",
+            now(),
+            "HTTP 503 Service Unavailable: Anna van den Berg"
+        )
+        .await
+        .unwrap());
+    let row = claim(store, "w1", failing).await;
+    assert!(store
+        .dead_letter(row, "w1", "HTTP 400 Bad Request", now(), vec![])
+        .await
+        .unwrap());
+    assert!(store
+        .retry_dead_letter(row, "ops-anna", now())
+        .await
+        .unwrap());
+    let row = claim(store, "w1", failing).await;
+    assert!(store
+        .dead_letter(row, "w1", "timed out after 10s", now(), vec![])
+        .await
+        .unwrap());
+    assert!(store
+        .discard_dead_letter(row, "ops-anna", now())
+        .await
+        .unwrap());
+
+    // Cancelled (consent revoked before delivery).
+    let cancelled = intake(store, vec![routed("A-4")]).await[0];
+    let row = claim(store, "w1", cancelled).await;
+    let mut missing = step(ReferralStatus::ConsentMissing, now(), Actor::Gateway);
+    missing.reason_code = Some("consent_revoked".to_owned());
+    assert!(store
+        .cancel_delivery(row, "w1", missing, vec![])
+        .await
+        .unwrap());
+
+    // Pulled from the mailbox and acknowledged.
+    let pulled = intake(store, vec![routed("A-5")]).await[0];
+    let offered = store
+        .mailbox_offer(&partner(RECEIVER), None, now(), LEASE, 10)
+        .await
+        .unwrap();
+    let row = offered
+        .iter()
+        .find(|l| l.item.referral == pulled)
+        .unwrap()
+        .row;
+    assert!(store
+        .mailbox_ack(&partner(RECEIVER), row, now())
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_clean_run_records_every_kind_of_event_and_the_chain_verifies() {
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path()).await;
+    a_full_run(&store).await;
+    let events = all_events(&store).await;
+
+    assert_eq!(verify(&events), Ok(events.len() as u64));
+    assert_eq!(events[0].seq, 1);
+    let kinds: HashSet<AuditAction> = events.iter().map(|e| e.action).collect();
+    for kind in AuditAction::ALL {
+        if kind != AuditAction::ConsentRevoked {
+            assert!(kinds.contains(&kind), "no {kind} event");
+        }
+    }
+    let results: HashSet<(&str, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.action == AuditAction::DeliveryAttempt)
+        .map(|e| {
+            (
+                e.detail["result"].as_str(),
+                e.detail.get("http_status").map(String::as_str),
+            )
+        })
+        .collect();
+    for expected in [
+        ("delivered", None),
+        ("retry", Some("503")),
+        ("dead", Some("400")),
+        ("dead", None),
+        ("cancelled", None),
+    ] {
+        assert!(
+            results.contains(&expected),
+            "no delivery attempt {expected:?}"
+        );
+    }
+    let decisions: Vec<&str> = events
+        .iter()
+        .filter(|e| e.action == AuditAction::ConsentDecision)
+        .map(|e| e.detail["decision"].as_str())
+        .collect();
+    assert!(decisions.contains(&"permit") && decisions.contains(&"refuse"));
+    let ops: HashSet<&str> = events
+        .iter()
+        .filter(|e| e.action == AuditAction::OpsAction)
+        .map(|e| e.detail["op"].as_str())
+        .collect();
+    assert_eq!(ops, HashSet::from(["retry", "discard"]));
+    let read = events
+        .iter()
+        .find(|e| e.action == AuditAction::ReferralRead)
+        .unwrap();
+    assert_eq!(read.partner, Some(partner(SENDER)));
+
+    // The resident is a pseudonym, the same one on every event about them.
+    let residents: HashSet<_> = events
+        .iter()
+        .filter_map(|e| e.resident.as_ref().map(|r| r.as_str().to_owned()))
+        .collect();
+    assert_eq!(residents.len(), 2, "the fixture's resident and 999900018");
+    assert_nothing_personal(&events);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_no_hole_in_the_chain() {
+    let dir = TempDir::new().unwrap();
+    let store = open(dir.path()).await;
+    let id = ConsentId(Uuid::now_v7());
+    store
+        .insert_consent(id, &consent("999900043"))
+        .await
+        .unwrap();
+    // The same id again: refused, and its event rolled back with it.
+    assert!(store
+        .insert_consent(id, &consent("999900043"))
+        .await
+        .is_err());
+    let referral = intake(&store, vec![routed("B-1")]).await[0];
+    store
+        .record_read(&partner(RECEIVER), referral)
+        .await
+        .unwrap();
+    let events = all_events(&store).await;
+    assert_eq!(verify(&events), Ok(events.len() as u64));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == AuditAction::ConsentRecorded)
+            .count(),
+        1
+    );
+    store.close().await;
+
+    // A reopened store continues the chain where it ended.
+    let store = open(dir.path()).await;
+    store
+        .record_read(&partner(RECEIVER), referral)
+        .await
+        .unwrap();
+    let events = all_events(&store).await;
+    assert_eq!(verify(&events), Ok(events.len() as u64));
+    store.close().await;
+}
+
+/// A finished run's database, closed; its event count.
+async fn finished_run(data_dir: &Path) -> u64 {
+    let store = open(data_dir).await;
+    a_full_run(&store).await;
+    let n = all_events(&store).await.len() as u64;
+    store.close().await;
+    n
+}
+
+async fn raw(data_dir: &Path, sql: &str, seq: i64) {
+    let url = format!("sqlite://{}", data_dir.join("wijkbrug.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let done = sqlx::query(sql).bind(seq).execute(&mut conn).await.unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    conn.close().await.unwrap();
+}
+
+async fn verify_stored(data_dir: &Path) -> Result<u64, wijkbrug::audit::BrokenLink> {
+    let store = open(data_dir).await;
+    let events = all_events(&store).await;
+    store.close().await;
+    verify(&events)
+}
+
+#[tokio::test]
+async fn an_altered_event_is_caught_at_its_seq() {
+    let dir = TempDir::new().unwrap();
+    let n = finished_run(dir.path()).await;
+    assert!(n > 10);
+    // Rewrite history: the retry was "delivered" after all.
+    let tampered = find_seq(dir.path(), "\"retry\"").await;
+    raw(
+        dir.path(),
+        "UPDATE audit_events SET detail = replace(detail, '\"retry\"', '\"delivered\"') \
+         WHERE seq = ?",
+        tampered,
+    )
+    .await;
+    let broken = verify_stored(dir.path()).await.unwrap_err();
+    assert_eq!(broken.seq, tampered as u64);
+    assert!(broken.why.contains("altered"), "{}", broken.why);
+}
+
+/// The seq of the first event whose stored detail contains `text`.
+async fn find_seq(data_dir: &Path, text: &str) -> i64 {
+    let url = format!("sqlite://{}", data_dir.join("wijkbrug.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (seq,): (i64,) =
+        sqlx::query_as("SELECT seq FROM audit_events WHERE instr(detail, ?) > 0 ORDER BY seq")
+            .bind(text)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    seq
+}
+
+#[tokio::test]
+async fn a_deleted_event_is_caught_at_its_seq() {
+    let dir = TempDir::new().unwrap();
+    finished_run(dir.path()).await;
+    raw(dir.path(), "DELETE FROM audit_events WHERE seq = ?", 5).await;
+    let broken = verify_stored(dir.path()).await.unwrap_err();
+    assert_eq!(broken.seq, 5);
+    assert!(broken.why.contains("missing"), "{}", broken.why);
+}
+
+#[tokio::test]
+async fn an_overwritten_hash_is_caught_at_its_event() {
+    let dir = TempDir::new().unwrap();
+    finished_run(dir.path()).await;
+    // (Whoever also recomputes the hash breaks the next link instead: see src/audit.rs.)
+    raw(
+        dir.path(),
+        "UPDATE audit_events SET hash = '00' || substr(hash, 3) WHERE seq = ?",
+        7,
+    )
+    .await;
+    let broken = verify_stored(dir.path()).await.unwrap_err();
+    assert_eq!(broken.seq, 7, "its own hash no longer matches");
+}
+
+fn config_dir(dir: &TempDir) -> std::path::PathBuf {
+    let config = dir.path().join("config");
+    common::copy_config_to(&config);
+    config
+}
+
+fn audit_verify(config: &Path, data_dir: &Path) -> std::process::Output {
+    Command::cargo_bin("wijkbrug")
+        .unwrap()
+        .args(["audit", "verify", "--config"])
+        .arg(config)
+        .env_remove("WIJKBRUG_ENVIRONMENT")
+        .env("WIJKBRUG__STORE__DATA_DIR", data_dir)
+        .env("WIJKBRUG__STORE__URL", "sqlite://wijkbrug.db")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn audit_verify_passes_a_clean_store_and_names_the_tampered_event() {
+    let dir = TempDir::new().unwrap();
+    let config = config_dir(&dir);
+    let data = dir.path().join("data");
+    let n = finished_run(&data).await;
+
+    let out = audit_verify(&config, &data);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), format!("audit chain intact: {n} events"));
+
+    raw(
+        &data,
+        "UPDATE audit_events SET detail = replace(detail, 'ops-anna', 'someone-else') \
+         WHERE seq = ?",
+        find_seq(&data, "ops-anna").await,
+    )
+    .await;
+    let tampered = find_seq(&data, "someone-else").await;
+    let out = audit_verify(&config, &data);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("audit chain broken at event {tampered}: ")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_refuses_a_folder_without_a_database() {
+    let dir = TempDir::new().unwrap();
+    let config = config_dir(&dir);
+    let out = audit_verify(&config, &dir.path().join("nowhere"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("nowhere/wijkbrug.db").exists());
+}
+
+#[tokio::test]
+async fn the_gateway_audits_intake_and_reads_without_personal_data() {
+    let app = common::TestApp::spawn().await;
+    let signal = std::fs::read(
+        common::root().join("adapters/tests/fixtures/housing/accept/signal-single.json"),
+    )
+    .unwrap();
+    let res = app
+        .post_message("woonstad-noord", "application/json", signal)
+        .await;
+    assert_eq!(res.status(), 202);
+    let v: serde_json::Value = res.json().await.unwrap();
+    let id = v["accepted"][0]["referral_id"].as_str().unwrap().to_owned();
+    let res = app.get_referral("wijkteam-centrum", &id).await;
+    assert_eq!(res.status(), 200);
+
+    let store = app.running.state.store.clone();
+    let events = all_events(store.as_ref()).await;
+    assert_eq!(verify(&events), Ok(events.len() as u64));
+    let about: Vec<_> = events
+        .iter()
+        .filter(|e| e.referral.map(|r| r.to_string()) == Some(id.clone()))
+        .map(|e| e.action)
+        .collect();
+    for kind in [
+        AuditAction::MessageReceived,
+        AuditAction::ConsentDecision,
+        AuditAction::Minimised,
+        AuditAction::ReferralRead,
+    ] {
+        assert!(about.contains(&kind), "no {kind} for the referral");
+    }
+    assert_nothing_personal(&events);
+    app.stop().await;
+}
