@@ -1,20 +1,27 @@
-//! `POST /v1/consents`: a partner records a resident's consent on their behalf.
+//! Residents' consents: a partner records one on the resident's behalf (`POST /v1/consents`,
+//! the gateway's JSON, or a FHIR R4 Consent from a care partner), lists what it may see of a
+//! resident's (`GET /v1/consents?resident=`), and revokes one it recorded
+//! (`POST /v1/consents/{id}/revoke`, with its cascade: see [`crate::store::Store::revoke_consent`]).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use wijkbrug_adapters::model::{
     Bsn, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId, Purpose, Sector,
 };
 
+use wijkbrug_adapters::{DecodeContext, Format};
+
 use super::intake::read_body;
 use super::problem::{FieldError, Problem};
 use crate::app::{new_consent_id, SharedState};
+use crate::store::{ConsentId, RevokeOutcome, StoredConsent};
 
 /// A consent to record. The recording partner is the authenticated caller.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -166,13 +173,19 @@ fn parse(req: &ConsentRequest, recorded_by: &PartnerId) -> Result<Consent, Vec<F
 #[utoipa::path(
     post,
     path = "/v1/consents",
-    request_body(content = ConsentRequest, content_type = "application/json"),
+    request_body(
+        description = "The gateway's JSON; a care partner (adapter fhir-r4) may instead send a FHIR R4 Consent resource as `application/fhir+json`: `patient.identifier` with a BSN system, one `provision.actor`, status active (permit) or rejected (objection). A Consent whose patient is only a reference (as the standard's example) is refused at `/patient/identifier`: the gateway cannot tie it to a resident.",
+        content(
+            (ConsentRequest = "application/json"),
+            (serde_json::Value = "application/fhir+json"),
+        )
+    ),
     responses(
         (status = 201, description = "Recorded", body = ConsentCreated),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (or application/fhir+json from a FHIR partner)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, each named", body = Problem, content_type = "application/problem+json"),
     ),
     security(("partner_token" = [])),
@@ -190,32 +203,56 @@ pub async fn post_consent(
     }
 }
 
-async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
-    let partner = state.authenticate(headers)?;
-    let json = headers
+/// The media type of a request (without parameters), lower case.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    if !json {
-        return Err(Problem::unsupported_media_type(&["application/json"]));
-    }
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
+    let partner = state.authenticate(headers)?;
+    let fhir_partner = partner.adapter == Format::FhirR4;
+    let media = media_type(headers);
+    let fhir = match media.as_str() {
+        "application/json" => false,
+        "application/fhir+json" if fhir_partner => true,
+        _ if fhir_partner => {
+            return Err(Problem::unsupported_media_type(&[
+                "application/json",
+                "application/fhir+json",
+            ]))
+        }
+        _ => return Err(Problem::unsupported_media_type(&["application/json"])),
+    };
     let bytes = read_body(headers, body, state.config.settings.server.body_limit_bytes).await?;
-    let req: ConsentRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        let kind = if e.is_data() {
-            "the JSON does not have the expected fields"
-        } else {
-            "the body is not well-formed JSON"
+    let consent = if fhir {
+        let ctx = DecodeContext {
+            sender: partner.id.clone(),
+            directory: state.directory.clone(),
         };
-        Problem::bad_request(format!("{kind} (line {}, column {})", e.line(), e.column()))
-    })?;
-    let consent = parse(&req, &partner.id)
-        .map_err(|errors| Problem::invalid_request("the consent is not valid", errors))?;
+        wijkbrug_adapters::care::decode_consent(&bytes, &ctx).map_err(|errors| {
+            Problem::invalid_request(
+                "the FHIR Consent is not valid",
+                errors.iter().map(FieldError::from).collect(),
+            )
+        })?
+    } else {
+        let req: ConsentRequest = serde_json::from_slice(&bytes).map_err(|e| {
+            let kind = if e.is_data() {
+                "the JSON does not have the expected fields"
+            } else {
+                "the body is not well-formed JSON"
+            };
+            Problem::bad_request(format!("{kind} (line {}, column {})", e.line(), e.column()))
+        })?;
+        parse(&req, &partner.id)
+            .map_err(|errors| Problem::invalid_request("the consent is not valid", errors))?
+    };
     let id = new_consent_id();
     state
         .store
@@ -237,4 +274,234 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
         res.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(res)
+}
+
+/// `GET /v1/consents` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ConsentQuery {
+    /// The resident's BSN (9 digits, 11-proef). Never echoed, in an answer or an error.
+    pub resident: Option<String>,
+}
+
+/// A consent record as a partner may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentView {
+    pub id: String,
+    /// `partner:<id>` or `sector:<sector>`.
+    pub grantee: String,
+    /// `referral` or `coordination`.
+    pub purpose: String,
+    /// `permit` or `deny` (an objection).
+    pub effect: String,
+    pub categories: Vec<String>,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub recorded_by: String,
+    pub evidence: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `active`, `expired`, `not-yet-valid` or `revoked`, as of the request.
+    pub status: String,
+}
+
+/// The consents of one resident that the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentList {
+    pub consents: Vec<ConsentView>,
+}
+
+/// The status of a consent record at `now`.
+fn status_at(c: &Consent, now: DateTime<Utc>) -> &'static str {
+    if c.revoked_at.is_some_and(|r| r <= now) {
+        "revoked"
+    } else if now < c.valid_from {
+        "not-yet-valid"
+    } else if c.valid_until.is_some_and(|u| u <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn view(stored: &StoredConsent, now: DateTime<Utc>) -> ConsentView {
+    let c = &stored.consent;
+    ConsentView {
+        id: stored.id.to_string(),
+        grantee: match &c.grantee {
+            Grantee::Partner(p) => format!("partner:{p}"),
+            Grantee::Sector(s) => format!("sector:{s}"),
+        },
+        purpose: c.purpose.code().to_owned(),
+        effect: match c.effect {
+            ConsentEffect::Permit => "permit",
+            ConsentEffect::Deny => "deny",
+        }
+        .to_owned(),
+        categories: c.categories.iter().map(|k| k.code().to_owned()).collect(),
+        valid_from: c.valid_from,
+        valid_until: c.valid_until,
+        recorded_by: c.recorded_by.to_string(),
+        evidence: c.evidence.as_ref().map(|e| e.as_str().to_owned()),
+        revoked_at: c.revoked_at,
+        status: status_at(c, now).to_owned(),
+    }
+}
+
+/// The consents of a resident that the caller recorded or that were granted to it (to it by
+/// id, or to its sector). Any other consent is left out: an empty list, never 403, so the
+/// answer tells nothing about what others recorded. Standing consents from configuration
+/// are not records and are not listed.
+#[utoipa::path(
+    get,
+    path = "/v1/consents",
+    params(ConsentQuery),
+    responses(
+        (status = 200, description = "The consents the caller may see (possibly none)", body = ConsentList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`resident` missing or not a valid BSN", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("partner_token" = [])),
+    tag = "consents"
+)]
+#[tracing::instrument(skip_all, fields(partner))]
+pub async fn list_consents(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    query: Result<Query<ConsentQuery>, QueryRejection>,
+) -> Response {
+    match list(&state, &headers, query).await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn list(
+    state: &SharedState,
+    headers: &HeaderMap,
+    query: Result<Query<ConsentQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let partner = state.authenticate(headers)?;
+    let resident_error = |rule: String| {
+        Problem::invalid_request(
+            "the query is not valid",
+            vec![FieldError {
+                location: "resident".into(),
+                rule,
+            }],
+        )
+    };
+    // A rejected query is not echoed: its text could hold the BSN.
+    let Ok(Query(query)) = query else {
+        return Err(resident_error(
+            "the query string is not valid; give resident=<BSN>".into(),
+        ));
+    };
+    let bsn = match query.resident.as_deref() {
+        None => return Err(resident_error("required: the resident's BSN".into())),
+        Some(s) => Bsn::parse(s).map_err(|e| resident_error(e.to_string()))?,
+    };
+    let recorded = state.store.consents_for(&bsn).await.map_err(|e| {
+        tracing::error!(error = %e, "store failed listing consents");
+        Problem::unavailable("the consents could not be read")
+    })?;
+    let now = crate::app::now();
+    let consents = recorded
+        .iter()
+        .filter(|s| {
+            let c = &s.consent;
+            c.recorded_by == partner.id
+                || match &c.grantee {
+                    Grantee::Partner(p) => *p == partner.id,
+                    Grantee::Sector(sector) => *sector == partner.sector,
+                }
+        })
+        .map(|s| view(s, now))
+        .collect();
+    Ok(Json(ConsentList { consents }).into_response())
+}
+
+/// What a revocation did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokeResult {
+    pub consent_id: String,
+    pub revoked_at: DateTime<Utc>,
+    /// Queued deliveries of referrals shared under the consent, now cancelled.
+    pub cancelled_deliveries: u32,
+    /// Notices queued: to the senders of the cancelled deliveries, and to the receivers of
+    /// referrals already delivered under it.
+    pub notified: u32,
+}
+
+/// Revoke a consent the caller recorded. Queued deliveries under it are cancelled (their
+/// senders are told); receivers of referrals already delivered under it are told in their
+/// own format (the referral becomes consent_missing). A referral already accepted or in
+/// progress cannot become consent_missing: it is audited, its receiver is not told by the
+/// gateway. Anyone but the recorder gets 404.
+#[utoipa::path(
+    post,
+    path = "/v1/consents/{id}/revoke",
+    params(("id" = String, Path, description = "The consent's id")),
+    responses(
+        (status = 200, description = "Revoked, with its cascade", body = RevokeResult),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such consent recorded by the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("partner_token" = [])),
+    tag = "consents"
+)]
+#[tracing::instrument(skip_all, fields(partner))]
+pub async fn revoke(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match revoke_handle(&state, &id, &headers).await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn revoke_handle(
+    state: &SharedState,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let partner = state.authenticate(headers)?;
+    let id = uuid::Uuid::parse_str(id)
+        .map(ConsentId)
+        .map_err(|_| Problem::not_found("consent"))?;
+    let outcome = state
+        .store
+        .revoke_consent(id, &partner.id, crate::app::now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "store failed revoking a consent");
+            Problem::unavailable("the consent could not be revoked; nothing changed")
+        })?;
+    match outcome {
+        None => Err(Problem::not_found("consent")),
+        Some(RevokeOutcome::AlreadyRevoked { revoked_at }) => Err(Problem::conflict(format!(
+            "the consent was already revoked at {}",
+            revoked_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ))),
+        Some(RevokeOutcome::Revoked(r)) => {
+            tracing::info!(
+                consent = %r.consent,
+                cancelled = r.cancelled_deliveries,
+                notified = r.notified,
+                not_notified = r.not_notified.len(),
+                "consent revoked"
+            );
+            if r.cancelled_deliveries > 0 || r.notified > 0 {
+                state.delivery_wake.notify_one();
+            }
+            Ok(Json(RevokeResult {
+                consent_id: r.consent.to_string(),
+                revoked_at: r.revoked_at,
+                cancelled_deliveries: r.cancelled_deliveries,
+                notified: r.notified,
+            })
+            .into_response())
+        }
+    }
 }

@@ -32,6 +32,8 @@ use problem::Problem;
         intake::post_message,
         referrals::get_referral,
         consents::post_consent,
+        consents::list_consents,
+        consents::revoke,
         mailbox::get_mailbox,
         mailbox::ack,
         ops::list_dead_letters,
@@ -51,6 +53,9 @@ use problem::Problem;
         referrals::HistoryEntry,
         consents::ConsentRequest,
         consents::ConsentCreated,
+        consents::ConsentView,
+        consents::ConsentList,
+        consents::RevokeResult,
         mailbox::MailboxPage,
         mailbox::MailboxItem,
         ops::DeadLetterPage,
@@ -115,7 +120,11 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/v1/partners/{partner}/messages", post(intake::post_message))
         .route("/v1/referrals/{id}", get(referrals::get_referral))
-        .route("/v1/consents", post(consents::post_consent))
+        .route(
+            "/v1/consents",
+            post(consents::post_consent).get(consents::list_consents),
+        )
+        .route("/v1/consents/{id}/revoke", post(consents::revoke))
         .route("/v1/partners/{partner}/mailbox", get(mailbox::get_mailbox))
         .route("/v1/partners/{partner}/mailbox/{item}/ack", post(mailbox::ack))
         .route("/v1/ops/dead-letters", get(ops::list_dead_letters))

@@ -138,6 +138,36 @@ pub struct StoredConsent {
     pub consent: Consent,
 }
 
+/// The reason code of the `consent_missing` transition a revocation makes.
+pub const CONSENT_REVOKED_CODE: &str = "consent-revoked";
+
+/// The reason text of the `consent_missing` transition a revocation makes.
+pub const CONSENT_REVOKED_REASON: &str = "the resident revoked the consent";
+
+/// What [`Store::revoke_consent`] did.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum RevokeOutcome {
+    /// Revoked now, with its cascade.
+    Revoked(Revocation),
+    /// It had been revoked before, at this time; nothing changed.
+    AlreadyRevoked { revoked_at: DateTime<Utc> },
+}
+
+/// A revocation and its cascade.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Revocation {
+    pub consent: ConsentId,
+    pub revoked_at: DateTime<Utc>,
+    /// Pending referral deliveries cancelled.
+    pub cancelled_deliveries: u32,
+    /// Notices queued: to the senders of cancelled deliveries and to the receivers of
+    /// delivered referrals.
+    pub notified: u32,
+    /// Referrals already accepted or in progress under the consent: audited, not notified
+    /// (no legal transition to consent_missing).
+    pub not_notified: Vec<ReferralId>,
+}
+
 /// How many rows each table holds (for readiness, tests and the operations view).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct StoreCounts {
@@ -211,6 +241,28 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
+
+    /// Revokes the consent `id`, if `by` recorded it, at `at`, in one transaction with its
+    /// cascade:
+    /// - every pending outbox row of kind referral whose referral's shared copy rests on this
+    ///   consent is cancelled; the referral becomes `consent_missing` (reason code
+    ///   [`CONSENT_REVOKED_CODE`]) and its sender gets a status notice;
+    /// - every referral shared under it that was already `delivered` becomes
+    ///   `consent_missing` and its receiver gets a status notice;
+    /// - a referral already `accepted` or `in_progress` has no legal transition to
+    ///   `consent_missing`: it keeps its status, nothing is queued, and a `consent_revoked`
+    ///   audit event names it (the receiver is not told through the gateway: a known limit);
+    /// - a `consent_revoked` audit event with the counts.
+    ///
+    /// `None` when there is no such consent or `by` did not record it (the caller cannot tell
+    /// the two apart); [`RevokeOutcome::AlreadyRevoked`] when it was revoked before (nothing
+    /// changes).
+    async fn revoke_consent(
+        &self,
+        id: ConsentId,
+        by: &PartnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<RevokeOutcome>, StoreError>;
 
     /// Every consent recorded for a resident (in force or not).
     async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError>;

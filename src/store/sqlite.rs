@@ -11,6 +11,7 @@
 mod audit;
 mod codec;
 mod delivery;
+mod revoke;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ use self::codec::{corrupt, unavailable};
 use self::delivery::{DeliveryAnswer, DeliveryJob};
 use self::writer::{Job, Stats, TransitionJob, Writer};
 use super::{
-    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, SharedCopy, Store,
+    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, RevokeOutcome, SharedCopy, Store,
     StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
 };
 use crate::audit::{AuditEvent, PseudonymKey};
@@ -342,6 +343,20 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         audit::events(&self.pool, after_seq, limit).await
+    }
+
+    async fn revoke_consent(
+        &self,
+        id: ConsentId,
+        by: &PartnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<RevokeOutcome>, StoreError> {
+        let job = Box::new(revoke::RevokeJob {
+            id,
+            by: by.clone(),
+            at,
+        });
+        self.write(|reply| Job::Revoke(job, reply)).await
     }
 
     async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError> {

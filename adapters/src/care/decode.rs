@@ -52,30 +52,29 @@ const CONTACT_SYSTEMS: [&str; 7] = ["phone", "fax", "email", "pager", "url", "sm
 /// Longest reason code carried into a status update.
 const MAX_REASON_CODE: usize = 64;
 
-pub(crate) fn decode(input: &[u8], ctx: &DecodeContext) -> Out {
+/// The input as a JSON tree: size, UTF-8 (a BOM is skipped) and well-formedness checked.
+fn parse_input(input: &[u8]) -> Result<Value<'_>, DecodeError> {
     if input.len() > MAX_INPUT_BYTES {
-        return vec![Err(DecodeError::document(format_args!(
+        return Err(DecodeError::document(format_args!(
             "must be at most {MAX_INPUT_BYTES} bytes"
-        )))];
+        )));
     }
-    let text = match std::str::from_utf8(input) {
-        Ok(t) => t,
-        Err(e) => {
-            return vec![Err(DecodeError::document(format_args!(
-                "must be UTF-8 (invalid byte sequence at offset {})",
-                e.valid_up_to()
-            )))]
-        }
-    };
+    let text = std::str::from_utf8(input).map_err(|e| {
+        DecodeError::document(format_args!(
+            "must be UTF-8 (invalid byte sequence at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // serde_json stops at 128 levels of nesting ("recursion limit exceeded").
-    let root = match Value::parse(text) {
+    Value::parse(text)
+        .map_err(|e| DecodeError::document(format_args!("must be well-formed JSON: {e}")))
+}
+
+pub(crate) fn decode(input: &[u8], ctx: &DecodeContext) -> Out {
+    let root = match parse_input(input) {
         Ok(v) => v,
-        Err(e) => {
-            return vec![Err(DecodeError::document(format_args!(
-                "must be well-formed JSON: {e}"
-            )))]
-        }
+        Err(e) => return vec![Err(e)],
     };
     let Some(obj) = root.as_object() else {
         return vec![Err(DecodeError::document(
@@ -362,11 +361,11 @@ fn referral(
             e.at(&ce, "a Bundle holds at most one Consent");
             continue;
         }
-        consent = decode_consent(
+        consent = consent_resource(
             e,
             c.obj,
             &cp,
-            patient,
+            Subject::InBundle(patient),
             identity.as_ref().map(|i| i.bsn),
             target.as_ref(),
             b.others,
@@ -1094,12 +1093,78 @@ pub(crate) fn parse_suffix(s: &str) -> Result<(Option<char>, Option<String>), Mo
     Ok((None, Some(Address::parse_house_number_addition(addition)?)))
 }
 
+/// A standalone FHIR R4 **Consent** resource (not in a Bundle), as a care partner records a
+/// resident's consent with the gateway (`POST /v1/consents` with `application/fhir+json`).
+///
+/// The mapping is the Bundle's (see the module docs of [`super`]), with three differences,
+/// because there is no referral and no Patient entry to lean on:
+/// * `patient.identifier` with a BSN system (`http://fhir.nl/fhir/NamingSystem/bsn` or
+///   `urn:oid:2.16.840.1.113883.2.4.6.3`) is **required**: a `patient.reference` alone (such
+///   as `Patient/f001` in the standard's `consent-example-basic.json`) cannot be tied to a
+///   resident, and is refused at `/patient/identifier`.
+/// * `provision.actor` is **required** (one Organization naming a partner): there is no
+///   referral whose target it could default to.
+/// * `status` must be `active` (a consent) or `rejected` (an objection); `inactive`, `draft`,
+///   `proposed` and `entered-in-error` are refused at `/status`: a consent is withdrawn by
+///   revoking it, not by sending it again.
+///
+/// `recorded_by` is `ctx.sender`. Every problem is reported, each with its JSON pointer;
+/// none quotes a value from the input.
+pub fn decode_consent(input: &[u8], ctx: &DecodeContext) -> Result<Consent, Vec<DecodeError>> {
+    let root = parse_input(input).map_err(|e| vec![e])?;
+    let Some(obj) = root.as_object() else {
+        return Err(vec![DecodeError::document(
+            "must be a JSON object (a FHIR Consent)",
+        )]);
+    };
+    match str_of(obj, "resourceType") {
+        Some("Consent") => {}
+        Some(other) => {
+            return Err(vec![DecodeError::at_pointer(
+                "/resourceType",
+                codes::unknown(other, ["Consent"].into_iter()),
+            )])
+        }
+        None => {
+            return Err(vec![DecodeError::at_pointer(
+                "/resourceType",
+                "required: Consent",
+            )])
+        }
+    }
+    let mut e = Errors::default();
+    let consent = consent_resource(
+        &mut e,
+        obj,
+        &Path::ROOT,
+        Subject::Standalone,
+        None,
+        None,
+        &[],
+        ctx,
+    );
+    match consent {
+        Some(c) if e.is_empty() => Ok(c),
+        _ if !e.is_empty() => Err(e.0),
+        _ => Err(vec![DecodeError::document("does not hold a consent")]),
+    }
+}
+
+/// Where a Consent's resident comes from.
+#[derive(Clone, Copy)]
+enum Subject<'v> {
+    /// In a referral's Bundle: its Patient (when found), whose BSN is passed separately.
+    InBundle(Option<Res<'v>>),
+    /// A Consent on its own: the BSN must be on `patient.identifier`.
+    Standalone,
+}
+
 #[allow(clippy::too_many_arguments)]
-fn decode_consent(
+fn consent_resource(
     e: &mut Errors,
     c: &Obj,
     at: &Path<'_>,
-    patient: Option<Res<'_>>,
+    subject: Subject<'_>,
     bsn: Option<Bsn>,
     target: Option<&Target>,
     others: &[Res<'_>],
@@ -1131,13 +1196,16 @@ fn decode_consent(
         }),
     };
 
-    // The patient: a reference to the Bundle's Patient, or a BSN identifier equal to its BSN.
+    // The patient: in a Bundle, a reference to its Patient or a BSN identifier equal to its
+    // BSN; standalone, a BSN identifier (a reference cannot be tied to a resident).
+    let standalone = matches!(subject, Subject::Standalone);
+    let mut bsn = bsn;
     let pp = at.key("patient");
     match opt_obj(e, c, "patient", at) {
         None => e.at(&pp, "required: the Patient the consent is about"),
         Some(po) => {
             let mut named = false;
-            if let Some(r) = str_of(po, "reference") {
+            if let (Some(r), Subject::InBundle(patient)) = (str_of(po, "reference"), subject) {
                 named = true;
                 if !patient.is_some_and(|p| p.is(r, "Patient")) {
                     e.at(
@@ -1155,6 +1223,7 @@ fn decode_consent(
                     named = true;
                     if let Some(v) = req_str(e, id, "value", &ip, "the BSN") {
                         match Bsn::parse(v) {
+                            Ok(b) if standalone => bsn = Some(b),
                             Ok(b) if bsn.is_none_or(|x| x == b) => {}
                             Ok(_) => {
                                 e.at(&ip.key("value"), "must be the BSN of the Bundle's Patient")
@@ -1164,7 +1233,16 @@ fn decode_consent(
                     }
                 }
             }
-            if !named {
+            if !named && standalone {
+                e.at(
+                    &pp.key("identifier"),
+                    format_args!(
+                        "required: the resident's BSN identifier (system {} or {}); a reference alone cannot be tied to a resident",
+                        codes::BSN_SYSTEM,
+                        codes::BSN_OID_SYSTEM
+                    ),
+                );
+            } else if !named {
                 e.at(
                     &pp,
                     "must reference the Bundle's Patient or carry its BSN identifier",
@@ -1264,6 +1342,13 @@ fn decode_consent(
                 })
                 .map(Grantee::Partner)
         }
+        None if standalone => {
+            e.at(
+                &actor_p,
+                "required: the organisation the consent is for (a standalone Consent has no referral to take it from)",
+            );
+            None
+        }
         None => target.map(|t| match t {
             Target::Partner(p) => Grantee::Partner(p.clone()),
             Target::Sector(s) => Grantee::Sector(*s),
@@ -1323,6 +1408,12 @@ fn decode_consent(
                 .ok()
         });
 
+    if standalone && status.is_some_and(|s| !matches!(s, "active" | "rejected")) {
+        e.at(
+            &at.key("status"),
+            "must be active (a consent) or rejected (an objection); a recorded consent is withdrawn by revoking it",
+        );
+    }
     if e.len() > before {
         return None;
     }

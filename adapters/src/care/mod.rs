@@ -130,7 +130,7 @@ mod decode;
 mod encode;
 mod json;
 
-pub use decode::{BUNDLE_TYPES, MAX_INPUT_BYTES};
+pub use decode::{decode_consent, BUNDLE_TYPES, MAX_INPUT_BYTES};
 pub use encode::full_urls;
 
 use crate::adapter::{

@@ -21,9 +21,11 @@ use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Tr
 use super::audit::Chain;
 use super::codec::{self, corrupt, ts, unavailable};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
+use super::revoke::{revoke_in, RevokeJob};
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
-    ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, StoreError, TransitionOutcome,
+    ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
+    TransitionOutcome,
 };
 
 /// Commits and intakes so far (to show that commits are shared).
@@ -44,6 +46,8 @@ pub(crate) enum Job {
     Read(PartnerId, ReferralId, Reply<()>),
     /// A delivery worker's, the mailbox's or an operator's change to an outbox row.
     Delivery(Box<DeliveryJob>, Reply<DeliveryAnswer>),
+    /// A consent revoked by the partner that recorded it, with its cascade.
+    Revoke(Box<RevokeJob>, Reply<Option<RevokeOutcome>>),
     /// Finish, close the connection, and stop.
     Close(oneshot::Sender<()>),
 }
@@ -61,6 +65,7 @@ enum Answer {
     Consent,
     Read,
     Delivery(DeliveryAnswer),
+    Revoke(Option<RevokeOutcome>),
 }
 
 pub(crate) struct Writer {
@@ -181,6 +186,7 @@ impl Writer {
                     Answer::Read
                 }
                 Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, chain, d).await?),
+                Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, chain, r, &now).await?),
                 Job::Close(_) => return Err(corrupt("a close job inside a batch")),
             };
             answers.push(answer);
@@ -232,6 +238,12 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
         Job::Delivery(_, reply) => {
             let _ = reply.send(result.and_then(|a| match a {
                 Answer::Delivery(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Revoke(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Revoke(o) => Ok(o),
                 _ => Err(mismatch()),
             }));
         }
