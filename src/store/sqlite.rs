@@ -37,8 +37,8 @@ use self::codec::{corrupt, unavailable};
 use self::delivery::{DeliveryAnswer, DeliveryJob};
 use self::writer::{Job, Stats, TransitionJob, Writer};
 use super::{
-    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, RevokeOutcome, SharedCopy, Store,
-    StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
+    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, RevokeOutcome, SharedCopy,
+    Store, StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
 };
 use crate::audit::{AuditEvent, PseudonymKey};
 use crate::config::StoreSettings;
