@@ -216,8 +216,6 @@ async fn a_partner_sees_the_consents_it_recorded_or_was_granted_and_no_others() 
             "effect": "deny", "categories": ["health"], "valid_from": "2026-01-01T00:00:00Z"}),
     )
     .await;
-    let mut both = vec![to_wijkteam.clone(), to_care.clone()];
-    both.sort();
 
     assert_eq!(
         ids_seen(app, "woonstad-noord", NO_STANDING).await,
@@ -487,7 +485,10 @@ async fn revoking_after_delivery_tells_the_receiver_in_its_own_format() {
         .decode(&got[1].body, &ctx)
         .collect();
     match records.as_slice() {
-        [Ok(Record::Status(update))] => assert_eq!(update.status, ReferralStatus::Cancelled),
+        [Ok(Record::Status(update))] => {
+            assert_eq!(update.status, ReferralStatus::Cancelled);
+            assert_eq!(update.reason_code.as_deref(), Some("consent-revoked"));
+        }
         other => panic!("{other:?}: {}", got[1].text()),
     }
     let events = audit_events(app).await;

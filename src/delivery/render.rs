@@ -147,15 +147,22 @@ pub async fn render(state: &AppState, lease: &Lease) -> Result<Rendered, RenderE
 
 /// A transition as the status update a partner's format carries. The gateway's own states
 /// map onto the nearest a partner understands: consent_missing and undeliverable are told as
-/// a cancellation with the reason.
+/// a cancellation with the reason (code `consent-revoked` after a revocation, else
+/// `consent-missing`; `undeliverable`).
 fn status_update(
     id: wijkbrug_adapters::model::ReferralId,
     t: &Transition,
 ) -> Result<StatusUpdate, RenderError> {
     let (status, code) = match t.to {
+        // A revocation keeps its own code, so a receiver can tell it from consent never given.
         ReferralStatus::ConsentMissing => (
             ReferralStatus::Cancelled,
-            Some("consent-missing".to_owned()),
+            Some(
+                t.reason_code
+                    .clone()
+                    .filter(|c| c == crate::store::CONSENT_REVOKED_CODE)
+                    .unwrap_or_else(|| "consent-missing".to_owned()),
+            ),
         ),
         ReferralStatus::Undeliverable => {
             (ReferralStatus::Cancelled, Some("undeliverable".to_owned()))

@@ -73,6 +73,15 @@
 //!   `recorded_by` is the sender. `consent-example-basic.json` (no actor, no class, policy
 //!   OPTIN) thus decodes as a permit for the referral's target on all but health, 1964–2016.
 //!
+//! ## A standalone Consent → [`decode_consent`]
+//!
+//! A care partner may also record a consent with the gateway as a lone FHIR Consent resource.
+//! The mapping is the one above, except that the resident must be named by a BSN identifier
+//! on `patient` (either system; a reference alone cannot be tied to a resident, so the
+//! standard's `consent-example-basic.json` is refused at `/patient/identifier`), one
+//! `provision.actor` is required (no referral to default to), and `status` must be `active`
+//! or `rejected`.
+//!
 //! ## Status update (Task), Gravity lifecycle
 //!
 //! | Task.status | status update |
