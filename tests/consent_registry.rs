@@ -628,3 +628,82 @@ async fn a_fhir_consent_is_taken_only_from_a_fhir_partner_and_only_when_valid() 
     assert!(body.contains("/provision/actor"), "{body}");
     n.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_referral_already_accepted_keeps_its_status_and_the_revocation_is_audited_for_it() {
+    let n = network().await;
+    let app = &n.app;
+    let consent = record(
+        app,
+        "thuiszorg-oost",
+        permit_for_partner(OTHER, "huisarts-de-linde"),
+    )
+    .await;
+    let bundle = native(
+        Format::FhirR4,
+        &request(
+            "thuiszorg-oost",
+            "TZO-REVOKE-3",
+            OTHER,
+            Target::Partner(pid("huisarts-de-linde")),
+            false,
+        ),
+    );
+    let id = referral_id(
+        app.post_message("thuiszorg-oost", "application/fhir+json", bundle)
+            .await,
+    )
+    .await;
+    wait_for_status(app, id, ReferralStatus::Delivered).await;
+    // The GP accepts, in its own format.
+    let stored = app.running.state.store.referral(id).await.unwrap().unwrap();
+    let seen = stored.shared.unwrap().request;
+    let update = StatusUpdate::new(
+        ReferralRef::Id(id),
+        ReferralStatus::Accepted,
+        wijkbrug::store::now(),
+    )
+    .unwrap();
+    let task = adapter_for(Format::FhirR4)
+        .encode_status(
+            wijkbrug_adapters::adapter::OutgoingStatus {
+                id,
+                request: &seen,
+                update: &update,
+            },
+            &app.running.state.directory,
+        )
+        .unwrap();
+    let res = app
+        .post_message("huisarts-de-linde", "application/fhir+json", task)
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(status_of(app, id).await, ReferralStatus::Accepted);
+    let queued_before = app.running.state.store.outbox_for(id).await.unwrap().len();
+
+    let (status, body) = revoke(app, "thuiszorg-oost", &consent).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cancelled_deliveries"], 0);
+    assert_eq!(body["notified"], 0);
+    // No legal transition to consent_missing from accepted: the status stays, nothing is
+    // queued, and an audit event names the referral.
+    assert_eq!(status_of(app, id).await, ReferralStatus::Accepted);
+    assert_eq!(
+        app.running.state.store.outbox_for(id).await.unwrap().len(),
+        queued_before
+    );
+    let events = audit_events(app).await;
+    assert_eq!(verify(&events), Ok(events.len() as u64));
+    let for_referral = events
+        .iter()
+        .find(|e| e.action == AuditAction::ConsentRevoked && e.referral == Some(id))
+        .expect("a consent_revoked event naming the referral");
+    assert_eq!(for_referral.detail["consent_id"], consent);
+    assert_eq!(for_referral.detail["status"], "accepted");
+    let summary = events
+        .iter()
+        .find(|e| e.action == AuditAction::ConsentRevoked && e.referral.is_none())
+        .unwrap();
+    assert_eq!(summary.detail["not_notified"], "1");
+    n.app.stop().await;
+}
