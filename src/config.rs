@@ -46,6 +46,17 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub ops: OpsSettings,
     pub audit: AuditSettings,
+    pub retention: RetentionSettings,
+}
+
+/// `[retention]`: erasing the payloads of referrals that are done.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// Payloads of completed, cancelled, declined, undeliverable and consent_missing referrals
+    /// are erased this many days after their last status change.
+    pub payload_days: u32,
+    /// How often the retention job runs.
+    pub interval: Duration,
 }
 
 /// `[audit]`: the audit log.
@@ -433,6 +444,28 @@ struct RawSettings {
     ops: RawOps,
     /// The audit log.
     audit: RawAudit,
+    /// Retention of payloads.
+    retention: RawRetention,
+}
+
+/// `[retention]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetention {
+    /// Days after the last status change of a done referral until its payload is erased
+    /// (default 365).
+    payload_days: u64,
+    /// How often the retention job runs, in seconds (default 3600).
+    interval_secs: u64,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        Self {
+            payload_days: 365,
+            interval_secs: 3600,
+        }
+    }
 }
 
 /// `[audit]`
@@ -831,6 +864,7 @@ fn validate_settings(
     let delivery = settings_section::<RawDeliverySettings>(layers, "delivery", problems);
     let ops = settings_section::<RawOps>(layers, "ops", problems);
     let audit = settings_section::<RawAudit>(layers, "audit", problems);
+    let retention = settings_section::<RawRetention>(layers, "retention", problems);
     let src = |s: &str, k: &str| layers.source_of(s, k);
     let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
         if n == 0 {
@@ -1084,7 +1118,28 @@ fn validate_settings(
         }
     });
 
+    let retention = retention.and_then(|r| {
+        let days = positive(problems, "retention", "payload_days", r.payload_days);
+        // At most about 100 years: keeps the cut-off computable.
+        let days = days.and_then(|d| {
+            problems.check(
+                &src("retention", "payload_days"),
+                "retention.payload_days",
+                u32::try_from(d)
+                    .ok()
+                    .filter(|d| *d <= 36_500)
+                    .ok_or("must be at most 36500"),
+            )
+        });
+        let interval = positive(problems, "retention", "interval_secs", r.interval_secs);
+        Some(RetentionSettings {
+            payload_days: days?,
+            interval: Duration::from_secs(interval?),
+        })
+    });
+
     Some(Settings {
+        retention: retention?,
         audit: audit?,
         server: server?,
         store: store?,
@@ -2281,6 +2336,30 @@ mod tests {
             keys.iter().any(|k| k.starts_with("ops.token_hashes")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn retention_settings_have_their_defaults_and_must_be_at_least_one() {
+        let r = shipped(&[]).unwrap().settings.retention;
+        assert_eq!(r.payload_days, 365);
+        assert_eq!(r.interval, Duration::from_secs(3600));
+        let set = shipped(&[
+            ("WIJKBRUG__RETENTION__PAYLOAD_DAYS", "30"),
+            ("WIJKBRUG__RETENTION__INTERVAL_SECS", "60"),
+        ])
+        .unwrap()
+        .settings
+        .retention;
+        assert_eq!(set.payload_days, 30);
+        assert_eq!(set.interval, Duration::from_secs(60));
+        let problems = shipped(&[
+            ("WIJKBRUG__RETENTION__PAYLOAD_DAYS", "0"),
+            ("WIJKBRUG__RETENTION__INTERVAL_SECS", "0"),
+        ])
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"retention.payload_days"), "{problems:?}");
+        assert!(keys.contains(&"retention.interval_secs"), "{problems:?}");
     }
 
     #[test]

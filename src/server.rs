@@ -1,5 +1,5 @@
 //! `wijkbrug serve`: open the store, apply migrations, and serve the API and run the delivery
-//! worker until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
+//! worker and the retention job until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
 //! delivery attempts (up to the configured grace) and stop.
 
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
+use crate::retention::RetentionWorker;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -23,6 +24,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
     delivery: DeliveryWorker,
+    retention: RetentionWorker,
     grace: std::time::Duration,
 }
 
@@ -33,7 +35,11 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let ((), served) = tokio::join!(self.delivery.stop(self.grace), self.task);
+        let ((), (), served) = tokio::join!(
+            self.delivery.stop(self.grace),
+            self.retention.stop(),
+            self.task
+        );
         served.context("server task")?
     }
 
@@ -78,6 +84,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let addr = listener.local_addr()?;
     let grace = config.settings.server.shutdown_grace;
     let client = DeliveryClient::new()?;
+    let retention = RetentionWorker::spawn(store.clone(), config.settings.retention.clone());
     let state = Arc::new(AppState::new(config, store));
     let app = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -106,6 +113,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         shutdown: Some(tx),
         task,
         delivery,
+        retention,
         grace,
     })
 }

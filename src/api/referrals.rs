@@ -48,7 +48,7 @@ pub struct ReferralView {
     responses(
         (status = 200, description = "The referral as you may see it", body = ReferralView),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such referral visible to you (also for other partners' referrals)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such referral visible to you (also for other partners' referrals, and for a referral whose payload retention erased)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limit exceeded", body = Problem, content_type = "application/problem+json"),
     ),
     security(("partner_token" = [])),

@@ -168,6 +168,31 @@ pub struct Revocation {
     pub not_notified: Vec<ReferralId>,
 }
 
+/// A referral's metadata: what is kept after its payload was erased (no resident data).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReferralMeta {
+    pub id: ReferralId,
+    pub sender: PartnerId,
+    /// The routed receiver, when there is one.
+    pub receiver: Option<PartnerId>,
+    pub status: wijkbrug_adapters::model::ReferralStatus,
+    pub received_at: DateTime<Utc>,
+    /// The time of the last status change.
+    pub updated_at: DateTime<Utc>,
+    /// When retention erased its payload ([`Store::erase_payloads`]), if it did.
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// The statuses whose referrals retention erases: nothing more happens to them through the
+/// gateway (final, or a dead end an operator did not retry within the retention period).
+pub const RETAINED_STATUSES: [wijkbrug_adapters::model::ReferralStatus; 5] = [
+    wijkbrug_adapters::model::ReferralStatus::Completed,
+    wijkbrug_adapters::model::ReferralStatus::Cancelled,
+    wijkbrug_adapters::model::ReferralStatus::Declined,
+    wijkbrug_adapters::model::ReferralStatus::Undeliverable,
+    wijkbrug_adapters::model::ReferralStatus::ConsentMissing,
+];
+
 /// How many rows each table holds (for readiness, tests and the operations view).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct StoreCounts {
@@ -203,7 +228,9 @@ pub trait Store: Send + Sync + 'static {
     /// `Duplicate` of the first.
     async fn intake(&self, intake: Intake) -> Result<Vec<IntakeOutcome>, StoreError>;
 
-    /// A referral by id.
+    /// A referral by id. `None` also for a referral whose payload retention erased: no caller
+    /// can show data that is gone (the API answers 404); its metadata is in
+    /// [`Store::referral_meta`].
     async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError>;
 
     /// The id of the referral a sender sent with its own reference.
@@ -272,6 +299,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Row counts per table.
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    // ---- retention --------------------------------------------------------------------------
+
+    /// A referral's metadata, erased or not (`None`: no such referral).
+    async fn referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError>;
+
+    /// Erases the payloads of up to `limit` referrals in one of [`RETAINED_STATUSES`] whose
+    /// last status change is older than `older_than`, oldest first, in one transaction:
+    /// the request and the shared copy are gone, the transitions lose their reason texts
+    /// (their codes stay), pending outbox rows are cancelled and dead letters discarded (there
+    /// is nothing left to deliver), and a `payload_erased` audit event is appended for each.
+    /// Metadata, outbox rows, consents and audit events stay. Afterwards
+    /// [`Store::referral`] answers `None` for them (see [`Store::referral_meta`]).
+    /// `now` is the erasure time. Returns how many were erased (less than `limit`: none left).
+    async fn erase_payloads(
+        &self,
+        older_than: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
+
+    /// Gives the space freed by erasures back to the file system (SQLite: `PRAGMA
+    /// incremental_vacuum`). Returns the pages freed.
+    async fn reclaim_space(&self) -> Result<u64, StoreError>;
 
     /// Finishes the writes in flight and closes the store; later calls answer
     /// [`StoreError::Unavailable`]. Dropping the store without closing loses nothing that was

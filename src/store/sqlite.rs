@@ -11,6 +11,7 @@
 mod audit;
 mod codec;
 mod delivery;
+mod retention;
 mod revoke;
 mod writer;
 
@@ -24,8 +25,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -37,8 +38,8 @@ use self::codec::{corrupt, unavailable};
 use self::delivery::{DeliveryAnswer, DeliveryJob};
 use self::writer::{Job, Stats, TransitionJob, Writer};
 use super::{
-    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, RevokeOutcome, SharedCopy,
-    Store, StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
+    ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, ReferralMeta, RevokeOutcome,
+    SharedCopy, Store, StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
 };
 use crate::audit::{AuditEvent, PseudonymKey};
 use crate::config::StoreSettings;
@@ -87,16 +88,19 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Retention frees pages with `incremental_vacuum` (see `retention`).
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
 
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
-        let conn = SqliteConnection::connect_with(&options)
+        let mut conn = SqliteConnection::connect_with(&options)
             .await
             .map_err(unavailable)?;
+        retention::ensure_incremental_vacuum(&mut conn).await?;
 
         let max_batch = settings.group_commit_max_batch.max(1);
         let (jobs, rx) = mpsc::channel(max_batch.saturating_mul(4).max(64));
@@ -244,11 +248,12 @@ impl Store for SqliteStore {
     }
 
     async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError> {
-        // One read transaction: the row and its history from the same snapshot.
+        // One read transaction: the row and its history from the same snapshot. An erased
+        // referral reads as none (retention): its metadata is in `referral_meta`.
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let row: Option<ReferralRow> = sqlx::query_as(
             "SELECT request, receiver, shared, shared_categories, shared_removed, consent_id, \
-             received_at FROM referrals WHERE id = ?",
+             received_at FROM referrals WHERE id = ? AND erased_at IS NULL",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -407,6 +412,28 @@ impl Store for SqliteStore {
             consents: n(consents),
             idempotency_keys: n(idempotency_keys),
         })
+    }
+
+    async fn referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError> {
+        retention::meta(&self.pool, id).await
+    }
+
+    async fn erase_payloads(
+        &self,
+        older_than: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let job = Box::new(retention::EraseJob {
+            older_than,
+            now,
+            limit,
+        });
+        self.write(|reply| Job::Erase(job, reply)).await
+    }
+
+    async fn reclaim_space(&self) -> Result<u64, StoreError> {
+        retention::reclaim(&self.pool).await
     }
 
     async fn close(&self) {

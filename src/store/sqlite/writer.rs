@@ -21,6 +21,7 @@ use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Tr
 use super::audit::Chain;
 use super::codec::{self, corrupt, ts, unavailable};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
+use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
@@ -48,6 +49,8 @@ pub(crate) enum Job {
     Delivery(Box<DeliveryJob>, Reply<DeliveryAnswer>),
     /// A consent revoked by the partner that recorded it, with its cascade.
     Revoke(Box<RevokeJob>, Reply<Option<RevokeOutcome>>),
+    /// Retention: erase the payloads of referrals that are done.
+    Erase(Box<EraseJob>, Reply<u64>),
     /// Finish, close the connection, and stop.
     Close(oneshot::Sender<()>),
 }
@@ -66,6 +69,7 @@ enum Answer {
     Read,
     Delivery(DeliveryAnswer),
     Revoke(Option<RevokeOutcome>),
+    Erase(u64),
 }
 
 pub(crate) struct Writer {
@@ -187,6 +191,7 @@ impl Writer {
                 }
                 Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, chain, d).await?),
                 Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, chain, r, &now).await?),
+                Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, chain, e).await?),
                 Job::Close(_) => return Err(corrupt("a close job inside a batch")),
             };
             answers.push(answer);
@@ -244,6 +249,12 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
         Job::Revoke(_, reply) => {
             let _ = reply.send(result.and_then(|a| match a {
                 Answer::Revoke(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Erase(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Erase(n) => Ok(n),
                 _ => Err(mismatch()),
             }));
         }
