@@ -128,10 +128,13 @@ pub enum AuditAction {
     ConsentRecorded,
     /// A consent was revoked.
     ConsentRevoked,
+    /// A resident's processing log was read (detail: reader, entries shown); carries the
+    /// resident's pseudonym.
+    ProcessingLogRead,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::MessageReceived,
         Self::ConsentDecision,
         Self::Minimised,
@@ -141,6 +144,7 @@ impl AuditAction {
         Self::OpsAction,
         Self::ConsentRecorded,
         Self::ConsentRevoked,
+        Self::ProcessingLogRead,
     ];
 
     /// The stored code.
@@ -155,6 +159,7 @@ impl AuditAction {
             Self::OpsAction => "ops_action",
             Self::ConsentRecorded => "consent_recorded",
             Self::ConsentRevoked => "consent_revoked",
+            Self::ProcessingLogRead => "processing_log_read",
         }
     }
 }
