@@ -275,7 +275,7 @@ async fn audit_resident(
 /// basis, result.
 fn processing_table(entries: &[crate::processing_log::ProcessingEntry]) -> String {
     let header = [
-        "TIME",
+        "TIME (UTC)",
         "ACTION",
         "PARTNER",
         "RECIPIENT",
