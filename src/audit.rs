@@ -131,10 +131,13 @@ pub enum AuditAction {
     /// Retention erased a referral's payload (detail: its status, the cut-off, how many
     /// reason texts were erased and deliveries cancelled).
     PayloadErased,
+    /// A resident's processing log was read (detail: reader, entries shown); carries the
+    /// resident's pseudonym.
+    ProcessingLogRead,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::MessageReceived,
         Self::ConsentDecision,
         Self::Minimised,
@@ -145,6 +148,7 @@ impl AuditAction {
         Self::ConsentRecorded,
         Self::ConsentRevoked,
         Self::PayloadErased,
+        Self::ProcessingLogRead,
     ];
 
     /// The stored code.
@@ -160,6 +164,7 @@ impl AuditAction {
             Self::ConsentRecorded => "consent_recorded",
             Self::ConsentRevoked => "consent_revoked",
             Self::PayloadErased => "payload_erased",
+            Self::ProcessingLogRead => "processing_log_read",
         }
     }
 }

@@ -50,6 +50,20 @@ enum AuditCommand {
     /// Walk the audit log's hash chain and report the first broken link. Exit codes: 0 the
     /// chain is intact, 1 it is broken, 2 it could not be checked.
     Verify(AuditVerifyArgs),
+    /// Print one resident's processing log ("who saw what about me", GDPR article 15): every
+    /// event about them, which partner received which data categories, when, under which
+    /// consent. Exit codes: 0 printed, 2 an invalid BSN or the log could not be read.
+    Resident(AuditResidentArgs),
+}
+
+#[derive(Args)]
+struct AuditResidentArgs {
+    /// The resident's BSN (9 digits, 11-proef); never printed back.
+    #[arg(long)]
+    bsn: String,
+    /// The configuration folder (default.toml names the store and the pseudonym key).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
 }
 
 #[derive(Args)]
@@ -116,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(args) => run_check_config(&args),
         Command::Partner(PartnerCommand::Token) => run_partner_token(),
         Command::Audit(AuditCommand::Verify(args)) => run_audit_verify(&args),
+        Command::Audit(AuditCommand::Resident(args)) => run_audit_resident(&args),
     }
 }
 
@@ -197,6 +212,158 @@ fn run_audit_verify(args: &AuditVerifyArgs) -> ExitCode {
         }
     };
     runtime.block_on(audit_verify(&settings))
+}
+
+fn run_audit_resident(args: &AuditResidentArgs) -> ExitCode {
+    let bsn = match wijkbrug_adapters::model::Bsn::parse(args.bsn.trim()) {
+        Ok(b) => b,
+        Err(rule) => {
+            eprintln!("error: --bsn {rule}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match config::load_settings(&args.config) {
+        Ok(s) => s,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!("{} problem(s) in {}", problems.len(), args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(audit_resident(&settings, &bsn))
+}
+
+async fn audit_resident(
+    settings: &config::Settings,
+    bsn: &wijkbrug_adapters::model::Bsn,
+) -> ExitCode {
+    use crate::store::Store;
+
+    let store = match open_existing_store(settings).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let pseudonym = settings.audit.pseudonym_key.pseudonym(bsn);
+    let result = store.processing_log(pseudonym.as_str()).await;
+    store.close().await;
+    let entries = match result {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: reading the audit log: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("processing log for the resident with the given BSN");
+    print!("{}", processing_table(&entries));
+    println!("{} event(s)", entries.len());
+    ExitCode::SUCCESS
+}
+
+/// The entries as a plain-text table: time, action, partner, recipient, categories, legal
+/// basis, result.
+fn processing_table(entries: &[crate::processing_log::ProcessingEntry]) -> String {
+    let header = [
+        "TIME (UTC)",
+        "ACTION",
+        "PARTNER",
+        "RECIPIENT",
+        "CATEGORIES",
+        "LEGAL BASIS",
+        "RESULT",
+    ];
+    let rows: Vec<[String; 7]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                e.action.code().to_owned(),
+                e.actor.clone(),
+                e.recipient
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                e.categories
+                    .filter(|c| !c.is_empty())
+                    .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                e.legal_basis.clone(),
+                e.result.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(&header);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        out.push_str(&line(&cells));
+    }
+    out
+}
+
+/// Opens the configured store for a tool, refusing a missing database (opening would create
+/// it) or one that was never migrated. Errors are printed; the exit code is 2.
+async fn open_existing_store(
+    settings: &config::Settings,
+) -> Result<crate::store::sqlite::SqliteStore, ExitCode> {
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+
+    let cannot = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("error: {what}: {e}");
+        ExitCode::from(2)
+    };
+    match SqliteStore::database_file(&settings.store) {
+        Ok(path) if path.is_file() => {}
+        Ok(path) => {
+            return Err(cannot(
+                "no database",
+                &format_args!("{} does not exist", path.display()),
+            ))
+        }
+        Err(e) => return Err(cannot("the store", &e)),
+    }
+    let store =
+        match SqliteStore::open_with_key(&settings.store, settings.audit.pseudonym_key.clone())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Err(cannot("opening the store", &e)),
+        };
+    if let Err(e) = store.ready().await {
+        store.close().await;
+        return Err(cannot(
+            "the store is not ready (start the gateway once to migrate it)",
+            &e,
+        ));
+    }
+    Ok(store)
 }
 
 async fn audit_verify(settings: &config::Settings) -> ExitCode {

@@ -46,6 +46,7 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub ops: OpsSettings,
     pub audit: AuditSettings,
+    pub privacy: PrivacySettings,
     pub retention: RetentionSettings,
 }
 
@@ -98,6 +99,14 @@ pub struct DeliverySettings {
 #[derive(Debug, Clone, Default)]
 pub struct OpsSettings {
     /// Hashes of the operations tokens (none: the operations API is closed; two during a
+    /// change-over).
+    pub token_hashes: Vec<TokenHash>,
+}
+
+/// `[privacy]`: the privacy officer's API (residents' processing logs).
+#[derive(Debug, Clone, Default)]
+pub struct PrivacySettings {
+    /// Hashes of the privacy officer's tokens (none: the privacy API is closed; two during a
     /// change-over).
     pub token_hashes: Vec<TokenHash>,
 }
@@ -444,6 +453,8 @@ struct RawSettings {
     ops: RawOps,
     /// The audit log.
     audit: RawAudit,
+    /// The privacy officer's API.
+    privacy: RawOps,
     /// Retention of payloads.
     retention: RawRetention,
 }
@@ -865,6 +876,7 @@ fn validate_settings(
     let ops = settings_section::<RawOps>(layers, "ops", problems);
     let audit = settings_section::<RawAudit>(layers, "audit", problems);
     let retention = settings_section::<RawRetention>(layers, "retention", problems);
+    let privacy = settings_section::<RawOps>(layers, "privacy", problems);
     let src = |s: &str, k: &str| layers.source_of(s, k);
     let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
         if n == 0 {
@@ -1052,12 +1064,12 @@ fn validate_settings(
         })
     });
 
-    let ops = ops.and_then(|r| {
-        let source = src("ops", "token_hashes");
+    let mut token_hashes = |section: &str, r: RawOps| -> Option<Vec<TokenHash>> {
+        let source = src(section, "token_hashes");
         if r.token_hashes.len() > 2 {
             problems.push(
                 &source,
-                "ops.token_hashes",
+                format!("{section}.token_hashes"),
                 "at most two hashes (the current token and the next, during a change-over)",
             );
         }
@@ -1070,16 +1082,20 @@ fn validate_settings(
                     ok = false;
                     problems.push(
                         &source,
-                        format!("ops.token_hashes[{i}]"),
+                        format!("{section}.token_hashes[{i}]"),
                         "must be sha256:<64 hex digits> (mint one with `wijkbrug partner token`)",
                     );
                 }
             }
         }
-        ok.then_some(OpsSettings {
-            token_hashes: hashes,
-        })
-    });
+        ok.then_some(hashes)
+    };
+    let ops = ops
+        .and_then(|r| token_hashes("ops", r))
+        .map(|token_hashes| OpsSettings { token_hashes });
+    let privacy = privacy
+        .and_then(|r| token_hashes("privacy", r))
+        .map(|token_hashes| PrivacySettings { token_hashes });
 
     let audit = audit.and_then(|r| {
         let source = src("audit", "pseudonym_key_env");
@@ -1147,6 +1163,7 @@ fn validate_settings(
         gateway: gateway?,
         delivery: delivery?,
         ops: ops?,
+        privacy: privacy?,
     })
 }
 
@@ -2379,5 +2396,39 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(settings.ops.token_hashes.len(), 1);
         assert!(settings.ops.token_hashes[0].matches("ops-token"));
+        assert!(settings.privacy.token_hashes.is_empty());
+    }
+
+    #[test]
+    fn privacy_token_hashes_are_read_and_checked() {
+        let hash = TokenHash::of("privacy-token").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for entry in ["default.toml", "routing.toml"] {
+            std::fs::copy(src.join(entry), dir.path().join(entry)).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join("default.toml")).unwrap();
+        let good = text.replace(
+            "[privacy]\n",
+            &format!("[privacy]\ntoken_hashes = [\"{hash}\"]\n"),
+        );
+        assert_ne!(text, good, "default.toml has a [privacy] section");
+        std::fs::write(dir.path().join("default.toml"), good).unwrap();
+        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
+        let mut problems = Problems::default();
+        let settings = validate_settings(&layers, &HashMap::new(), &mut problems).unwrap();
+        assert!(problems.is_empty());
+        assert!(settings.privacy.token_hashes[0].matches("privacy-token"));
+        assert!(settings.ops.token_hashes.is_empty());
+
+        let bad = text.replace("[privacy]\n", "[privacy]\ntoken_hashes = [\"plain\"]\n");
+        std::fs::write(dir.path().join("default.toml"), bad).unwrap();
+        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
+        let mut problems = Problems::default();
+        assert!(validate_settings(&layers, &HashMap::new(), &mut problems).is_none());
+        assert!(problems
+            .0
+            .iter()
+            .any(|p| p.to_string().contains("privacy.token_hashes[0]")));
     }
 }

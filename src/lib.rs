@@ -10,6 +10,7 @@ pub mod consent;
 pub mod delivery;
 pub mod directory;
 pub mod intake;
+pub mod processing_log;
 pub mod retention;
 pub mod routing;
 pub mod server;

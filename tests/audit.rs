@@ -333,10 +333,12 @@ async fn a_clean_run_records_every_kind_of_event_and_the_chain_verifies() {
     assert_eq!(events[0].seq, 1);
     let kinds: HashSet<AuditAction> = events.iter().map(|e| e.action).collect();
     for kind in AuditAction::ALL {
-        // Revocation and retention have their own tests.
+        // Revocation, retention and processing-log reads have their own tests.
         if !matches!(
             kind,
-            AuditAction::ConsentRevoked | AuditAction::PayloadErased
+            AuditAction::ConsentRevoked
+                | AuditAction::PayloadErased
+                | AuditAction::ProcessingLogRead
         ) {
             assert!(kinds.contains(&kind), "no {kind} event");
         }

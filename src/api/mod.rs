@@ -5,6 +5,7 @@ pub mod health;
 pub mod intake;
 pub mod mailbox;
 pub mod ops;
+pub mod privacy;
 pub mod problem;
 pub mod referrals;
 
@@ -39,6 +40,7 @@ use problem::Problem;
         ops::list_dead_letters,
         ops::retry,
         ops::discard,
+        privacy::processing_log,
         health::healthz,
         health::readyz,
     ),
@@ -60,6 +62,8 @@ use problem::Problem;
         mailbox::MailboxItem,
         ops::DeadLetterPage,
         ops::DeadLetterView,
+        privacy::ProcessingLog,
+        privacy::ProcessingEntryView,
         health::Health,
     )),
     modifiers(&PartnerToken),
@@ -69,6 +73,7 @@ use problem::Problem;
         (name = "consents", description = "Residents' consents"),
         (name = "mailbox", description = "Pull delivery for partners that cannot receive pushes"),
         (name = "operations", description = "Health, readiness and dead letters"),
+        (name = "privacy", description = "Residents' processing logs, for the privacy officer"),
     )
 )]
 pub struct ApiDoc;
@@ -93,6 +98,17 @@ impl Modify for PartnerToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An operations token (`[ops] token_hashes` in config)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "privacy_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A privacy officer's token (`[privacy] token_hashes` in config)",
+                    ))
                     .build(),
             ),
         );
@@ -130,6 +146,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/ops/dead-letters", get(ops::list_dead_letters))
         .route("/v1/ops/dead-letters/{id}/retry", post(ops::retry))
         .route("/v1/ops/dead-letters/{id}/discard", post(ops::discard))
+        .route(
+            "/v1/privacy/residents/{bsn}/processing-log",
+            get(privacy::processing_log),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi_json))
@@ -149,8 +169,15 @@ pub fn router(state: SharedState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                // The path carries partner and referral ids only; never a body or a query.
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), partner = tracing::field::Empty)
+                // The path carries partner and referral ids only; never a body or a query. The
+                // privacy officer's path carries a BSN: it is shown redacted.
+                let path = req.uri().path();
+                let path = if path.starts_with("/v1/privacy/") {
+                    privacy::REDACTED_PATH
+                } else {
+                    path
+                };
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path, partner = tracing::field::Empty)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -269,6 +269,26 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
 
+    /// Every audit event about one resident, as a processing log in seq order: the events
+    /// carrying the pseudonym `pseudonym` (see [`crate::audit::PseudonymKey::pseudonym`]) and
+    /// every event of the referrals first received about them (linked through the referral
+    /// id). Retention reads [`crate::processing_log::RETENTION_UNTIL_ERASED`]; the caller may
+    /// replace it with a configured period. Empty for an unknown or malformed pseudonym.
+    async fn processing_log(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Vec<crate::processing_log::ProcessingEntry>, StoreError>;
+
+    /// Audits that `reader` (e.g. [`crate::processing_log::PRIVACY_OFFICER`]) read the
+    /// processing log of the resident `pseudonym`, `entries` entries long (a
+    /// `processing_log_read` event carrying the pseudonym).
+    async fn record_processing_log_read(
+        &self,
+        reader: &str,
+        pseudonym: &crate::audit::Pseudonym,
+        entries: usize,
+    ) -> Result<(), StoreError>;
+
     /// Revokes the consent `id`, if `by` recorded it, at `at`, in one transaction with its
     /// cascade:
     /// - every pending outbox row of kind referral whose referral's shared copy rests on this

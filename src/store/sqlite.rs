@@ -11,6 +11,7 @@
 mod audit;
 mod codec;
 mod delivery;
+mod processing_log;
 mod retention;
 mod revoke;
 mod writer;
@@ -348,6 +349,29 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         audit::events(&self.pool, after_seq, limit).await
+    }
+
+    async fn processing_log(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Vec<crate::processing_log::ProcessingEntry>, StoreError> {
+        processing_log::processing_log(&self.pool, pseudonym).await
+    }
+
+    async fn record_processing_log_read(
+        &self,
+        reader: &str,
+        pseudonym: &crate::audit::Pseudonym,
+        entries: usize,
+    ) -> Result<(), StoreError> {
+        let event = crate::audit::AuditDraft::new(
+            super::now(),
+            crate::audit::AuditAction::ProcessingLogRead,
+        )
+        .resident(Some(pseudonym.clone()))
+        .detail("reader", reader)
+        .detail("entries", entries);
+        self.write(|reply| Job::Event(Box::new(event), reply)).await
     }
 
     async fn revoke_consent(

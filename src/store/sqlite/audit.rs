@@ -94,7 +94,7 @@ fn parse_hash(s: &str, what: &str) -> Result<[u8; 32], StoreError> {
 }
 
 /// An `audit_events` row.
-type EventRow = (
+pub(crate) type EventRow = (
     i64,
     String,
     String,
@@ -124,7 +124,7 @@ pub(crate) async fn events(
     rows.into_iter().map(event_from_row).collect()
 }
 
-fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
+pub(crate) fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
     let (seq, at, action, partner, referral, resident, detail, prev_hash, hash) = row;
     let detail: BTreeMap<String, String> = serde_json::from_str(&detail)
         .map_err(|_| corrupt("audit_events.detail is not an object of strings"))?;

@@ -45,6 +45,8 @@ pub(crate) enum Job {
     Consent(ConsentId, Box<Consent>, Reply<()>),
     /// A partner read a referral through the API (audited only).
     Read(PartnerId, ReferralId, Reply<()>),
+    /// An audit event that records no other change (e.g. a read of a processing log).
+    Event(Box<AuditDraft>, Reply<()>),
     /// A delivery worker's, the mailbox's or an operator's change to an outbox row.
     Delivery(Box<DeliveryJob>, Reply<DeliveryAnswer>),
     /// A consent revoked by the partner that recorded it, with its cascade.
@@ -189,6 +191,10 @@ impl Writer {
                     chain.append(&mut tx, read).await?;
                     Answer::Read
                 }
+                Job::Event(draft, _) => {
+                    chain.append(&mut tx, (**draft).clone()).await?;
+                    Answer::Read
+                }
                 Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, chain, d).await?),
                 Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, chain, r, &now).await?),
                 Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, chain, e).await?),
@@ -234,7 +240,7 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
                 _ => Err(mismatch()),
             }));
         }
-        Job::Read(_, _, reply) => {
+        Job::Read(_, _, reply) | Job::Event(_, reply) => {
             let _ = reply.send(result.and_then(|a| match a {
                 Answer::Read => Ok(()),
                 _ => Err(mismatch()),

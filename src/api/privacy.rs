@@ -1,0 +1,159 @@
+//! The privacy officer's API: one resident's processing log ("who saw what about me", GDPR
+//! article 15). Authenticated with a privacy officer's token (`[privacy] token_hashes`);
+//! partner and operations tokens are refused. Every read is itself audited.
+//!
+//! The BSN is in the path; it is validated, turned into the keyed pseudonym the audit log
+//! uses, and never echoed, logged or stored (the request span shows a redacted path).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use wijkbrug_adapters::model::Bsn;
+
+use super::problem::{FieldError, Problem};
+use crate::app::SharedState;
+use crate::processing_log::ProcessingEntry;
+
+/// The redacted path the request span shows for this route.
+pub const REDACTED_PATH: &str = "/v1/privacy/residents/{bsn}/processing-log";
+
+/// The privacy officer behind a token: `privacy-1` or `privacy-2` (the first or second
+/// configured hash).
+fn officer(state: &SharedState, headers: &HeaderMap) -> Result<String, Problem> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(Problem::unauthorized)?;
+    let mut found = None;
+    // Compare against every hash (constant time each) so timing does not tell which matched.
+    for (i, hash) in state
+        .config
+        .settings
+        .privacy
+        .token_hashes
+        .iter()
+        .enumerate()
+    {
+        if hash.matches(token.trim()) && found.is_none() {
+            found = Some(format!("privacy-{}", i + 1));
+        }
+    }
+    found.ok_or_else(Problem::unauthorized)
+}
+
+/// One processing event about the resident (after the VNG Verwerkingenlogging fields).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessingEntryView {
+    /// The audit event's sequence number.
+    pub seq: u64,
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// The action code: `message_received`, `consent_decision`, `minimised`,
+    /// `delivery_attempt`, `status_changed`, `referral_read`, `ops_action`,
+    /// `consent_recorded`, `consent_revoked`, `processing_log_read`.
+    pub action: &'static str,
+    /// Who did it: a partner id, `gateway`, an operator or a privacy officer.
+    pub actor: String,
+    /// The partner the data went to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<String>,
+    /// The data categories shared (or a consent covers).
+    pub categories: Vec<String>,
+    /// `consent <id>`, `no consent: not shared`, or `-`.
+    pub legal_basis: String,
+    pub result: String,
+    pub retention: String,
+}
+
+/// A resident's processing log, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessingLog {
+    pub entries: Vec<ProcessingEntryView>,
+}
+
+pub fn view(e: ProcessingEntry) -> ProcessingEntryView {
+    ProcessingEntryView {
+        seq: e.seq,
+        time: e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        action: e.action.code(),
+        actor: e.actor,
+        recipient: e.recipient.map(|r| r.to_string()),
+        referral_id: e.referral.map(|r| r.to_string()),
+        categories: e
+            .categories
+            .map(|c| c.iter().map(|c| c.to_string()).collect())
+            .unwrap_or_default(),
+        legal_basis: e.legal_basis,
+        result: e.result,
+        retention: e.retention,
+    }
+}
+
+/// Every processing event about one resident: who received which data categories, when,
+/// under which consent. The read is audited.
+#[utoipa::path(
+    get,
+    path = "/v1/privacy/residents/{bsn}/processing-log",
+    params(("bsn" = String, Path, description = "The resident's BSN (9 digits, 11-proef)")),
+    responses(
+        (status = 200, body = ProcessingLog),
+        (status = 401, description = "Not a privacy officer's token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid BSN", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("privacy_token" = [])),
+    tag = "privacy"
+)]
+pub async fn processing_log(
+    State(state): State<SharedState>,
+    Path(bsn): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let officer = match officer(&state, &headers) {
+        Ok(o) => o,
+        Err(p) => return p.into_response(),
+    };
+    let bsn = match Bsn::parse(&bsn) {
+        Ok(b) => b,
+        Err(rule) => {
+            return Problem::invalid_request(
+                "the path does not name a valid BSN",
+                vec![FieldError {
+                    location: "bsn".into(),
+                    rule: rule.to_string(),
+                }],
+            )
+            .into_response()
+        }
+    };
+    let pseudonym = state.config.settings.audit.pseudonym_key.pseudonym(&bsn);
+    let entries = match state.store.processing_log(pseudonym.as_str()).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "store failed reading a processing log");
+            return Problem::unavailable("the store is unavailable").into_response();
+        }
+    };
+    // No answer without its audit event.
+    if let Err(e) = state
+        .store
+        .record_processing_log_read(&officer, &pseudonym, entries.len())
+        .await
+    {
+        tracing::error!(error = %e, "store failed auditing a processing log read");
+        return Problem::unavailable("the store is unavailable").into_response();
+    }
+    Json(ProcessingLog {
+        entries: entries.into_iter().map(view).collect(),
+    })
+    .into_response()
+}
