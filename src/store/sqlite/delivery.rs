@@ -187,12 +187,13 @@ pub(crate) async fn run(
             transition,
             notify,
         } => DeliveryAnswer::Changed(cancel(conn, chain, *row, worker, transition, notify).await?),
-        DeliveryJob::RetryDead { row, operator, now } => {
-            DeliveryAnswer::Changed(retry_dead(conn, chain, *row, operator, *now).await?)
-        }
-        DeliveryJob::Discard { row, operator, now } => {
-            DeliveryAnswer::Changed(discard(conn, chain, *row, operator, *now).await?)
-        }
+        DeliveryJob::RetryDead { row, operator, now } => DeliveryAnswer::Changed(
+            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Retry).await?,
+        ),
+        DeliveryJob::Discard { row, operator, now } => DeliveryAnswer::Changed(
+            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Discard)
+                .await?,
+        ),
     })
 }
 
@@ -601,87 +602,81 @@ async fn status_is(
     Ok(current.is_some_and(|(s,)| s == status.code()))
 }
 
-async fn retry_dead(
-    conn: &mut SqliteConnection,
-    chain: &mut Chain,
-    row: i64,
-    operator: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let Some(info) = row_of(conn, row, "state = ?", "dead").await? else {
-        return Ok(false);
-    };
-    let changed = sqlx::query(
-        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, \
-         locked_by = NULL, locked_until = NULL WHERE id = ? AND state = 'dead'",
-    )
-    .bind(ts(now))
-    .bind(row)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .rows_affected()
-        == 1;
-    if changed {
-        let event = info
-            .event(row, now, AuditAction::OpsAction)
-            .detail("op", "retry")
-            .detail("operator", operator);
-        chain.append(conn, event).await?;
-    }
-    if changed
-        && info.is_referral
-        && status_is(conn, info.referral, ReferralStatus::Undeliverable).await?
-    {
-        let routed = transition(
-            ReferralStatus::Routed,
-            now,
-            Actor::Operator(operator.to_owned()),
-        );
-        follow(conn, chain, info.referral, routed, Vec::new()).await?;
-    }
-    Ok(changed)
+/// What an operator does with a dead letter.
+#[derive(Clone, Copy)]
+enum DeadLetterAction {
+    /// Back in the queue, due now; an undeliverable referral is routed again.
+    Retry,
+    /// Put away for good; an undeliverable referral is cancelled.
+    Discard,
 }
 
-async fn discard(
+impl DeadLetterAction {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Discard => "discard",
+        }
+    }
+
+    /// The referral's next status when it is undeliverable.
+    fn referral_status(self) -> ReferralStatus {
+        match self {
+            Self::Retry => ReferralStatus::Routed,
+            Self::Discard => ReferralStatus::Cancelled,
+        }
+    }
+}
+
+/// An operator's action on a dead letter: the row changes state, the action is audited, and
+/// an undeliverable referral follows (routed again, or cancelled), all in one transaction.
+async fn act_on_dead_letter(
     conn: &mut SqliteConnection,
     chain: &mut Chain,
     row: i64,
     operator: &str,
     now: DateTime<Utc>,
+    action: DeadLetterAction,
 ) -> Result<bool, StoreError> {
     let Some(info) = row_of(conn, row, "state = ?", "dead").await? else {
         return Ok(false);
     };
-    let changed = sqlx::query(
-        "UPDATE outbox SET state = 'discarded', locked_by = NULL, locked_until = NULL \
-         WHERE id = ? AND state = 'dead'",
-    )
-    .bind(row)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .rows_affected()
+    let update = match action {
+        DeadLetterAction::Retry => sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, \
+             locked_by = NULL, locked_until = NULL WHERE id = ? AND state = 'dead'",
+        )
+        .bind(ts(now))
+        .bind(row),
+        DeadLetterAction::Discard => sqlx::query(
+            "UPDATE outbox SET state = 'discarded', locked_by = NULL, locked_until = NULL \
+             WHERE id = ? AND state = 'dead'",
+        )
+        .bind(row),
+    };
+    let changed = update
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .rows_affected()
         == 1;
-    if changed {
-        let event = info
-            .event(row, now, AuditAction::OpsAction)
-            .detail("op", "discard")
-            .detail("operator", operator);
-        chain.append(conn, event).await?;
+    if !changed {
+        return Ok(false);
     }
-    if changed
-        && info.is_referral
-        && status_is(conn, info.referral, ReferralStatus::Undeliverable).await?
-    {
-        let cancelled = transition(
-            ReferralStatus::Cancelled,
+    let event = info
+        .event(row, now, AuditAction::OpsAction)
+        .detail("op", action.code())
+        .detail("operator", operator);
+    chain.append(conn, event).await?;
+    if info.is_referral && status_is(conn, info.referral, ReferralStatus::Undeliverable).await? {
+        let next = transition(
+            action.referral_status(),
             now,
             Actor::Operator(operator.to_owned()),
         );
-        follow(conn, chain, info.referral, cancelled, Vec::new()).await?;
+        follow(conn, chain, info.referral, next, Vec::new()).await?;
     }
-    Ok(changed)
+    Ok(true)
 }
 
 /// Reads for the operations view.
