@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::network::{wait_for_status as wait_status, Network, OPS_TOKEN, WAIT};
 use common::partner_server::{point_partner_at, PartnerServer, Received};
 use common::*;
 use serde_json::Value;
@@ -13,58 +14,8 @@ use wijkbrug_adapters::adapter::OutgoingStatus;
 use wijkbrug_adapters::model::*;
 use wijkbrug_adapters::{adapter_for, DecodeContext, Format, Record};
 
-const WAIT: Duration = Duration::from_secs(20);
-const OPS_TOKEN: &str = "wbt_test-operations";
-
-struct Network {
-    app: TestApp,
-    woonstad: PartnerServer,
-    wijkteam: PartnerServer,
-    huisarts: PartnerServer,
-    thuiszorg: PartnerServer,
-}
-
 async fn network() -> Network {
-    let woonstad = PartnerServer::start().await;
-    let wijkteam = PartnerServer::start().await;
-    let huisarts = PartnerServer::start().await;
-    let thuiszorg = PartnerServer::start().await;
-    let urls = [
-        ("woonstad-noord", woonstad.url()),
-        ("wijkteam-centrum", wijkteam.url()),
-        ("huisarts-de-linde", huisarts.url()),
-        ("thuiszorg-oost", thuiszorg.url()),
-    ];
-    let app = TestApp::spawn_with(
-        |dir| {
-            for (p, url) in &urls {
-                point_partner_at(dir, p, url);
-            }
-            let defaults = std::fs::read_to_string(dir.join("default.toml")).unwrap();
-            let hash = wijkbrug::auth::TokenHash::of(OPS_TOKEN);
-            let with_ops =
-                defaults.replace("token_hashes = []", &format!("token_hashes = [\"{hash}\"]"));
-            assert_ne!(
-                defaults, with_ops,
-                "default.toml has an [ops] token_hashes line"
-            );
-            std::fs::write(dir.join("default.toml"), with_ops).unwrap();
-        },
-        &[
-            ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20"),
-            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20"),
-            ("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1"),
-            ("WIJKBRUG__DELIVERY__MAILBOX_VISIBILITY_SECS", "1"),
-        ],
-    )
-    .await;
-    Network {
-        app,
-        woonstad,
-        wijkteam,
-        huisarts,
-        thuiszorg,
-    }
+    common::network::start(&[("WIJKBRUG__DELIVERY__MAILBOX_VISIBILITY_SECS", "1")]).await
 }
 
 /// Decodes what a partner received with that partner's own adapter, as its system would.
@@ -480,31 +431,6 @@ async fn a_revoked_consent_stops_a_queued_delivery() {
     n.app.stop().await;
 }
 
-async fn wait_for_status(n: &Network, id: ReferralId, want: ReferralStatus) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let status = n
-            .app
-            .running
-            .state
-            .store
-            .referral(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .referral
-            .status();
-        if status == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {status}, not {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
     use common::partner_server::Reply;
@@ -519,7 +445,7 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
             .await,
     )
     .await;
-    wait_for_status(&n, id, ReferralStatus::Undeliverable).await;
+    wait_status(&n.app, id, ReferralStatus::Undeliverable).await;
     assert_eq!(
         only_for(&n.wijkteam.received(), id).len(),
         1,
@@ -583,7 +509,7 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
             .status(),
         204
     );
-    wait_for_status(&n, id, ReferralStatus::Undeliverable).await;
+    wait_status(&n.app, id, ReferralStatus::Undeliverable).await;
     let dead_again = {
         let page: Value = ops("/v1/ops/dead-letters")
             .bearer_auth(OPS_TOKEN)
@@ -602,7 +528,7 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
             .status(),
         204
     );
-    wait_for_status(&n, id, ReferralStatus::Delivered).await;
+    wait_status(&n.app, id, ReferralStatus::Delivered).await;
     assert_eq!(only_for(&n.wijkteam.received(), id).len(), 3);
     let history = n
         .app
@@ -661,7 +587,7 @@ async fn a_discarded_dead_letter_cancels_its_referral() {
             .await,
     )
     .await;
-    wait_for_status(&n, id, ReferralStatus::Undeliverable).await;
+    wait_status(&n.app, id, ReferralStatus::Undeliverable).await;
     let page: Value = n
         .app
         .http
@@ -683,7 +609,7 @@ async fn a_discarded_dead_letter_cancels_its_referral() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    wait_for_status(&n, id, ReferralStatus::Cancelled).await;
+    wait_status(&n.app, id, ReferralStatus::Cancelled).await;
     let page: Value = n
         .app
         .http

@@ -6,55 +6,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::partner_server::{point_partner_at, PartnerServer, Received, Reply};
+use common::network::{Network, WAIT};
+use common::partner_server::{PartnerServer, Received, Reply};
 use common::*;
 use serde_json::{json, Value};
 use wijkbrug::audit::{verify, AuditAction};
 use wijkbrug_adapters::model::*;
 use wijkbrug_adapters::{adapter_for, DecodeContext, Format, Record};
 
-const WAIT: Duration = Duration::from_secs(20);
 /// Resident without standing consents in the demo configuration.
 const NO_STANDING: &str = "999900043";
 const OTHER: &str = "999900055";
 
-struct Network {
-    app: TestApp,
-    woonstad: PartnerServer,
-    wijkteam: PartnerServer,
-    huisarts: PartnerServer,
-}
-
 async fn network() -> Network {
-    let woonstad = PartnerServer::start().await;
-    let wijkteam = PartnerServer::start().await;
-    let huisarts = PartnerServer::start().await;
-    let thuiszorg = PartnerServer::start().await;
-    let urls = [
-        ("woonstad-noord", woonstad.url()),
-        ("wijkteam-centrum", wijkteam.url()),
-        ("huisarts-de-linde", huisarts.url()),
-        ("thuiszorg-oost", thuiszorg.url()),
-    ];
-    let app = TestApp::spawn_with(
-        |dir| {
-            for (p, url) in &urls {
-                point_partner_at(dir, p, url);
-            }
-        },
-        &[
-            ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20"),
-            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20"),
-            ("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1"),
-        ],
-    )
-    .await;
-    Network {
-        app,
-        woonstad,
-        wijkteam,
-        huisarts,
-    }
+    common::network::start(&[]).await
 }
 
 async fn record(app: &TestApp, as_partner: &str, consent: Value) -> String {

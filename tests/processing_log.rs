@@ -3,86 +3,20 @@
 
 mod common;
 
-use std::time::Duration;
-
 use assert_cmd::Command;
-use common::partner_server::{point_partner_at, PartnerServer};
+use common::network::{wait_for_status, Network, OPS_TOKEN, PRIVACY_TOKEN, WAIT};
 use common::*;
 use serde_json::Value;
 use wijkbrug_adapters::model::*;
 use wijkbrug_adapters::{adapter_for, DecodeContext, Format, Record};
 
-const WAIT: Duration = Duration::from_secs(20);
-const OPS_TOKEN: &str = "wbt_test-operations";
-const PRIVACY_TOKEN: &str = "wbt_test-privacy-officer";
-
-struct Network {
-    app: TestApp,
-    wijkteam: PartnerServer,
-    _others: Vec<PartnerServer>,
-}
-
 async fn network() -> Network {
-    let woonstad = PartnerServer::start().await;
-    let wijkteam = PartnerServer::start().await;
-    let huisarts = PartnerServer::start().await;
-    let thuiszorg = PartnerServer::start().await;
-    let urls = [
-        ("woonstad-noord", woonstad.url()),
-        ("wijkteam-centrum", wijkteam.url()),
-        ("huisarts-de-linde", huisarts.url()),
-        ("thuiszorg-oost", thuiszorg.url()),
-    ];
-    let app = TestApp::spawn_with(
-        |dir| {
-            for (p, url) in &urls {
-                point_partner_at(dir, p, url);
-            }
-            let defaults = std::fs::read_to_string(dir.join("default.toml")).unwrap();
-            let ops = wijkbrug::auth::TokenHash::of(OPS_TOKEN);
-            let privacy = wijkbrug::auth::TokenHash::of(PRIVACY_TOKEN);
-            let changed = defaults
-                .replace("token_hashes = []", &format!("token_hashes = [\"{ops}\"]"))
-                .replace(
-                    "[privacy]\n",
-                    &format!("[privacy]\ntoken_hashes = [\"{privacy}\"]\n"),
-                );
-            assert!(
-                changed.contains(&privacy.to_string()),
-                "a [privacy] section"
-            );
-            std::fs::write(dir.join("default.toml"), changed).unwrap();
-        },
-        &[
-            ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20"),
-            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20"),
-            ("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1"),
-        ],
-    )
-    .await;
-    Network {
-        app,
-        wijkteam,
-        _others: vec![woonstad, huisarts, thuiszorg],
-    }
+    common::network::start(&[]).await
 }
 
 async fn referral_id(res: reqwest::Response) -> ReferralId {
     let v: Value = res.json().await.unwrap();
     ReferralId::parse(v["accepted"][0]["referral_id"].as_str().unwrap()).unwrap()
-}
-
-async fn wait_for_status(n: &Network, id: ReferralId, want: ReferralStatus) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let stored = n.app.running.state.store.referral(id).await.unwrap();
-        let status = stored.unwrap().referral.status();
-        if status == want {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "still {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Records, through the API, the resident 999900006's consent for wijkteam-centrum alone to
@@ -136,8 +70,8 @@ async fn two_referrals(n: &Network) -> (ReferralId, ReferralId, CategorySet) {
         .filter(|r| r.referral == shared.to_string())
         .collect();
     assert_eq!(got.len(), 1);
-    wait_for_status(n, shared, ReferralStatus::Delivered).await;
-    wait_for_status(n, refused, ReferralStatus::ConsentMissing).await;
+    wait_for_status(&n.app, shared, ReferralStatus::Delivered).await;
+    wait_for_status(&n.app, refused, ReferralStatus::ConsentMissing).await;
     let ctx = DecodeContext {
         sender: pid("wijkbrug-gateway"),
         directory: Default::default(),

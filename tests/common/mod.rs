@@ -2,6 +2,7 @@
 //! a copy of config/ that a test may change, and messages in each partner's own format.
 #![allow(dead_code)]
 
+pub mod network;
 pub mod partner_server;
 
 use std::collections::HashMap;
