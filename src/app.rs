@@ -11,6 +11,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use wijkbrug_adapters::model::ReferralId;
 use wijkbrug_adapters::Directory;
 
+use crate::access::{Permission, StaffAccount};
 use crate::api::problem::Problem;
 use crate::config::{Config, Partner};
 use crate::store::Store;
@@ -50,14 +51,13 @@ impl AppState {
     }
 
     /// The partner whose id is in the path, if the bearer token is one of its tokens.
-    /// Unknown partner and wrong token look the same (401), so ids leak nothing.
+    /// Unknown partner and wrong token look the same (401), so ids leak nothing; another
+    /// partner's or a staff member's valid token gets 403.
     pub fn authenticate_as(&self, partner: &str, headers: &HeaderMap) -> Result<&Partner, Problem> {
         let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
-        let p = self
-            .config
-            .partners
-            .authenticate(partner, token)
-            .ok_or_else(Problem::unauthorized)?;
+        let Some(p) = self.config.partners.authenticate(partner, token) else {
+            return Err(self.refusal_for_partner_route(token));
+        };
         self.check_rate(p)?;
         tracing::Span::current().record("partner", p.id.as_str());
         Ok(p)
@@ -72,10 +72,56 @@ impl AppState {
             .list
             .iter()
             .find_map(|p| self.config.partners.authenticate(p.id.as_str(), token))
-            .ok_or_else(Problem::unauthorized)?;
+            .ok_or_else(|| self.refusal_for_partner_route(token))?;
         self.check_rate(p)?;
         tracing::Span::current().record("partner", p.id.as_str());
         Ok(p)
+    }
+
+    /// The staff account behind the bearer token, if its role grants `permission`: 401 for
+    /// no or an unknown token, 403 for a partner's token or a role without the permission.
+    /// The account is recorded on the request span (never the token).
+    pub fn authorize_staff(
+        &self,
+        headers: &HeaderMap,
+        permission: Permission,
+    ) -> Result<&StaffAccount, Problem> {
+        let token = bearer(headers).ok_or_else(Problem::unauthorized_staff)?;
+        let Some(account) = self.config.staff.authenticate(token) else {
+            return Err(if self.is_partner_token(token) {
+                Problem::forbidden("this route is for the gateway's staff; a partner's token does not open it")
+            } else {
+                Problem::unauthorized_staff()
+            });
+        };
+        if !account.role.may(permission) {
+            return Err(Problem::forbidden(format!(
+                "the {} role may not use this route",
+                account.role
+            )));
+        }
+        tracing::Span::current().record("staff", account.audit_name().as_str());
+        Ok(account)
+    }
+
+    /// Why a token that is not the path's partner's was refused: 403 for a staff token or
+    /// another partner's, 401 otherwise.
+    fn refusal_for_partner_route(&self, token: &str) -> Problem {
+        if self.config.staff.authenticate(token).is_some() {
+            Problem::forbidden("this route is for partners' systems; a staff token does not open it")
+        } else if self.is_partner_token(token) {
+            Problem::forbidden("this token belongs to another partner")
+        } else {
+            Problem::unauthorized()
+        }
+    }
+
+    fn is_partner_token(&self, token: &str) -> bool {
+        let mut any = false;
+        for p in &self.config.partners.list {
+            any |= self.config.partners.authenticate(p.id.as_str(), token).is_some();
+        }
+        any
     }
 
     fn check_rate(&self, partner: &Partner) -> Result<(), Problem> {

@@ -187,9 +187,6 @@ fn run_check_config(args: &CheckConfigArgs) -> ExitCode {
     }
 }
 
-/// How many events `audit verify` reads at a time.
-const AUDIT_PAGE: usize = 1000;
-
 fn run_audit_verify(args: &AuditVerifyArgs) -> ExitCode {
     let settings = match config::load_settings(&args.config) {
         Ok(s) => s,
@@ -256,7 +253,8 @@ async fn audit_resident(
         Err(code) => return code,
     };
     let pseudonym = settings.audit.pseudonym_key.pseudonym(bsn);
-    let result = store.processing_log(pseudonym.as_str()).await;
+    let retention = crate::processing_log::retention_text(&settings.retention);
+    let result = store.processing_log(pseudonym.as_str(), &retention).await;
     store.close().await;
     let entries = match result {
         Ok(e) => e,
@@ -367,70 +365,28 @@ async fn open_existing_store(
 }
 
 async fn audit_verify(settings: &config::Settings) -> ExitCode {
-    use crate::store::sqlite::SqliteStore;
     use crate::store::Store;
 
-    let cannot = |what: &str, e: &dyn std::fmt::Display| {
-        eprintln!("error: {what}: {e}");
-        ExitCode::from(2)
+    let store = match open_existing_store(settings).await {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    // Opening creates a missing database: look first, so a wrong folder is not "intact".
-    match SqliteStore::database_file(&settings.store) {
-        Ok(path) if path.is_file() => {}
-        Ok(path) => {
-            return cannot(
-                "no database",
-                &format_args!("{} does not exist", path.display()),
-            )
-        }
-        Err(e) => return cannot("the store", &e),
-    }
-    let store =
-        match SqliteStore::open_with_key(&settings.store, settings.audit.pseudonym_key.clone())
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => return cannot("opening the store", &e),
-        };
-    if let Err(e) = store.ready().await {
-        store.close().await;
-        return cannot(
-            "the store is not ready (start the gateway once to migrate it)",
-            &e,
-        );
-    }
-    let mut verifier = crate::audit::Verifier::default();
-    let mut after = 0;
-    let mut limit = AUDIT_PAGE;
-    let code = loop {
-        let page = match store.audit_events(after, limit).await {
-            Ok(p) => p,
-            // An unreadable row: read one at a time to get as far as the chain holds.
-            Err(crate::store::StoreError::Corrupt(_)) if limit > 1 => {
-                limit = 1;
-                continue;
-            }
-            Err(crate::store::StoreError::Corrupt(why)) => {
-                println!(
-                    "audit chain broken after event {}: an event cannot be read: {why}",
-                    verifier.count()
-                );
-                break ExitCode::from(1);
-            }
-            Err(e) => break cannot("reading the audit log", &e),
-        };
-        let Some(last) = page.last() else {
-            println!("audit chain intact: {} events", verifier.count());
-            break ExitCode::SUCCESS;
-        };
-        after = last.seq;
-        if let Some(broken) = page.iter().find_map(|e| verifier.push(e).err()) {
-            println!("{broken}");
-            break ExitCode::from(1);
-        }
-    };
+    let result = crate::audit_chain::check(&store).await;
     store.close().await;
-    code
+    match result {
+        Ok(check) => {
+            println!("{check}");
+            if check.intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: reading the audit log: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn run_partner_token() -> ExitCode {

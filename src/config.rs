@@ -24,6 +24,7 @@ use wijkbrug_adapters::model::{
 };
 use wijkbrug_adapters::{Directory, DirectoryEntry, Format};
 
+use crate::access::{Role, Staff, StaffAccount, StaffName};
 use crate::auth::TokenHash;
 use crate::routing::{PostcodeArea, RoutingTable, Rule};
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub routing: RoutingTable,
     /// Consents recorded in configuration (e.g. for the demo network).
     pub consents: Vec<Consent>,
+    /// Staff accounts (`staff.toml`): operations, privacy officers, administrators.
+    pub staff: Staff,
 }
 
 #[derive(Debug, Clone)]
@@ -44,9 +47,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub gateway: GatewaySettings,
     pub delivery: DeliverySettings,
-    pub ops: OpsSettings,
     pub audit: AuditSettings,
-    pub privacy: PrivacySettings,
     pub retention: RetentionSettings,
 }
 
@@ -93,22 +94,6 @@ pub struct DeliverySettings {
     pub mailbox_visibility: Duration,
     /// The most attempts in flight to one partner at a time.
     pub per_partner_concurrency: usize,
-}
-
-/// `[ops]`: the operations API.
-#[derive(Debug, Clone, Default)]
-pub struct OpsSettings {
-    /// Hashes of the operations tokens (none: the operations API is closed; two during a
-    /// change-over).
-    pub token_hashes: Vec<TokenHash>,
-}
-
-/// `[privacy]`: the privacy officer's API (residents' processing logs).
-#[derive(Debug, Clone, Default)]
-pub struct PrivacySettings {
-    /// Hashes of the privacy officer's tokens (none: the privacy API is closed; two during a
-    /// change-over).
-    pub token_hashes: Vec<TokenHash>,
 }
 
 #[derive(Debug, Clone)]
@@ -269,10 +254,11 @@ impl Config {
     /// One line for `check-config`: how much was configured.
     pub fn summary(&self) -> String {
         format!(
-            "{} partners, {} routing rules, {} consents",
+            "{} partners, {} routing rules, {} consents, {} staff accounts",
             self.partners.list.len(),
             self.routing.rules.len(),
-            self.consents.len()
+            self.consents.len(),
+            self.staff.accounts.len()
         )
     }
 }
@@ -322,6 +308,8 @@ where
 
     let routing = read_routing(dir, &known, &mut problems);
     let consents = read_consents(dir, &known, &mut problems);
+    let staff = read_staff(dir, &mut problems);
+    check_tokens_unique(&partners, &staff, &mut problems);
     if let Some(settings) = &settings {
         check_lease_covers_timeouts(settings, &partners, &mut problems);
     }
@@ -332,6 +320,7 @@ where
             partners: Partners { list: partners },
             routing,
             consents,
+            staff,
         }),
         _ => Err(problems.into_vec()),
     }
@@ -449,12 +438,8 @@ struct RawSettings {
     gateway: RawGateway,
     /// The delivery worker.
     delivery: RawDeliverySettings,
-    /// The operations API.
-    ops: RawOps,
     /// The audit log.
     audit: RawAudit,
-    /// The privacy officer's API.
-    privacy: RawOps,
     /// Retention of payloads.
     retention: RawRetention,
 }
@@ -534,14 +519,6 @@ impl Default for RawDeliverySettings {
             per_partner_concurrency: 4,
         }
     }
-}
-
-/// `[ops]`
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawOps {
-    /// `sha256:<hex>` hashes of the operations tokens (at most two).
-    token_hashes: Vec<String>,
 }
 
 /// The default worker id: `<hostname>-<pid>`, or a random name when the host has none.
@@ -873,10 +850,8 @@ fn validate_settings(
     let log = settings_section::<RawLog>(layers, "log", problems);
     let gateway = settings_section::<RawGateway>(layers, "gateway", problems);
     let delivery = settings_section::<RawDeliverySettings>(layers, "delivery", problems);
-    let ops = settings_section::<RawOps>(layers, "ops", problems);
     let audit = settings_section::<RawAudit>(layers, "audit", problems);
     let retention = settings_section::<RawRetention>(layers, "retention", problems);
-    let privacy = settings_section::<RawOps>(layers, "privacy", problems);
     let src = |s: &str, k: &str| layers.source_of(s, k);
     let positive = |problems: &mut Problems, s: &str, k: &str, n: u64| -> Option<u64> {
         if n == 0 {
@@ -1064,39 +1039,6 @@ fn validate_settings(
         })
     });
 
-    let mut token_hashes = |section: &str, r: RawOps| -> Option<Vec<TokenHash>> {
-        let source = src(section, "token_hashes");
-        if r.token_hashes.len() > 2 {
-            problems.push(
-                &source,
-                format!("{section}.token_hashes"),
-                "at most two hashes (the current token and the next, during a change-over)",
-            );
-        }
-        let mut hashes = Vec::new();
-        let mut ok = r.token_hashes.len() <= 2;
-        for (i, h) in r.token_hashes.iter().enumerate() {
-            match TokenHash::parse(h) {
-                Ok(t) => hashes.push(t),
-                Err(_) => {
-                    ok = false;
-                    problems.push(
-                        &source,
-                        format!("{section}.token_hashes[{i}]"),
-                        "must be sha256:<64 hex digits> (mint one with `wijkbrug partner token`)",
-                    );
-                }
-            }
-        }
-        ok.then_some(hashes)
-    };
-    let ops = ops
-        .and_then(|r| token_hashes("ops", r))
-        .map(|token_hashes| OpsSettings { token_hashes });
-    let privacy = privacy
-        .and_then(|r| token_hashes("privacy", r))
-        .map(|token_hashes| PrivacySettings { token_hashes });
-
     let audit = audit.and_then(|r| {
         let source = src("audit", "pseudonym_key_env");
         let name = r.pseudonym_key_env;
@@ -1162,8 +1104,6 @@ fn validate_settings(
         log: log?,
         gateway: gateway?,
         delivery: delivery?,
-        ops: ops?,
-        privacy: privacy?,
     })
 }
 
@@ -1829,6 +1769,111 @@ fn read_routing(
 }
 
 // ---------------------------------------------------------------------------------------
+// Staff: staff.toml
+
+/// `staff.toml`: the staff accounts. (The schema of the file: its entries are read one by
+/// one.)
+#[derive(Deserialize)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+struct RawStaff {
+    /// `[[account]]` entries.
+    #[serde(default)]
+    account: Vec<RawAccount>,
+}
+
+/// `[[account]]`: one staff account.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    /// The name the audit log records for the account's actions.
+    name: String,
+    /// `operations`, `privacy_officer` or `admin`.
+    role: String,
+    /// `sha256:<hex>` hashes of its tokens: one, or two while changing over.
+    token_hashes: Vec<String>,
+}
+
+fn read_staff(dir: &Path, problems: &mut Problems) -> Staff {
+    let path = dir.join("staff.toml");
+    let s = path.display().to_string();
+    if !path.exists() {
+        return Staff::default();
+    }
+    let Some(text) = problems.check(&s, "", std::fs::read_to_string(&path)) else {
+        return Staff::default();
+    };
+    let Some(mut table) = parse_toml(&s, &text, problems) else {
+        return Staff::default();
+    };
+    strip_unknown_keys::<RawStaff>(&mut table, "", &s, problems);
+    let mut accounts: Vec<StaffAccount> = Vec::new();
+    let mut names: Vec<StaffName> = Vec::new();
+    for (i, a) in read_entries::<RawAccount>(&table, "account", &s, problems) {
+        let k = |f: &str| format!("account[{i}].{f}");
+        let name = problems.check(&s, &k("name"), StaffName::parse(&a.name));
+        if let Some(n) = &name {
+            if names.contains(n) {
+                problems.push(&s, k("name"), format!("`{n}` is already an account's name"));
+            }
+            names.push(n.clone());
+        }
+        let role = problems.check(&s, &k("role"), a.role.parse::<Role>());
+        let mut hashes = Vec::new();
+        let mut hashes_ok = true;
+        if !(1..=2).contains(&a.token_hashes.len()) {
+            hashes_ok = false;
+            problems.push(
+                &s,
+                k("token_hashes"),
+                "one or two hashes (the current token and, while changing over, the next): mint one with `wijkbrug partner token`",
+            );
+        }
+        for (j, h) in a.token_hashes.iter().enumerate() {
+            match problems.check(&s, &format!("account[{i}].token_hashes[{j}]"), TokenHash::parse(h)) {
+                Some(h) => hashes.push(h),
+                None => hashes_ok = false,
+            }
+        }
+        if let (Some(name), Some(role), true) = (name, role, hashes_ok) {
+            accounts.push(StaffAccount {
+                name,
+                role,
+                token_hashes: hashes,
+            });
+        }
+    }
+    Staff { accounts }
+}
+
+/// One token must name one caller: a hash configured twice (for two partners, two staff
+/// accounts, or a partner and an account) is a problem.
+fn check_tokens_unique(partners: &[Partner], staff: &Staff, problems: &mut Problems) {
+    let mut seen: Vec<(&TokenHash, String)> = Vec::new();
+    let owners = partners
+        .iter()
+        .flat_map(|p| p.token_hashes.iter().map(move |h| (h, format!("partners/{}.toml", p.id))))
+        .chain(staff.accounts.iter().flat_map(|a| {
+            a.token_hashes
+                .iter()
+                .map(move |h| (h, format!("staff.toml account `{}`", a.name)))
+        }));
+    for (hash, owner) in owners {
+        if let Some((_, first)) = seen.iter().find(|(h, _)| h.ct_eq(hash)) {
+            if first != &owner {
+                problems.push(
+                    &owner,
+                    "token_hashes",
+                    format!("the same token hash is configured for {first}: every token must name one caller"),
+                );
+            }
+        } else {
+            seen.push((hash, owner));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Consents: consents/*.toml
 
 /// A consents file: `[[consent]]` entries. (The schema of the file: its entries are read one
@@ -2349,10 +2394,8 @@ mod tests {
             "{problems:?}"
         );
         assert!(keys.contains(&"delivery.backoff_base_ms"), "{problems:?}");
-        assert!(
-            keys.iter().any(|k| k.starts_with("ops.token_hashes")),
-            "{problems:?}"
-        );
+        // Staff tokens are in staff.toml now: an [ops] section is an unknown one.
+        assert!(keys.contains(&"ops"), "{problems:?}");
     }
 
     #[test]
@@ -2379,56 +2422,83 @@ mod tests {
         assert!(keys.contains(&"retention.interval_secs"), "{problems:?}");
     }
 
-    #[test]
-    fn ops_token_hashes_are_read() {
-        let hash = TokenHash::of("ops-token").to_string();
+    /// A copy of the shipped config/ with `staff.toml` replaced by `staff`.
+    fn with_staff(staff: &str) -> Result<Config, Vec<ConfigProblem>> {
         let dir = tempfile::tempdir().unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        for entry in ["default.toml", "routing.toml"] {
-            std::fs::copy(src.join(entry), dir.path().join(entry)).unwrap();
+        copy_dir(&src, dir.path());
+        std::fs::write(dir.path().join("staff.toml"), staff).unwrap();
+        load_with_env(dir.path(), Vec::new())
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.path().is_dir() {
+                std::fs::create_dir_all(&target).unwrap();
+                copy_dir(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
         }
-        let text = std::fs::read_to_string(dir.path().join("default.toml")).unwrap();
-        let text = text.replace("token_hashes = []", &format!("token_hashes = [\"{hash}\"]"));
-        std::fs::write(dir.path().join("default.toml"), text).unwrap();
-        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
-        let mut problems = Problems::default();
-        let settings = validate_settings(&layers, &HashMap::new(), &mut problems).unwrap();
-        assert!(problems.is_empty());
-        assert_eq!(settings.ops.token_hashes.len(), 1);
-        assert!(settings.ops.token_hashes[0].matches("ops-token"));
-        assert!(settings.privacy.token_hashes.is_empty());
     }
 
     #[test]
-    fn privacy_token_hashes_are_read_and_checked() {
-        let hash = TokenHash::of("privacy-token").to_string();
-        let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        for entry in ["default.toml", "routing.toml"] {
-            std::fs::copy(src.join(entry), dir.path().join(entry)).unwrap();
+    fn the_shipped_staff_accounts_have_one_of_each_role() {
+        let staff = shipped(&[]).unwrap().staff;
+        for role in Role::ALL {
+            assert_eq!(
+                staff.accounts.iter().filter(|a| a.role == role).count(),
+                1,
+                "{role}"
+            );
         }
-        let text = std::fs::read_to_string(dir.path().join("default.toml")).unwrap();
-        let good = text.replace(
-            "[privacy]\n",
-            &format!("[privacy]\ntoken_hashes = [\"{hash}\"]\n"),
-        );
-        assert_ne!(text, good, "default.toml has a [privacy] section");
-        std::fs::write(dir.path().join("default.toml"), good).unwrap();
-        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
-        let mut problems = Problems::default();
-        let settings = validate_settings(&layers, &HashMap::new(), &mut problems).unwrap();
-        assert!(problems.is_empty());
-        assert!(settings.privacy.token_hashes[0].matches("privacy-token"));
-        assert!(settings.ops.token_hashes.is_empty());
+    }
 
-        let bad = text.replace("[privacy]\n", "[privacy]\ntoken_hashes = [\"plain\"]\n");
-        std::fs::write(dir.path().join("default.toml"), bad).unwrap();
-        let layers = layered_settings(dir.path(), &HashMap::new(), true).unwrap();
-        let mut problems = Problems::default();
-        assert!(validate_settings(&layers, &HashMap::new(), &mut problems).is_none());
-        assert!(problems
-            .0
-            .iter()
-            .any(|p| p.to_string().contains("privacy.token_hashes[0]")));
+    #[test]
+    fn staff_accounts_are_read() {
+        let ops = TokenHash::of("ops-token");
+        let next = TokenHash::of("ops-token-next");
+        let config = with_staff(&format!(
+            "[[account]]\nname = \"desk\"\nrole = \"operations\"\ntoken_hashes = [\"{ops}\", \"{next}\"]\n"
+        ))
+        .unwrap();
+        let account = config.staff.authenticate("ops-token-next").unwrap();
+        assert_eq!(account.name.as_str(), "desk");
+        assert_eq!(account.role, Role::Operations);
+        assert_eq!(account.audit_name(), "operations:desk");
+        assert!(config.staff.authenticate("ops-token").is_some());
+        assert!(config.staff.authenticate("other").is_none());
+        // No staff.toml: the staff APIs are closed.
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), dir.path());
+        std::fs::remove_file(dir.path().join("staff.toml")).unwrap();
+        assert!(load_with_env(dir.path(), Vec::new()).unwrap().staff.accounts.is_empty());
+    }
+
+    #[test]
+    fn every_problem_in_staff_toml_is_reported_at_its_key() {
+        let ok = TokenHash::of("a");
+        let partner = TokenHash::of("wbt_demo-werkplein-not-a-secret");
+        let problems = with_staff(&format!(
+            "[[account]]\nname = \"a b\"\nrole = \"root\"\ntoken_hashes = [\"plain\"]\n\
+             [[account]]\nname = \"desk\"\nrole = \"admin\"\ntoken_hashes = []\n\
+             [[account]]\nname = \"desk\"\nrole = \"admin\"\ntoken_hashes = [\"{ok}\"]\n\
+             [[account]]\nname = \"twin\"\nrole = \"admin\"\ntoken_hashes = [\"{partner}\"]\ncolour = 1\n"
+        ))
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let has = |needle: &str| text.iter().any(|t| t.contains(needle));
+        assert!(has("account[0].name: must be 1 to 64"), "{text:#?}");
+        assert!(has("account[0].role: must be one of"), "{text:#?}");
+        assert!(has("account[0].token_hashes[0]"), "{text:#?}");
+        assert!(has("account[1].token_hashes: one or two"), "{text:#?}");
+        assert!(has("account[2].name: `desk` is already"), "{text:#?}");
+        assert!(has("colour"), "{text:#?}");
+        assert!(
+            has("the same token hash is configured for partners/werkplein.toml"),
+            "{text:#?}"
+        );
     }
 }

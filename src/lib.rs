@@ -1,8 +1,10 @@
 //! The wijkbrug gateway: everything with I/O. The translation layer is `wijkbrug_adapters`.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -17,8 +17,15 @@ use wijkbrug_adapters::model::{CategorySet, PartnerId, ReferralId};
 
 use crate::audit::{AuditAction, AuditEvent};
 
-/// The retention shown when no retention period is configured.
-pub const RETENTION_UNTIL_ERASED: &str = "until erased by the retention job";
+/// The retention of what a processing-log entry is about, as the configured period says it:
+/// the referral's payload is erased `payload_days` after the referral is done; the audit
+/// event itself (metadata and pseudonym only) is kept.
+pub fn retention_text(r: &crate::config::RetentionSettings) -> String {
+    format!(
+        "payload erased {} days after the referral is done; this record kept in the audit log",
+        r.payload_days
+    )
+}
 
 /// The legal basis of a referral that was refused for want of consent.
 pub const NO_CONSENT: &str = "no consent: not shared";
@@ -26,10 +33,6 @@ pub const NO_CONSENT: &str = "no consent: not shared";
 /// The legal basis of a referral shared under a standing consent from configuration
 /// (`config/consents/`), which has no recorded id.
 pub const CONFIGURED_CONSENT: &str = "consent from configuration (config/consents)";
-
-/// The reader of the processing log through the privacy officer's API (the first configured
-/// token; `privacy-2` the second).
-pub const PRIVACY_OFFICER: &str = "privacy-1";
 
 /// One processing event about a resident.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -50,7 +53,7 @@ pub struct ProcessingEntry {
     pub legal_basis: String,
     /// What came of it: `received (routed)`, `permit`, `refused (...)`, `delivered`, ...
     pub result: String,
-    /// How long the data is kept ([`RETENTION_UNTIL_ERASED`] unless configured).
+    /// How long the data is kept ([`retention_text`]).
     pub retention: String,
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::network::{wait_for_status as wait_status, Network, OPS_TOKEN, WAIT};
+use common::network::{wait_for_status as wait_status, Network, ADMIN_TOKEN, OPS_TOKEN, WAIT};
 use common::partner_server::{point_partner_at, PartnerServer, Received};
 use common::*;
 use serde_json::Value;
@@ -469,7 +469,7 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
             .await
             .unwrap()
             .status(),
-        401
+        403
     );
     let page: Value = ops("/v1/ops/dead-letters")
         .bearer_auth(OPS_TOKEN)
@@ -499,9 +499,19 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
         n.app
             .http
             .post(format!("{}{path}", n.app.base))
-            .bearer_auth(OPS_TOKEN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
     };
+    // Operations staff see dead letters; only an admin acts on them.
+    let as_ops = n
+        .app
+        .http
+        .post(format!("{}/v1/ops/dead-letters/{dead}/retry", n.app.base))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_ops.status(), 403);
     assert_eq!(
         post(format!("/v1/ops/dead-letters/{dead}/retry"))
             .await
@@ -545,7 +555,7 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
         history
             .transitions()
             .iter()
-            .any(|t| matches!(&t.by, Actor::Operator(o) if o == "ops-1")),
+            .any(|t| matches!(&t.by, Actor::Operator(o) if o == "demo-admin")),
         "the operator's action is recorded"
     );
     // Not a dead letter any more: retry and discard are 404.
@@ -604,7 +614,7 @@ async fn a_discarded_dead_letter_cancels_its_referral() {
         .app
         .http
         .post(format!("{}/v1/ops/dead-letters/{dead}/discard", n.app.base))
-        .bearer_auth(OPS_TOKEN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();

@@ -508,9 +508,11 @@ fn a_missing_default_file_is_a_problem_not_an_empty_configuration() {
 fn the_demo_tokens_authenticate_their_partner_and_no_other() {
     let cfg = load_with_env(&shipped(), no_env()).unwrap();
     let tokens = demo_tokens();
-    assert_eq!(tokens.len(), 5);
-    for (id, token) in &tokens {
+    let partners: Vec<_> = tokens.iter().filter(|(_, v)| v.is_str()).collect();
+    assert_eq!(partners.len(), 5);
+    for (id, token) in partners {
         let token = token.as_str().unwrap();
+        assert!(cfg.staff.authenticate(token).is_none());
         let partner = cfg.partners.authenticate(id, token).map(|p| p.id.as_str());
         assert_eq!(partner, Some(id.as_str()));
         for other in cfg.partners.list.iter().filter(|p| p.id.as_str() != id) {
@@ -522,6 +524,21 @@ fn the_demo_tokens_authenticate_their_partner_and_no_other() {
     }
     assert!(cfg.partners.authenticate("werkplein", "").is_none());
     assert!(cfg.partners.authenticate("nobody", "wbt_x").is_none());
+}
+
+#[test]
+fn the_demo_staff_tokens_authenticate_their_account_and_no_partner() {
+    let cfg = load_with_env(&shipped(), no_env()).unwrap();
+    let staff = demo_tokens()["staff"].as_table().unwrap().clone();
+    assert_eq!(staff.len(), 3);
+    for (name, token) in &staff {
+        let token = token.as_str().unwrap();
+        let account = cfg.staff.authenticate(token).unwrap();
+        assert_eq!(account.name.as_str(), name);
+        for p in &cfg.partners.list {
+            assert!(cfg.partners.authenticate(p.id.as_str(), token).is_none());
+        }
+    }
 }
 
 #[test]

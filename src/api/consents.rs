@@ -50,7 +50,12 @@ pub struct ConsentCreated {
     pub consent_id: String,
 }
 
-fn parse(req: &ConsentRequest, recorded_by: &PartnerId) -> Result<Consent, Vec<FieldError>> {
+/// A consent request checked field by field, recorded by `recorded_by`; each problem at its
+/// JSON pointer.
+pub(crate) fn parse_request(
+    req: &ConsentRequest,
+    recorded_by: &PartnerId,
+) -> Result<Consent, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut err = |location: &str, rule: String| {
         errors.push(FieldError {
@@ -204,7 +209,7 @@ pub async fn post_consent(
 }
 
 /// The media type of a request (without parameters), lower case.
-fn media_type(headers: &HeaderMap) -> String {
+pub(crate) fn media_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -250,7 +255,7 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
             };
             Problem::bad_request(format!("{kind} (line {}, column {})", e.line(), e.column()))
         })?;
-        parse(&req, &partner.id)
+        parse_request(&req, &partner.id)
             .map_err(|errors| Problem::invalid_request("the consent is not valid", errors))?
     };
     let id = new_consent_id();

@@ -1,5 +1,7 @@
 //! The HTTP API: axum routes, one module per resource; every error as problem+json.
 
+pub mod admin;
+pub mod audit_chain;
 pub mod consents;
 pub mod health;
 pub mod intake;
@@ -41,6 +43,8 @@ use problem::Problem;
         ops::retry,
         ops::discard,
         privacy::processing_log,
+        audit_chain::chain_status,
+        admin::import_consents,
         health::healthz,
         health::readyz,
     ),
@@ -64,6 +68,10 @@ use problem::Problem;
         ops::DeadLetterView,
         privacy::ProcessingLog,
         privacy::ProcessingEntryView,
+        crate::audit_chain::ChainCheck,
+        admin::ConsentImport,
+        admin::ConsentImportItem,
+        admin::ConsentImported,
         health::Health,
     )),
     modifiers(&PartnerToken),
@@ -73,7 +81,8 @@ use problem::Problem;
         (name = "consents", description = "Residents' consents"),
         (name = "mailbox", description = "Pull delivery for partners that cannot receive pushes"),
         (name = "operations", description = "Health, readiness and dead letters"),
-        (name = "privacy", description = "Residents' processing logs, for the privacy officer"),
+        (name = "privacy", description = "Residents' processing logs (privacy officer) and the audit chain"),
+        (name = "admin", description = "Administrators' actions: importing consents"),
     )
 )]
 pub struct ApiDoc;
@@ -93,21 +102,12 @@ impl Modify for PartnerToken {
             ),
         );
         components.add_security_scheme(
-            "ops_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An operations token (`[ops] token_hashes` in config)"))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "privacy_token",
+            "staff_token",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A privacy officer's token (`[privacy] token_hashes` in config)",
+                        "A staff account's token (config/staff.toml); its role decides which routes open",
                     ))
                     .build(),
             ),
@@ -150,6 +150,8 @@ pub fn router(state: SharedState) -> Router {
             "/v1/privacy/residents/{bsn}/processing-log",
             get(privacy::processing_log),
         )
+        .route("/v1/audit/chain", get(audit_chain::chain_status))
+        .route("/v1/admin/consents", post(admin::import_consents))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi_json))
@@ -177,7 +179,7 @@ pub fn router(state: SharedState) -> Router {
                 } else {
                     path
                 };
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path, partner = tracing::field::Empty)
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path, partner = tracing::field::Empty, staff = tracing::field::Empty)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -1,5 +1,5 @@
-//! The operations API: dead letters, listed and retried or discarded. Authenticated with an
-//! operations token (`[ops] token_hashes`); metadata only, never resident data.
+//! The operations API: dead letters, listed (operations and admin roles) and retried or
+//! discarded (admin role). Metadata only, never resident data.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,31 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::problem::Problem;
+use crate::access::Permission;
 use crate::app::{now, SharedState};
 use crate::store::{DeadLetter, OutboxKind};
-
-/// The operator behind an ops token: `ops-1` or `ops-2` (the first or second configured
-/// hash, so actions are attributable during a token change-over).
-fn operator(state: &SharedState, headers: &HeaderMap) -> Result<String, Problem> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or_else(Problem::unauthorized)?;
-    let mut found = None;
-    // Compare against every hash (constant time each) so timing does not tell which matched.
-    for (i, hash) in state.config.settings.ops.token_hashes.iter().enumerate() {
-        if hash.matches(token.trim()) && found.is_none() {
-            found = Some(format!("ops-{}", i + 1));
-        }
-    }
-    let op = found.ok_or_else(Problem::unauthorized)?;
-    tracing::Span::current().record("operator", op.as_str());
-    Ok(op)
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DeadLetterQuery {
@@ -92,19 +70,19 @@ fn view(d: DeadLetter) -> DeadLetterView {
     params(DeadLetterQuery),
     responses(
         (status = 200, body = DeadLetterPage),
-        (status = 401, description = "Not an operations token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role may not do this", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("ops_token" = [])),
+    security(("staff_token" = [])),
     tag = "operations"
 )]
-#[tracing::instrument(skip_all, fields(operator))]
 pub async fn list_dead_letters(
     State(state): State<SharedState>,
     Query(q): Query<DeadLetterQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(p) = operator(&state, &headers) {
+    if let Err(p) = state.authorize_staff(&headers, Permission::ViewOperations) {
         return p.into_response();
     }
     let limit = q.limit.unwrap_or(50);
@@ -135,8 +113,8 @@ pub async fn list_dead_letters(
 }
 
 async fn act(state: SharedState, id: String, headers: HeaderMap, retry: bool) -> Response {
-    let op = match operator(&state, &headers) {
-        Ok(op) => op,
+    let op = match state.authorize_staff(&headers, Permission::ActOnDeadLetters) {
+        Ok(account) => account.name.to_string(),
         Err(p) => return p.into_response(),
     };
     let Ok(row) = id.parse::<i64>() else {
@@ -167,13 +145,13 @@ async fn act(state: SharedState, id: String, headers: HeaderMap, retry: bool) ->
     params(("id" = i64, Path, description = "The dead letter's id")),
     responses(
         (status = 204, description = "Queued again, due now"),
-        (status = 401, description = "Not an operations token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role may not do this", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such dead letter", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("ops_token" = [])),
+    security(("staff_token" = [])),
     tag = "operations"
 )]
-#[tracing::instrument(skip_all, fields(operator))]
 pub async fn retry(
     State(state): State<SharedState>,
     Path(id): Path<String>,
@@ -189,13 +167,13 @@ pub async fn retry(
     params(("id" = i64, Path, description = "The dead letter's id")),
     responses(
         (status = 204, description = "Discarded"),
-        (status = 401, description = "Not an operations token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role may not do this", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such dead letter", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("ops_token" = [])),
+    security(("staff_token" = [])),
     tag = "operations"
 )]
-#[tracing::instrument(skip_all, fields(operator))]
 pub async fn discard(
     State(state): State<SharedState>,
     Path(id): Path<String>,

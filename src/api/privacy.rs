@@ -1,6 +1,6 @@
 //! The privacy officer's API: one resident's processing log ("who saw what about me", GDPR
-//! article 15). Authenticated with a privacy officer's token (`[privacy] token_hashes`);
-//! partner and operations tokens are refused. Every read is itself audited.
+//! article 15). Only the privacy officer's role may read it; partners, operations and admins
+//! get 403. Every read is itself audited.
 //!
 //! The BSN is in the path; it is validated, turned into the keyed pseudonym the audit log
 //! uses, and never echoed, logged or stored (the request span shows a redacted path).
@@ -14,39 +14,12 @@ use utoipa::ToSchema;
 use wijkbrug_adapters::model::Bsn;
 
 use super::problem::{FieldError, Problem};
+use crate::access::Permission;
 use crate::app::SharedState;
 use crate::processing_log::ProcessingEntry;
 
 /// The redacted path the request span shows for this route.
 pub const REDACTED_PATH: &str = "/v1/privacy/residents/{bsn}/processing-log";
-
-/// The privacy officer behind a token: `privacy-1` or `privacy-2` (the first or second
-/// configured hash).
-fn officer(state: &SharedState, headers: &HeaderMap) -> Result<String, Problem> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or_else(Problem::unauthorized)?;
-    let mut found = None;
-    // Compare against every hash (constant time each) so timing does not tell which matched.
-    for (i, hash) in state
-        .config
-        .settings
-        .privacy
-        .token_hashes
-        .iter()
-        .enumerate()
-    {
-        if hash.matches(token.trim()) && found.is_none() {
-            found = Some(format!("privacy-{}", i + 1));
-        }
-    }
-    found.ok_or_else(Problem::unauthorized)
-}
 
 /// One processing event about the resident (after the VNG Verwerkingenlogging fields).
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,11 +79,12 @@ pub fn view(e: ProcessingEntry) -> ProcessingEntryView {
     params(("bsn" = String, Path, description = "The resident's BSN (9 digits, 11-proef)")),
     responses(
         (status = 200, body = ProcessingLog),
-        (status = 401, description = "Not a privacy officer's token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a privacy officer", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a valid BSN", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unavailable", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("privacy_token" = [])),
+    security(("staff_token" = [])),
     tag = "privacy"
 )]
 pub async fn processing_log(
@@ -118,8 +92,8 @@ pub async fn processing_log(
     Path(bsn): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let officer = match officer(&state, &headers) {
-        Ok(o) => o,
+    let officer = match state.authorize_staff(&headers, Permission::ReadProcessingLog) {
+        Ok(account) => account.name.to_string(),
         Err(p) => return p.into_response(),
     };
     let bsn = match Bsn::parse(&bsn) {
@@ -136,7 +110,8 @@ pub async fn processing_log(
         }
     };
     let pseudonym = state.config.settings.audit.pseudonym_key.pseudonym(&bsn);
-    let entries = match state.store.processing_log(pseudonym.as_str()).await {
+    let retention = crate::processing_log::retention_text(&state.config.settings.retention);
+    let entries = match state.store.processing_log(pseudonym.as_str(), &retention).await {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "store failed reading a processing log");

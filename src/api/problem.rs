@@ -69,6 +69,21 @@ impl Problem {
         )
     }
 
+    /// 401 on a staff route.
+    pub fn unauthorized_staff() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Not authenticated",
+            "send a staff token (config/staff.toml) as `Authorization: Bearer <token>`",
+        )
+    }
+
+    /// 403: authenticated, but this caller may not use this route.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

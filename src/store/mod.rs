@@ -254,6 +254,15 @@ pub trait Store: Send + Sync + 'static {
     /// Records a consent.
     async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError>;
 
+    /// Records consents imported by the staff account `imported_by` (on their recording
+    /// partners' behalf), all in one transaction: all of them or none. Each gets its
+    /// `consent_recorded` audit event naming the importer.
+    async fn import_consents(
+        &self,
+        consents: Vec<(ConsentId, Consent)>,
+        imported_by: &str,
+    ) -> Result<(), StoreError>;
+
     /// Audits that `partner` read `referral` through the API (a `referral_read` event).
     async fn record_read(
         &self,
@@ -272,14 +281,15 @@ pub trait Store: Send + Sync + 'static {
     /// Every audit event about one resident, as a processing log in seq order: the events
     /// carrying the pseudonym `pseudonym` (see [`crate::audit::PseudonymKey::pseudonym`]) and
     /// every event of the referrals first received about them (linked through the referral
-    /// id). Retention reads [`crate::processing_log::RETENTION_UNTIL_ERASED`]; the caller may
-    /// replace it with a configured period. Empty for an unknown or malformed pseudonym.
+    /// id). Each entry's retention reads `retention` (see
+    /// [`crate::processing_log::retention_text`]). Empty for an unknown or malformed pseudonym.
     async fn processing_log(
         &self,
         pseudonym: &str,
+        retention: &str,
     ) -> Result<Vec<crate::processing_log::ProcessingEntry>, StoreError>;
 
-    /// Audits that `reader` (e.g. [`crate::processing_log::PRIVACY_OFFICER`]) read the
+    /// Audits that `reader` (a privacy officer's account name) read the
     /// processing log of the resident `pseudonym`, `entries` entries long (a
     /// `processing_log_read` event carrying the pseudonym).
     async fn record_processing_log_read(

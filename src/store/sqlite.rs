@@ -329,8 +329,23 @@ impl Store for SqliteStore {
     }
 
     async fn insert_consent(&self, id: ConsentId, consent: &Consent) -> Result<(), StoreError> {
-        let consent = Box::new(consent.clone());
-        self.write(|reply| Job::Consent(id, consent, reply)).await
+        let batch = Box::new(writer::ConsentBatch {
+            consents: vec![(id, consent.clone())],
+            imported_by: None,
+        });
+        self.write(|reply| Job::Consents(batch, reply)).await
+    }
+
+    async fn import_consents(
+        &self,
+        consents: Vec<(ConsentId, Consent)>,
+        imported_by: &str,
+    ) -> Result<(), StoreError> {
+        let batch = Box::new(writer::ConsentBatch {
+            consents,
+            imported_by: Some(imported_by.to_owned()),
+        });
+        self.write(|reply| Job::Consents(batch, reply)).await
     }
 
     async fn record_read(
@@ -354,8 +369,9 @@ impl Store for SqliteStore {
     async fn processing_log(
         &self,
         pseudonym: &str,
+        retention: &str,
     ) -> Result<Vec<crate::processing_log::ProcessingEntry>, StoreError> {
-        processing_log::processing_log(&self.pool, pseudonym).await
+        processing_log::processing_log(&self.pool, pseudonym, retention).await
     }
 
     async fn record_processing_log_read(

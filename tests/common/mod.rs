@@ -37,10 +37,27 @@ pub fn copy_config_to(to: &Path) {
     copy_dir(&root().join("config"), to);
 }
 
-/// The demo tokens of config/demo-tokens.toml.
+/// The demo partners' tokens of config/demo-tokens.toml, by partner id.
 pub fn demo_tokens() -> HashMap<String, String> {
+    demo_token_table(None)
+}
+
+/// The demo staff accounts' tokens of config/demo-tokens.toml (`[staff]`), by account name.
+pub fn demo_staff_tokens() -> HashMap<String, String> {
+    demo_token_table(Some("staff"))
+}
+
+fn demo_token_table(section: Option<&str>) -> HashMap<String, String> {
     let text = std::fs::read_to_string(root().join("config/demo-tokens.toml")).unwrap();
-    toml::from_str(&text).unwrap()
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let table = match section {
+        Some(s) => table[s].as_table().unwrap().clone(),
+        None => table,
+    };
+    table
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+        .collect()
 }
 
 /// A gateway under test.

@@ -1,5 +1,5 @@
 //! The demo network on loopback: the gateway with its four push partners pointed at real
-//! partner servers, quick delivery settings, and an operations and a privacy-officer token.
+//! partner servers, quick delivery settings, and the demo staff accounts of config/staff.toml.
 
 use std::time::Duration;
 
@@ -10,8 +10,12 @@ use super::TestApp;
 
 /// How long a test waits for something asynchronous before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
-pub const OPS_TOKEN: &str = "wbt_test-operations";
-pub const PRIVACY_TOKEN: &str = "wbt_test-privacy-officer";
+/// The demo operations account's token (config/demo-tokens.toml).
+pub const OPS_TOKEN: &str = "wbt_demo-operations-not-a-secret";
+/// The demo privacy officer's token.
+pub const PRIVACY_TOKEN: &str = "wbt_demo-privacy-officer-not-a-secret";
+/// The demo administrator's token.
+pub const ADMIN_TOKEN: &str = "wbt_demo-admin-not-a-secret";
 
 pub struct Network {
     pub app: TestApp,
@@ -44,24 +48,6 @@ pub async fn start(env: &[(&str, &str)]) -> Network {
             for (p, url) in &urls {
                 point_partner_at(dir, p, url);
             }
-            let defaults = std::fs::read_to_string(dir.join("default.toml")).unwrap();
-            let ops = wijkbrug::auth::TokenHash::of(OPS_TOKEN);
-            let privacy = wijkbrug::auth::TokenHash::of(PRIVACY_TOKEN);
-            let changed = defaults
-                .replace("token_hashes = []", &format!("token_hashes = [\"{ops}\"]"))
-                .replace(
-                    "[privacy]\n",
-                    &format!("[privacy]\ntoken_hashes = [\"{privacy}\"]\n"),
-                );
-            assert!(
-                changed.contains(&ops.to_string()),
-                "default.toml has an [ops] token_hashes line"
-            );
-            assert!(
-                changed.contains(&privacy.to_string()),
-                "default.toml has a [privacy] section"
-            );
-            std::fs::write(dir.join("default.toml"), changed).unwrap();
         },
         &vars,
     )

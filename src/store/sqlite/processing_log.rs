@@ -5,7 +5,7 @@ use sqlx::SqlitePool;
 use super::audit::{event_from_row, EventRow};
 use super::codec::unavailable;
 use crate::audit::Pseudonym;
-use crate::processing_log::{entries, ProcessingEntry, RETENTION_UNTIL_ERASED};
+use crate::processing_log::{entries, ProcessingEntry};
 use crate::store::StoreError;
 
 /// Every event about the resident `?1`, in seq order: those carrying the pseudonym, and every
@@ -19,6 +19,7 @@ const ABOUT: &str = "SELECT seq, at, action, partner, referral_id, resident, det
 pub(crate) async fn processing_log(
     pool: &SqlitePool,
     pseudonym: &str,
+    retention: &str,
 ) -> Result<Vec<ProcessingEntry>, StoreError> {
     let Some(pseudonym) = Pseudonym::parse(pseudonym) else {
         return Ok(Vec::new());
@@ -32,5 +33,5 @@ pub(crate) async fn processing_log(
         .into_iter()
         .map(event_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(entries(&events, RETENTION_UNTIL_ERASED))
+    Ok(entries(&events, retention))
 }

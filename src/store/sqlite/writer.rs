@@ -42,7 +42,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(crate) enum Job {
     Intake(Intake, Reply<Vec<IntakeOutcome>>),
     Transition(Box<TransitionJob>, Reply<TransitionOutcome>),
-    Consent(ConsentId, Box<Consent>, Reply<()>),
+    /// Consents recorded together (all or none), and the staff account that imported them.
+    Consents(Box<ConsentBatch>, Reply<()>),
     /// A partner read a referral through the API (audited only).
     Read(PartnerId, ReferralId, Reply<()>),
     /// An audit event that records no other change (e.g. a read of a processing log).
@@ -180,8 +181,11 @@ impl Writer {
                 Job::Transition(t, _) => {
                     Answer::Transition(transition_in(&mut tx, chain, t, &now).await?)
                 }
-                Job::Consent(id, consent, _) => {
-                    consent_in(&mut tx, chain, *id, consent, &now).await?;
+                Job::Consents(batch, _) => {
+                    for (id, consent) in &batch.consents {
+                        consent_in(&mut tx, chain, *id, consent, batch.imported_by.as_deref(), &now)
+                            .await?;
+                    }
                     Answer::Consent
                 }
                 Job::Read(partner, referral, _) => {
@@ -234,7 +238,7 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
                 _ => Err(mismatch()),
             }));
         }
-        Job::Consent(_, _, reply) => {
+        Job::Consents(_, reply) => {
             let _ = reply.send(result.and_then(|a| match a {
                 Answer::Consent => Ok(()),
                 _ => Err(mismatch()),
@@ -388,7 +392,7 @@ async fn intake_in(
             .await?;
         // Consents that came with the message are stored with the referral, or not at all.
         for (consent_id, consent) in &new.consents {
-            consent_in(conn, chain, *consent_id, consent, now).await?;
+            consent_in(conn, chain, *consent_id, consent, None, now).await?;
         }
         let decided_at = transitions.last().map(|t| t.at).unwrap_or(at);
         if let Some(shared) = &new.shared {
@@ -566,11 +570,19 @@ pub(super) async fn transition_in(
     Ok(TransitionOutcome::Applied(history))
 }
 
+/// Consents to record in one transaction.
+pub(crate) struct ConsentBatch {
+    pub consents: Vec<(ConsentId, Consent)>,
+    /// The staff account that imported them (`None`: the recording partner sent it).
+    pub imported_by: Option<String>,
+}
+
 async fn consent_in(
     conn: &mut SqliteConnection,
     chain: &mut Chain,
     id: ConsentId,
     consent: &Consent,
+    imported_by: Option<&str>,
     now: &str,
 ) -> Result<(), StoreError> {
     let (grantee_kind, grantee) = codec::grantee(&consent.grantee);
@@ -606,6 +618,9 @@ async fn consent_in(
         .detail("categories", codec::categories(consent.categories));
     if consent.evidence.is_some() {
         recorded = recorded.detail("evidence", "present");
+    }
+    if let Some(by) = imported_by {
+        recorded = recorded.detail("imported_by", by);
     }
     chain.append(conn, recorded).await?;
     Ok(())

@@ -1,0 +1,90 @@
+//! Walking the audit chain kept in a store: `wijkbrug audit verify`, the audit-chain status
+//! route and the dashboard all use [`check`].
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::audit::Verifier;
+use crate::store::{Store, StoreError};
+
+/// How many events are read at a time.
+pub const PAGE: usize = 1000;
+
+/// The outcome of walking the chain from its first event to its last.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ChainCheck {
+    /// Events checked and found linked (all of them when `intact`).
+    pub events: u64,
+    /// The hash of the last intact event (hex), if there is one: a value to anchor outside
+    /// the store (written down, or sent elsewhere) so that deleting the newest events shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
+    pub intact: bool,
+    /// The first broken link's event number, when not intact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<u64>,
+    /// Why it is broken (no event contents: numbers and a reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Display for ChainCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.broken_at, &self.reason) {
+            (Some(seq), Some(why)) => write!(f, "audit chain broken at event {seq}: {why}"),
+            _ => write!(f, "audit chain intact: {} events", self.events),
+        }
+    }
+}
+
+/// Walks the whole chain in pages of [`PAGE`] and reports the first broken link. A row that
+/// cannot be read at all is a broken link too (found by reading one at a time near it).
+/// `Err` only when the store cannot be read.
+pub async fn check(store: &dyn Store) -> Result<ChainCheck, StoreError> {
+    let mut verifier = Verifier::default();
+    let mut head: Option<[u8; 32]> = None;
+    let mut after = 0;
+    let mut limit = PAGE;
+    let broken = |verifier: &Verifier, head: Option<[u8; 32]>, seq: u64, why: String| ChainCheck {
+        events: verifier.count(),
+        head_hash: head.map(hex::encode),
+        intact: false,
+        broken_at: Some(seq),
+        reason: Some(why),
+    };
+    loop {
+        let page = match store.audit_events(after, limit).await {
+            Ok(p) => p,
+            Err(StoreError::Corrupt(_)) if limit > 1 => {
+                limit = 1;
+                continue;
+            }
+            Err(StoreError::Corrupt(why)) => {
+                let seq = verifier.count() + 1;
+                return Ok(broken(
+                    &verifier,
+                    head,
+                    seq,
+                    format!("the event cannot be read: {why}"),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(last) = page.last() else {
+            return Ok(ChainCheck {
+                events: verifier.count(),
+                head_hash: head.map(hex::encode),
+                intact: true,
+                broken_at: None,
+                reason: None,
+            });
+        };
+        after = last.seq;
+        for event in &page {
+            if let Err(b) = verifier.push(event) {
+                return Ok(broken(&verifier, head, b.seq, b.why));
+            }
+            head = Some(event.hash);
+        }
+    }
+}
