@@ -10,6 +10,35 @@ use crate::store::{Store, StoreError};
 /// How many events are read at a time.
 pub const PAGE: usize = 1000;
 
+/// A chain head written down earlier (`<seq>:<64 hex digits>`, as `audit verify` prints it):
+/// the chain must still hold event `seq` with exactly this hash. Anchors kept outside the
+/// store catch what the chain alone cannot: deleting the newest events, or rewriting the
+/// chain and recomputing every hash after an edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an anchor is <seq>:<64 hex digits>, as `wijkbrug audit verify` prints the head")]
+pub struct BadAnchor;
+
+impl std::str::FromStr for Anchor {
+    type Err = BadAnchor;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (seq, hash) = s.trim().split_once(':').ok_or(BadAnchor)?;
+        let seq: u64 = seq.parse().map_err(|_| BadAnchor)?;
+        let mut out = [0u8; 32];
+        if seq == 0 || hash.len() != 64 {
+            return Err(BadAnchor);
+        }
+        hex::decode_to_slice(hash, &mut out).map_err(|_| BadAnchor)?;
+        Ok(Self { seq, hash: out })
+    }
+}
+
 /// The outcome of walking the chain from its first event to its last.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ChainCheck {
@@ -31,10 +60,59 @@ pub struct ChainCheck {
 impl std::fmt::Display for ChainCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.broken_at, &self.reason) {
-            (Some(seq), Some(why)) => write!(f, "audit chain broken at event {seq}: {why}"),
-            _ => write!(f, "audit chain intact: {} events", self.events),
+            (Some(seq), Some(why)) => write!(f, "audit chain broken at event {seq}: {why}")?,
+            _ => write!(f, "audit chain intact: {} events", self.events)?,
+        }
+        match self.head() {
+            Some(head) if self.intact => write!(f, "\nhead: {head}"),
+            _ => Ok(()),
         }
     }
+}
+
+impl ChainCheck {
+    /// The head as an anchor to write down: `<seq>:<hash>` of the last intact event.
+    pub fn head(&self) -> Option<String> {
+        self.head_hash
+            .as_ref()
+            .map(|h| format!("{}:{h}", self.events))
+    }
+}
+
+/// [`check`], then each anchor: an intact chain that no longer holds an anchored event, or
+/// holds it with another hash, is broken there.
+pub async fn check_with_anchors(
+    store: &dyn Store,
+    anchors: &[Anchor],
+) -> Result<ChainCheck, StoreError> {
+    let mut result = check(store).await?;
+    if !result.intact {
+        return Ok(result);
+    }
+    for anchor in anchors {
+        let why = if anchor.seq > result.events {
+            Some(format!(
+                "the chain ends at event {} but event {} was anchored: the newest events were removed",
+                result.events, anchor.seq
+            ))
+        } else {
+            let event = store.audit_events(anchor.seq - 1, 1).await?;
+            match event.first() {
+                Some(e) if e.seq == anchor.seq && e.hash == anchor.hash => None,
+                _ => Some(format!(
+                    "its hash differs from the anchored one: the chain was rewritten at or before event {}",
+                    anchor.seq
+                )),
+            }
+        };
+        if let Some(why) = why {
+            result.intact = false;
+            result.broken_at = Some(anchor.seq);
+            result.reason = Some(why);
+            return Ok(result);
+        }
+    }
+    Ok(result)
 }
 
 /// Walks the whole chain in pages of [`PAGE`] and reports the first broken link. A row that

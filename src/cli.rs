@@ -71,6 +71,10 @@ struct AuditVerifyArgs {
     /// The configuration folder (default.toml names the store).
     #[arg(long, default_value = "config")]
     config: PathBuf,
+    /// A head printed by an earlier run (`<seq>:<hash>`), kept outside the store: the chain
+    /// must still hold it. Catches removed newest events and a rewritten chain. Repeatable.
+    #[arg(long = "anchor", value_name = "SEQ:HASH")]
+    anchors: Vec<crate::audit_chain::Anchor>,
 }
 
 #[derive(Args)]
@@ -208,7 +212,7 @@ fn run_audit_verify(args: &AuditVerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(audit_verify(&settings))
+    runtime.block_on(audit_verify(&settings, &args.anchors))
 }
 
 fn run_audit_resident(args: &AuditResidentArgs) -> ExitCode {
@@ -364,14 +368,17 @@ async fn open_existing_store(
     Ok(store)
 }
 
-async fn audit_verify(settings: &config::Settings) -> ExitCode {
+async fn audit_verify(
+    settings: &config::Settings,
+    anchors: &[crate::audit_chain::Anchor],
+) -> ExitCode {
     use crate::store::Store;
 
     let store = match open_existing_store(settings).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let result = crate::audit_chain::check(&store).await;
+    let result = crate::audit_chain::check_with_anchors(&store, anchors).await;
     store.close().await;
     match result {
         Ok(check) => {

@@ -523,10 +523,15 @@ fn config_dir(dir: &TempDir) -> std::path::PathBuf {
 }
 
 fn audit_verify(config: &Path, data_dir: &Path) -> std::process::Output {
+    audit_verify_anchored(config, data_dir, &[])
+}
+
+fn audit_verify_anchored(config: &Path, data_dir: &Path, anchors: &[&str]) -> std::process::Output {
     Command::cargo_bin("wijkbrug")
         .unwrap()
         .args(["audit", "verify", "--config"])
         .arg(config)
+        .args(anchors.iter().flat_map(|a| ["--anchor", a]))
         .env_remove("WIJKBRUG_ENVIRONMENT")
         .env("WIJKBRUG__STORE__DATA_DIR", data_dir)
         .env("WIJKBRUG__STORE__URL", "sqlite://wijkbrug.db")
@@ -549,7 +554,18 @@ async fn audit_verify_passes_a_clean_store_and_names_the_tampered_event() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.trim(), format!("audit chain intact: {n} events"));
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("audit chain intact: {n} events").as_str())
+    );
+    let head = lines
+        .next()
+        .unwrap()
+        .strip_prefix("head: ")
+        .unwrap()
+        .to_owned();
+    assert!(head.starts_with(&format!("{n}:")), "{head}");
 
     raw(
         &data,
@@ -566,6 +582,59 @@ async fn audit_verify_passes_a_clean_store_and_names_the_tampered_event() {
         stdout.starts_with(&format!("audit chain broken at event {tampered}: ")),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn an_anchored_head_catches_removed_newest_events_and_a_rewritten_chain() {
+    let dir = TempDir::new().unwrap();
+    let config = config_dir(&dir);
+    let data = dir.path().join("data");
+    let n = finished_run(&data).await;
+    let out = audit_verify(&config, &data);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let head = stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("head: ")
+        .unwrap()
+        .to_owned();
+    let middle = {
+        let store = open(&data).await;
+        let e = store.audit_events(2, 1).await.unwrap().remove(0);
+        store.close().await;
+        format!("{}:{}", e.seq, hex::encode(e.hash))
+    };
+    assert_eq!(
+        audit_verify_anchored(&config, &data, &[&middle, &head])
+            .status
+            .code(),
+        Some(0)
+    );
+    for bad in ["3", "0:00", "x:y", &format!("3:{}", "g".repeat(64))] {
+        let out = audit_verify_anchored(&config, &data, &[bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+
+    // Deleting the newest event leaves a valid chain, but not the anchored head.
+    raw(&data, "DELETE FROM audit_events WHERE seq = ?", n as i64).await;
+    assert_eq!(audit_verify(&config, &data).status.code(), Some(0));
+    let out = audit_verify_anchored(&config, &data, &[&head]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "audit chain broken at event {n}: the chain ends at event {}",
+            n - 1
+        )),
+        "{stdout}"
+    );
+    // An anchor with another hash: the chain was rewritten.
+    let other = format!("3:{}", "ab".repeat(32));
+    let out = audit_verify_anchored(&config, &data, &[&other]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("rewritten"), "{stdout}");
 }
 
 #[tokio::test]
