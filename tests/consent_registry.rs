@@ -595,7 +595,7 @@ async fn a_fhir_consent_is_taken_only_from_a_fhir_partner_and_only_when_valid() 
 }
 
 #[tokio::test]
-async fn a_referral_already_accepted_keeps_its_status_and_the_revocation_is_audited_for_it() {
+async fn a_referral_already_accepted_is_cancelled_and_both_partners_are_told() {
     let n = network().await;
     let app = &n.app;
     let consent = record(
@@ -644,31 +644,41 @@ async fn a_referral_already_accepted_keeps_its_status_and_the_revocation_is_audi
         .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(status_of(app, id).await, ReferralStatus::Accepted);
-    let queued_before = app.running.state.store.outbox_for(id).await.unwrap().len();
-
     let (status, body) = revoke(app, "thuiszorg-oost", &consent).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["cancelled_deliveries"], 0);
-    assert_eq!(body["notified"], 0);
-    // No legal transition to consent_missing from accepted: the status stays, nothing is
-    // queued, and an audit event names the referral.
-    assert_eq!(status_of(app, id).await, ReferralStatus::Accepted);
-    assert_eq!(
-        app.running.state.store.outbox_for(id).await.unwrap().len(),
-        queued_before
-    );
+    assert_eq!(body["notified"], 1);
+    // The withdrawal ends the work: the referral is cancelled and the GP (receiver) and the
+    // nursing provider (sender) each get a cancelled Task in FHIR.
+    assert_eq!(status_of(app, id).await, ReferralStatus::Cancelled);
+    let stored = app.running.state.store.referral(id).await.unwrap().unwrap();
+    let last = stored
+        .referral
+        .history
+        .transitions()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last.reason_code.as_deref(), Some("consent-revoked"));
+    for server in [&n.huisarts, &n.thuiszorg] {
+        // The GP got the referral, the sender the GP's acceptance; then each a notice.
+        let notices: Vec<_> = wait_for_n(server, id, 2)
+            .await
+            .into_iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("\"cancelled\""))
+            .collect();
+        assert_eq!(notices.len(), 1, "one cancelled Task");
+        let task: serde_json::Value = serde_json::from_slice(&notices[0].body).unwrap();
+        assert_eq!(task["resourceType"], "Task");
+        assert_eq!(task["status"], "cancelled");
+    }
     let events = audit_events(app).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
-    let for_referral = events
-        .iter()
-        .find(|e| e.action == AuditAction::ConsentRevoked && e.referral == Some(id))
-        .expect("a consent_revoked event naming the referral");
-    assert_eq!(for_referral.detail["consent_id"], consent);
-    assert_eq!(for_referral.detail["status"], "accepted");
     let summary = events
         .iter()
         .find(|e| e.action == AuditAction::ConsentRevoked && e.referral.is_none())
         .unwrap();
-    assert_eq!(summary.detail["not_notified"], "1");
+    assert_eq!(summary.detail["notified"], "1");
+    assert_eq!(summary.detail["not_notified"], "0");
     n.app.stop().await;
 }

@@ -163,8 +163,9 @@ pub struct Revocation {
     /// Notices queued: to the senders of cancelled deliveries and to the receivers of
     /// delivered referrals.
     pub notified: u32,
-    /// Referrals already accepted or in progress under the consent: audited, not notified
-    /// (no legal transition to consent_missing).
+    /// Referrals under the consent whose status allowed no transition at the revocation:
+    /// audited, not notified (none in practice: delivered ones become consent_missing,
+    /// accepted and in-progress ones cancelled).
     pub not_notified: Vec<ReferralId>,
 }
 
@@ -306,9 +307,11 @@ pub trait Store: Send + Sync + 'static {
     ///   [`CONSENT_REVOKED_CODE`]) and its sender gets a status notice;
     /// - every referral shared under it that was already `delivered` becomes
     ///   `consent_missing` and its receiver gets a status notice;
-    /// - a referral already `accepted` or `in_progress` has no legal transition to
-    ///   `consent_missing`: it keeps its status, nothing is queued, and a `consent_revoked`
-    ///   audit event names it (the receiver is not told through the gateway: a known limit);
+    /// - a referral already `accepted` or `in_progress` is `cancelled` (reason code
+    ///   [`CONSENT_REVOKED_CODE`]): the withdrawal ends the work done under it; the receiver
+    ///   and the sender each get a status notice;
+    /// - should a status allow neither, nothing is queued and a `consent_revoked` audit event
+    ///   names the referral;
     /// - a `consent_revoked` audit event with the counts.
     ///
     /// `None` when there is no such consent or `by` did not record it (the caller cannot tell

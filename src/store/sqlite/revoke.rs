@@ -32,9 +32,9 @@ pub(crate) struct RevokeJob {
     pub at: DateTime<Utc>,
 }
 
-fn revoked_transition(at: DateTime<Utc>) -> Transition {
+fn revoked_transition(at: DateTime<Utc>, to: ReferralStatus) -> Transition {
     Transition {
-        to: ReferralStatus::ConsentMissing,
+        to,
         at,
         by: Actor::Gateway,
         reason: ReasonText::parse(CONSENT_REVOKED_REASON).ok(),
@@ -51,9 +51,32 @@ async fn consent_missing(
     notify: Vec<OutboxItem>,
     now: &str,
 ) -> Result<bool, StoreError> {
+    revoked_to(
+        conn,
+        chain,
+        referral,
+        at,
+        ReferralStatus::ConsentMissing,
+        notify,
+        now,
+    )
+    .await
+}
+
+/// Appends the transition to `to` (reason code consent-revoked) with `notify` if legal;
+/// whether it was.
+async fn revoked_to(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    referral: ReferralId,
+    at: DateTime<Utc>,
+    to: ReferralStatus,
+    notify: Vec<OutboxItem>,
+    now: &str,
+) -> Result<bool, StoreError> {
     let job = TransitionJob {
         id: referral,
-        transition: revoked_transition(at),
+        transition: revoked_transition(at, to),
         notify,
     };
     match transition_in(conn, chain, &job, now).await? {
@@ -153,9 +176,11 @@ pub(crate) async fn revoke_in(
         }
     }
 
-    // (b) Copies already delivered: the receiver is told where the state machine allows it.
-    let shared: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT id, receiver, status FROM referrals WHERE consent_id = ? \
+    // (b) Copies already delivered: the receiver is told. A delivered referral becomes
+    // consent_missing; one the receiver accepted or started is cancelled (the resident's
+    // withdrawal ends the work done under it), and its sender is told too.
+    let shared: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT id, receiver, sender, status FROM referrals WHERE consent_id = ? \
          AND status IN ('delivered', 'accepted', 'in_progress') ORDER BY received_at, id",
     )
     .bind(&id)
@@ -163,28 +188,53 @@ pub(crate) async fn revoke_in(
     .await
     .map_err(unavailable)?;
     let mut not_notified = Vec::new();
-    for (referral, receiver, status) in shared {
+    for (referral, receiver, sender, status) in shared {
         let referral = codec::parse_referral_id(&referral, "referrals.id")?;
         let receiver = codec::parse_partner(&receiver, "referrals.receiver")?;
-        let notify = vec![OutboxItem {
+        let sender = codec::parse_partner(&sender, "referrals.sender")?;
+        let notice = |to: PartnerId| OutboxItem {
             referral,
-            recipient: receiver.clone(),
+            recipient: to,
             kind: OutboxKind::Status { transition: 0 },
-        }];
-        if status == ReferralStatus::Delivered.code()
-            && consent_missing(conn, chain, referral, job.at, notify, now).await?
-        {
+        };
+        let applied = if status == ReferralStatus::Delivered.code() {
+            consent_missing(
+                conn,
+                chain,
+                referral,
+                job.at,
+                vec![notice(receiver.clone())],
+                now,
+            )
+            .await?
+        } else {
+            let mut notify = vec![notice(receiver.clone())];
+            if sender != receiver {
+                notify.push(notice(sender));
+            }
+            revoked_to(
+                conn,
+                chain,
+                referral,
+                job.at,
+                ReferralStatus::Cancelled,
+                notify,
+                now,
+            )
+            .await?
+        };
+        if applied {
             notified += 1;
             continue;
         }
-        // No legal transition (accepted, in progress): audited, not notified.
+        // A status changed in between with no legal way on: audited, not notified.
         let unresolved = AuditDraft::new(job.at, AuditAction::ConsentRevoked)
             .partner(&receiver)
             .referral(referral)
             .resident(Some(pseudonym.clone()))
             .detail("consent_id", job.id)
             .detail("status", &status)
-            .detail("notice", "none: no legal transition to consent_missing");
+            .detail("notice", "none: no legal transition");
         chain.append(conn, unresolved).await?;
         not_notified.push(referral);
     }
