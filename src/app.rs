@@ -1,5 +1,10 @@
 //! The running gateway's shared state: configuration, store, partner directory and the
-//! per-partner inbound rate limiters.
+//! per-partner inbound rate limits.
+//!
+//! Inbound rate limits are the partner's, not the process's: with a store that keeps them
+//! for every instance on it (PostgreSQL, [`Store::shares_rate_limits`]) each request takes a
+//! token from the partner's bucket in the store; with a store of one instance (SQLite) the
+//! limiters are governor's, in this process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use wijkbrug_adapters::Directory;
 use crate::access::{Permission, StaffAccount};
 use crate::api::problem::Problem;
 use crate::config::{Config, Partner};
-use crate::store::Store;
+use crate::store::{RateDecision, Store};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -23,7 +28,15 @@ pub struct AppState {
     pub directory: Directory,
     /// Wakes the delivery worker when rows were queued, so it need not wait for its poll.
     pub delivery_wake: Arc<tokio::sync::Notify>,
-    limiters: HashMap<String, DefaultDirectRateLimiter>,
+    limiters: Limiters,
+}
+
+/// Where the partners' inbound quotas are kept.
+enum Limiters {
+    /// In this process (the only instance): one governor limiter a partner.
+    Local(HashMap<String, DefaultDirectRateLimiter>),
+    /// In the store, shared by every instance on it.
+    Shared,
 }
 
 impl AppState {
@@ -31,16 +44,22 @@ impl AppState {
         let directory = config
             .partners
             .directory(config.settings.gateway.agb.clone());
-        let limiters = config
-            .partners
-            .list
-            .iter()
-            .map(|p| {
-                let quota =
-                    Quota::per_second(p.inbound_rate.per_second).allow_burst(p.inbound_rate.burst);
-                (p.id.to_string(), RateLimiter::direct(quota))
-            })
-            .collect();
+        let limiters = if store.shares_rate_limits() {
+            Limiters::Shared
+        } else {
+            Limiters::Local(
+                config
+                    .partners
+                    .list
+                    .iter()
+                    .map(|p| {
+                        let quota = Quota::per_second(p.inbound_rate.per_second)
+                            .allow_burst(p.inbound_rate.burst);
+                        (p.id.to_string(), RateLimiter::direct(quota))
+                    })
+                    .collect(),
+            )
+        };
         Self {
             config,
             store,
@@ -53,18 +72,22 @@ impl AppState {
     /// The partner whose id is in the path, if the bearer token is one of its tokens.
     /// Unknown partner and wrong token look the same (401), so ids leak nothing; another
     /// partner's or a staff member's valid token gets 403.
-    pub fn authenticate_as(&self, partner: &str, headers: &HeaderMap) -> Result<&Partner, Problem> {
+    pub async fn authenticate_as(
+        &self,
+        partner: &str,
+        headers: &HeaderMap,
+    ) -> Result<&Partner, Problem> {
         let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
         let Some(p) = self.config.partners.authenticate(partner, token) else {
             return Err(self.refusal_for_partner_route(token));
         };
-        self.check_rate(p)?;
+        self.check_rate(p).await?;
         tracing::Span::current().record("partner", p.id.as_str());
         Ok(p)
     }
 
     /// The partner a bearer token belongs to (for routes without a partner in the path).
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Partner, Problem> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<&Partner, Problem> {
         let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
         let p = self
             .config
@@ -73,7 +96,7 @@ impl AppState {
             .iter()
             .find_map(|p| self.config.partners.authenticate(p.id.as_str(), token))
             .ok_or_else(|| self.refusal_for_partner_route(token))?;
-        self.check_rate(p)?;
+        self.check_rate(p).await?;
         tracing::Span::current().record("partner", p.id.as_str());
         Ok(p)
     }
@@ -132,14 +155,39 @@ impl AppState {
         any
     }
 
-    fn check_rate(&self, partner: &Partner) -> Result<(), Problem> {
-        let Some(limiter) = self.limiters.get(partner.id.as_str()) else {
-            return Ok(());
-        };
-        limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            Problem::rate_limited(wait.as_secs().max(1))
-        })
+    /// 429 when the partner is over its inbound quota. A shared quota the store cannot be
+    /// asked about lets the request through (with a warning): the request needs the store
+    /// anyway and fails there, so a 429 would only mislead.
+    async fn check_rate(&self, partner: &Partner) -> Result<(), Problem> {
+        match &self.limiters {
+            Limiters::Local(limiters) => {
+                let Some(limiter) = limiters.get(partner.id.as_str()) else {
+                    return Ok(());
+                };
+                limiter.check().map_err(|not_until| {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    Problem::rate_limited(wait.as_secs().max(1))
+                })
+            }
+            Limiters::Shared => {
+                match self
+                    .store
+                    .take_rate_token(&partner.id, partner.inbound_rate)
+                    .await
+                {
+                    Ok(RateDecision::Allowed) => Ok(()),
+                    Ok(RateDecision::Limited { retry_after }) => {
+                        let secs =
+                            retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                        Err(Problem::rate_limited(secs.max(1)))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the shared rate limit could not be read; letting the request through");
+                        Ok(())
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -250,8 +250,6 @@ async fn audit_resident(
     settings: &config::Settings,
     bsn: &wijkbrug_adapters::model::Bsn,
 ) -> ExitCode {
-    use crate::store::Store;
-
     let store = match open_existing_store(settings).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -329,32 +327,33 @@ fn processing_table(entries: &[crate::processing_log::ProcessingEntry]) -> Strin
     out
 }
 
-/// Opens the configured store for a tool, refusing a missing database (opening would create
-/// it) or one that was never migrated. Errors are printed; the exit code is 2.
+/// Opens the configured store for a tool (SQLite or PostgreSQL), refusing a missing database
+/// (opening a SQLite file would create it; a PostgreSQL database must exist) or one that was
+/// never migrated. Errors are printed; the exit code is 2.
 async fn open_existing_store(
     settings: &config::Settings,
-) -> Result<crate::store::sqlite::SqliteStore, ExitCode> {
+) -> Result<std::sync::Arc<dyn crate::store::Store>, ExitCode> {
     use crate::store::sqlite::SqliteStore;
-    use crate::store::Store;
+    use crate::store::Backend;
 
     let cannot = |what: &str, e: &dyn std::fmt::Display| {
         eprintln!("error: {what}: {e}");
         ExitCode::from(2)
     };
-    match SqliteStore::database_file(&settings.store) {
-        Ok(path) if path.is_file() => {}
-        Ok(path) => {
-            return Err(cannot(
-                "no database",
-                &format_args!("{} does not exist", path.display()),
-            ))
+    if Backend::of(&settings.store.url) == Some(Backend::Sqlite) {
+        match SqliteStore::database_file(&settings.store) {
+            Ok(path) if path.is_file() => {}
+            Ok(path) => {
+                return Err(cannot(
+                    "no database",
+                    &format_args!("{} does not exist", path.display()),
+                ))
+            }
+            Err(e) => return Err(cannot("the store", &e)),
         }
-        Err(e) => return Err(cannot("the store", &e)),
     }
     let store =
-        match SqliteStore::open_with_key(&settings.store, settings.audit.pseudonym_key.clone())
-            .await
-        {
+        match crate::store::open(&settings.store, settings.audit.pseudonym_key.clone()).await {
             Ok(s) => s,
             Err(e) => return Err(cannot("opening the store", &e)),
         };
@@ -372,13 +371,11 @@ async fn audit_verify(
     settings: &config::Settings,
     anchors: &[crate::audit_chain::Anchor],
 ) -> ExitCode {
-    use crate::store::Store;
-
     let store = match open_existing_store(settings).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let result = crate::audit_chain::check_with_anchors(&store, anchors).await;
+    let result = crate::audit_chain::check_with_anchors(store.as_ref(), anchors).await;
     store.close().await;
     match result {
         Ok(check) => {

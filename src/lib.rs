@@ -11,6 +11,7 @@ pub mod config;
 pub mod consent;
 pub mod delivery;
 pub mod directory;
+pub mod instances;
 pub mod intake;
 pub mod processing_log;
 pub mod retention;

@@ -1,6 +1,7 @@
-//! `wijkbrug serve`: open the store, apply migrations, and serve the API and run the delivery
-//! worker and the retention job until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
-//! delivery attempts (up to the configured grace) and stop.
+//! `wijkbrug serve`: open the store (SQLite or PostgreSQL, by `[store] url`), apply migrations,
+//! register the instance, and serve the API and run the delivery worker and the retention job
+//! until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
+//! delivery attempts (up to the configured grace), deregister and stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use tokio::task::JoinHandle;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
+use crate::instances::Heartbeat;
 use crate::retention::RetentionWorker;
-use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
 /// A running gateway.
@@ -25,6 +26,7 @@ pub struct Running {
     task: JoinHandle<anyhow::Result<()>>,
     delivery: DeliveryWorker,
     retention: RetentionWorker,
+    heartbeat: Heartbeat,
     grace: std::time::Duration,
 }
 
@@ -40,6 +42,7 @@ impl Running {
             self.retention.stop(),
             self.task
         );
+        self.heartbeat.stop().await;
         served.context("server task")?
     }
 
@@ -64,11 +67,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
              to a secret (required when WIJKBRUG_ENVIRONMENT=production)"
         );
     }
-    let store = SqliteStore::open_with_key(&config.settings.store, audit.pseudonym_key.clone())
+    let store = crate::store::open(&config.settings.store, audit.pseudonym_key.clone())
         .await
         .context("opening the store")?;
     store.migrate().await.context("applying migrations")?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// Starts the gateway on the configured address (port 0 picks one) and returns at once.
@@ -84,6 +87,8 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let addr = listener.local_addr()?;
     let grace = config.settings.server.shutdown_grace;
     let client = DeliveryClient::new()?;
+    let heartbeat =
+        Heartbeat::start(store.clone(), config.settings.delivery.worker_id.clone()).await;
     let retention = RetentionWorker::spawn(store.clone(), config.settings.retention.clone());
     let state = Arc::new(AppState::new(config, store));
     let app = crate::api::router(state.clone());
@@ -114,6 +119,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         task,
         delivery,
         retention,
+        heartbeat,
         grace,
     })
 }

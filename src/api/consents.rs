@@ -220,7 +220,7 @@ pub(crate) fn media_type(headers: &HeaderMap) -> String {
 }
 
 async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
-    let partner = state.authenticate(headers)?;
+    let partner = state.authenticate(headers).await?;
     let fhir_partner = partner.adapter == Format::FhirR4;
     let media = media_type(headers);
     let fhir = match media.as_str() {
@@ -384,7 +384,7 @@ async fn list(
     headers: &HeaderMap,
     query: Result<Query<ConsentQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    let partner = state.authenticate(headers)?;
+    let partner = state.authenticate(headers).await?;
     let resident_error = |rule: String| {
         Problem::invalid_request(
             "the query is not valid",
@@ -471,7 +471,7 @@ async fn revoke_handle(
     id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, Problem> {
-    let partner = state.authenticate(headers)?;
+    let partner = state.authenticate(headers).await?;
     let id = uuid::Uuid::parse_str(id)
         .map(ConsentId)
         .map_err(|_| Problem::not_found("consent"))?;

@@ -181,7 +181,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let sender = state.authenticate_as(partner, headers)?;
+    let sender = state.authenticate_as(partner, headers).await?;
     if !content_type_ok(headers, sender.adapter) {
         return Err(Problem::unsupported_media_type(media_types(sender.adapter)));
     }

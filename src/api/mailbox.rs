@@ -85,7 +85,7 @@ async fn handle_get(
     q: MailboxQuery,
     headers: &HeaderMap,
 ) -> Result<Response, Problem> {
-    let p = state.authenticate_as(partner, headers)?;
+    let p = state.authenticate_as(partner, headers).await?;
     if !matches!(p.delivery, Delivery::Mailbox) {
         return Err(Problem::conflict(
             "you receive by push; your mailbox is not used",
@@ -197,7 +197,7 @@ pub async fn ack(
     Path((partner, item)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let p = match state.authenticate_as(&partner, &headers) {
+    let p = match state.authenticate_as(&partner, &headers).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };

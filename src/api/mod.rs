@@ -73,6 +73,8 @@ use problem::Problem;
         admin::ConsentImportItem,
         admin::ConsentImported,
         health::Health,
+        health::Readiness,
+        health::InstanceView,
     )),
     modifiers(&PartnerToken),
     tags(

@@ -60,7 +60,7 @@ pub async fn get_referral(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let partner = match state.authenticate(&headers) {
+    let partner = match state.authenticate(&headers).await {
         Ok(p) => p,
         Err(p) => return p.into_response(),
     };

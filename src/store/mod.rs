@@ -1,12 +1,16 @@
 //! The store: the only shared state of the gateway. One trait, two implementations: SQLite
-//! (the embedded default, [`sqlite`]) and PostgreSQL (a later step). Callers hold an
-//! `Arc<dyn Store>` and never know which.
+//! (the embedded default, one instance, [`sqlite`]) and PostgreSQL (several gateway instances
+//! on one database, [`postgres`]), chosen by the scheme of `[store] url` ([`open`]). Callers
+//! hold an `Arc<dyn Store>` and never know which.
 //!
 //! Everything a sender is told was accepted is committed first: [`Store::intake`] writes the
 //! referrals, their status history, their outbox rows and the idempotency key in one
 //! transaction, and returns only after the commit is durable.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -202,6 +206,77 @@ pub struct StoreCounts {
     pub outbox: u64,
     pub consents: u64,
     pub idempotency_keys: u64,
+}
+
+/// A gateway instance as it registers with the store.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InstanceInfo {
+    /// Its name: `[delivery] worker_id`, the name on the leases it takes.
+    pub id: String,
+    /// The gateway's version.
+    pub version: String,
+    /// When this start of it began.
+    pub started_at: DateTime<Utc>,
+}
+
+/// An instance and its last heartbeat (by the store's clock).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InstanceSeen {
+    pub instance: InstanceInfo,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Whether a partner's request fits its inbound quota.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RateDecision {
+    Allowed,
+    /// Over the quota; a token will be there after `retry_after`.
+    Limited {
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Which implementation a store url selects.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    /// `sqlite://<path>` (or `sqlite:<path>`).
+    Sqlite,
+    /// `postgres://...` or `postgresql://...`.
+    Postgres,
+}
+
+impl Backend {
+    /// The implementation `url` selects, if any.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens the store `settings.url` names (SQLite or PostgreSQL), with the key of the audit
+/// log's resident pseudonyms. Does not migrate: call [`Store::migrate`].
+pub async fn open(
+    settings: &crate::config::StoreSettings,
+    pseudonym_key: crate::audit::PseudonymKey,
+) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match Backend::of(&settings.url) {
+        Some(Backend::Sqlite) => {
+            Arc::new(sqlite::SqliteStore::open_with_key(settings, pseudonym_key).await?)
+        }
+        Some(Backend::Postgres) => {
+            Arc::new(postgres::PgStore::open_with_key(settings, pseudonym_key).await?)
+        }
+        None => {
+            return Err(StoreError::Unavailable(
+                "the store url must be sqlite://<path> or postgres://...".to_owned(),
+            ))
+        }
+    })
 }
 
 /// Result of applying a status transition.
@@ -470,6 +545,44 @@ pub trait Store: Send + Sync + 'static {
         row: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    // ---- instances (several gateways on one store) ----------------------------------------
+
+    /// Registers `me`, or refreshes its heartbeat: its `last_seen` becomes the store's current
+    /// time. Answers the registration this replaced when that was another start under the
+    /// same id (this instance's previous run, or, when it was seen recently, another process
+    /// configured with the same worker id: a mistake the caller warns about).
+    async fn heartbeat(&self, me: &InstanceInfo) -> Result<Option<InstanceSeen>, StoreError>;
+
+    /// The instances whose last heartbeat is at most `within` old, by the store's clock,
+    /// most recently started first. (SQLite: this process, the only instance.)
+    async fn instances(&self, within: std::time::Duration)
+        -> Result<Vec<InstanceSeen>, StoreError>;
+
+    /// Removes `me`'s registration at a clean stop (if it is still this start's). A stopped
+    /// instance's leases are not released here: they expire and are claimed by others.
+    async fn retire_instance(&self, me: &InstanceInfo) -> Result<(), StoreError>;
+
+    // ---- inbound rate limits --------------------------------------------------------------
+
+    /// Whether the store keeps partners' inbound quotas for every instance on it
+    /// ([`Store::take_rate_token`]). `false` (the default, for a store of one instance): the
+    /// gateway limits in-process.
+    fn shares_rate_limits(&self) -> bool {
+        false
+    }
+
+    /// Takes one request from `partner`'s inbound quota (`rate`: sustained per second, burst),
+    /// shared by every instance on this store. A store that does not share quotas answers
+    /// [`RateDecision::Allowed`].
+    async fn take_rate_token(
+        &self,
+        partner: &PartnerId,
+        rate: crate::config::RateLimit,
+    ) -> Result<RateDecision, StoreError> {
+        let _ = (partner, rate);
+        Ok(RateDecision::Allowed)
+    }
 }
 
 /// A claimed (leased) outbox row.

@@ -9,7 +9,7 @@
 //! [`Store::migrate`].
 
 mod audit;
-mod codec;
+pub(crate) mod codec;
 mod delivery;
 mod processing_log;
 mod retention;
@@ -58,6 +58,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     stats: Arc<Stats>,
     path: PathBuf,
+    /// This process's registration: SQLite serves one instance, so it is kept in memory.
+    instance: std::sync::Mutex<Option<super::InstanceSeen>>,
 }
 
 impl SqliteStore {
@@ -122,6 +124,7 @@ impl SqliteStore {
             jobs,
             stats,
             path,
+            instance: std::sync::Mutex::new(None),
         })
     }
 
@@ -641,6 +644,48 @@ impl Store for SqliteStore {
         })
         .await?
         .changed()
+    }
+
+    async fn heartbeat(
+        &self,
+        me: &super::InstanceInfo,
+    ) -> Result<Option<super::InstanceSeen>, StoreError> {
+        let seen = super::InstanceSeen {
+            instance: me.clone(),
+            last_seen: super::now(),
+        };
+        let mut slot = self
+            .instance
+            .lock()
+            .map_err(|_| corrupt("the instance registration lock is poisoned"))?;
+        let before = slot.replace(seen);
+        Ok(before.filter(|b| b.instance != *me))
+    }
+
+    async fn instances(&self, within: Duration) -> Result<Vec<super::InstanceSeen>, StoreError> {
+        let slot = self
+            .instance
+            .lock()
+            .map_err(|_| corrupt("the instance registration lock is poisoned"))?;
+        let since = chrono::Duration::from_std(within)
+            .ok()
+            .and_then(|w| super::now().checked_sub_signed(w));
+        Ok(slot
+            .iter()
+            .filter(|s| since.is_none_or(|since| s.last_seen >= since))
+            .cloned()
+            .collect())
+    }
+
+    async fn retire_instance(&self, me: &super::InstanceInfo) -> Result<(), StoreError> {
+        let mut slot = self
+            .instance
+            .lock()
+            .map_err(|_| corrupt("the instance registration lock is poisoned"))?;
+        if slot.as_ref().is_some_and(|s| s.instance == *me) {
+            *slot = None;
+        }
+        Ok(())
     }
 }
 

@@ -1,4 +1,5 @@
-//! How model values are written into columns and read back. Every reading error is
+//! How model values are written into columns and read back (the PostgreSQL store uses the
+//! same encodings for the values it keeps as text). Every reading error is
 //! [`StoreError::Corrupt`] with a message that names the table and column, never the value.
 
 use chrono::{DateTime, Utc};
@@ -73,7 +74,7 @@ pub(crate) fn actor(a: &Actor) -> String {
     }
 }
 
-fn parse_actor(s: &str) -> Result<Actor, StoreError> {
+pub(crate) fn parse_actor(s: &str) -> Result<Actor, StoreError> {
     let bad = || corrupt("status_transitions.actor is not an actor");
     if s == "gateway" {
         Ok(Actor::Gateway)

@@ -1,0 +1,105 @@
+//! How model values are written into PostgreSQL columns and read back. Values kept as text
+//! (partners, categories, actors, requests, grantees) use the SQLite store's encodings
+//! ([`crate::store::sqlite::codec`]); ids are `uuid`, times `timestamptz`. Every reading error
+//! is [`StoreError::Corrupt`] with a message that names the table and column, never the value.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use wijkbrug_adapters::model::{ReferralId, ReferralStatus, Transition};
+
+use crate::store::sqlite::codec::{actor as actor_text, parse_actor};
+pub(crate) use crate::store::sqlite::codec::{
+    categories, corrupt, effect, grantee, outbox_kind, parse_categories, parse_effect,
+    parse_evidence, parse_grantee, parse_partner, request_from_json, request_to_json,
+};
+use crate::store::{ConsentId, OutboxItem, OutboxKind, StoreError};
+
+/// A database error as a store error. PostgreSQL's primary message names constraints, columns
+/// and types; the values of a row are only in its DETAIL field, which is left out.
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) => StoreError::Unavailable(match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_owned(),
+        }),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+pub(crate) fn actor(a: &wijkbrug_adapters::model::Actor) -> String {
+    actor_text(a)
+}
+
+pub(crate) fn referral_id(id: Uuid, what: &str) -> Result<ReferralId, StoreError> {
+    ReferralId::from_uuid(id).map_err(|_| corrupt(format_args!("{what} is not a referral id")))
+}
+
+pub(crate) fn consent_id(id: Uuid) -> ConsentId {
+    ConsentId(id)
+}
+
+/// A `status_transitions` row: status, at, actor, reason, reason code.
+pub(crate) type TransitionRow = (
+    String,
+    DateTime<Utc>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+pub(crate) fn transition_from_row(row: TransitionRow) -> Result<Transition, StoreError> {
+    let (status, at, by, reason, reason_code) = row;
+    Ok(Transition {
+        to: status
+            .parse::<ReferralStatus>()
+            .map_err(|_| corrupt("status_transitions.status is not a status"))?,
+        at,
+        by: parse_actor(&by)?,
+        reason: reason
+            .map(|r| wijkbrug_adapters::model::ReasonText::parse(&r))
+            .transpose()
+            .map_err(|_| corrupt("status_transitions.reason is not a reason text"))?,
+        reason_code,
+    })
+}
+
+/// An `outbox` row: referral id, recipient, kind, transition.
+pub(crate) type OutboxRow = (Uuid, String, String, Option<i64>);
+
+pub(crate) fn outbox_from_row(row: OutboxRow) -> Result<OutboxItem, StoreError> {
+    let (referral, recipient, kind, transition) = row;
+    let kind = match (kind.as_str(), transition) {
+        ("referral", None) => OutboxKind::Referral,
+        ("status", Some(t)) => OutboxKind::Status {
+            transition: u32::try_from(t)
+                .map_err(|_| corrupt("outbox.transition is out of range"))?,
+        },
+        _ => return Err(corrupt("outbox.kind and outbox.transition do not agree")),
+    };
+    Ok(OutboxItem {
+        referral: referral_id(referral, "outbox.referral_id")?,
+        recipient: parse_partner(&recipient, "outbox.recipient")?,
+        kind,
+    })
+}
+
+/// A count or index as the `bigint` it is stored as.
+pub(crate) fn bigint(n: usize, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| corrupt(format_args!("{what} is out of range")))
+}
+
+/// A `LIMIT` from a caller's limit (clamped: a limit beyond `i64` is no limit).
+pub(crate) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `now + d`, or a corrupt-input error when it is out of range.
+pub(crate) fn later(
+    now: DateTime<Utc>,
+    d: std::time::Duration,
+) -> Result<DateTime<Utc>, StoreError> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| corrupt("a lease or visibility timeout out of range"))
+}

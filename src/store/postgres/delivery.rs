@@ -1,0 +1,686 @@
+//! The outbox's life after intake in PostgreSQL: leases for the push workers of every
+//! instance, the mailbox of pulling partners, and the dead letters operations look after. The
+//! semantics are the SQLite store's ([`crate::store::sqlite`]'s `delivery` module); what
+//! differs is who runs what:
+//!
+//! - Claims and mailbox offers ([`lease_rows`]) run on their own, outside the writer, as one
+//!   statement: the candidates are picked with `FOR UPDATE SKIP LOCKED` (a row another
+//!   instance is leasing at that moment is passed over, not waited for) and leased in the
+//!   same statement. PostgreSQL re-checks a picked row's conditions against its newest
+//!   version before locking it, so two instances can never both lease one row. A claim
+//!   appends no audit event, so it need not wait for the chain's head.
+//! - Every finishing change (complete, retry, dead letter, cancel, ack, an operator's retry or
+//!   discard) is a job of the writer ([`super::writer`]), in a transaction that holds the
+//!   chain's head, conditional on `locked_by = worker AND state = 'pending'` (the lease holder
+//!   only), and answers whether it changed the row. A worker whose lease expired and was
+//!   claimed by another instance is refused.
+//!
+//! Lease times are the callers' clocks (`now` is passed in, as the trait says): instances'
+//! clocks must agree to well within the lease (NTP does), or a fast clock takes leases early.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+use wijkbrug_adapters::model::{
+    Actor, PartnerId, ReasonText, ReferralId, ReferralStatus, Transition,
+};
+
+use super::audit::Chain;
+use super::codec::{self, corrupt, unavailable};
+use super::writer::{transition_in, TransitionJob};
+use crate::audit::{AuditAction, AuditDraft};
+use crate::store::{Lease, OutboxItem, StoreError, TransitionOutcome};
+
+/// `locked_by` of a row offered to a pulling partner.
+pub(crate) const MAILBOX: &str = "mailbox";
+
+/// The reason code of the `undeliverable` transition a dead letter makes.
+pub(crate) const UNDELIVERABLE_CODE: &str = "undeliverable";
+
+/// One finishing change to the outbox, run by the writer.
+pub(crate) enum DeliveryJob {
+    Complete {
+        row: i64,
+        worker: String,
+        now: DateTime<Utc>,
+    },
+    RetryLater {
+        row: i64,
+        worker: String,
+        next_attempt_at: DateTime<Utc>,
+        error: String,
+    },
+    DeadLetter {
+        row: i64,
+        worker: String,
+        error: String,
+        now: DateTime<Utc>,
+        notify: Vec<OutboxItem>,
+    },
+    Cancel {
+        row: i64,
+        worker: String,
+        transition: Transition,
+        notify: Vec<OutboxItem>,
+    },
+    RetryDead {
+        row: i64,
+        operator: String,
+        now: DateTime<Utc>,
+    },
+    Discard {
+        row: i64,
+        operator: String,
+        now: DateTime<Utc>,
+    },
+    Ack {
+        recipient: PartnerId,
+        row: i64,
+        now: DateTime<Utc>,
+    },
+}
+
+/// What a delivery job answers: whether it changed the row.
+pub(crate) struct DeliveryAnswer(pub bool);
+
+/// Runs one delivery job inside the writer's transaction.
+pub(crate) async fn run(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    job: &DeliveryJob,
+) -> Result<DeliveryAnswer, StoreError> {
+    Ok(DeliveryAnswer(match job {
+        DeliveryJob::Complete { row, worker, now } => {
+            deliver(conn, chain, *row, Holder::Worker(worker), *now).await?
+        }
+        DeliveryJob::Ack {
+            recipient,
+            row,
+            now,
+        } => deliver(conn, chain, *row, Holder::Mailbox(recipient), *now).await?,
+        DeliveryJob::RetryLater {
+            row,
+            worker,
+            next_attempt_at,
+            error,
+        } => retry_later(conn, chain, *row, worker, *next_attempt_at, error).await?,
+        DeliveryJob::DeadLetter {
+            row,
+            worker,
+            error,
+            now,
+            notify,
+        } => dead_letter(conn, chain, *row, worker, error, *now, notify).await?,
+        DeliveryJob::Cancel {
+            row,
+            worker,
+            transition,
+            notify,
+        } => cancel(conn, chain, *row, worker, transition, notify).await?,
+        DeliveryJob::RetryDead { row, operator, now } => {
+            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Retry).await?
+        }
+        DeliveryJob::Discard { row, operator, now } => {
+            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Discard).await?
+        }
+    }))
+}
+
+/// Which rows a lease takes.
+pub(crate) enum Pick<'a> {
+    /// Push delivery: due rows for these recipients.
+    Due(&'a [PartnerId]),
+    /// A pulling partner's rows after a cursor.
+    Mailbox(&'a PartnerId, Option<i64>),
+}
+
+/// An `outbox` row as a lease: id, referral id, recipient, kind, transition, attempts,
+/// created at.
+type LeaseRow = (i64, Uuid, String, String, Option<i64>, i64, DateTime<Utc>);
+
+/// Leases up to `limit` free rows to `holder` until `now + lease`, oldest first: one statement
+/// that picks with `FOR UPDATE SKIP LOCKED` and leases what it picked.
+pub(crate) async fn lease_rows(
+    pool: &PgPool,
+    pick: Pick<'_>,
+    holder: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Lease>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let until = codec::later(now, lease)?;
+    // A row is free when nobody holds a live lease on it, and it goes out only after every
+    // older pending row for the same referral and recipient (updates arrive in order).
+    let free = "o.state = 'pending' \
+         AND (o.locked_until IS NULL OR o.locked_until <= $3) \
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.referral_id = o.referral_id \
+             AND p.recipient = o.recipient AND p.state = 'pending' AND p.id < o.id)";
+    let update = "UPDATE outbox u SET locked_by = $1, locked_until = $2, \
+         attempts = u.attempts + 1 FROM picked WHERE u.id = picked.id \
+         RETURNING u.id, u.referral_id, u.recipient, u.kind, u.transition, u.attempts, \
+         u.created_at";
+    let rows: Vec<LeaseRow> = match pick {
+        Pick::Due(recipients) => {
+            if recipients.is_empty() {
+                return Ok(Vec::new());
+            }
+            let recipients: Vec<&str> = recipients.iter().map(PartnerId::as_str).collect();
+            sqlx::query_as(&format!(
+                "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {free} \
+                 AND o.next_attempt_at <= $3 AND o.recipient = ANY($4) \
+                 ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {update}"
+            ))
+            .bind(holder)
+            .bind(until)
+            .bind(now)
+            .bind(recipients)
+            .bind(codec::limit(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(unavailable)?
+        }
+        Pick::Mailbox(recipient, after) => sqlx::query_as(&format!(
+            "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {free} \
+             AND o.recipient = $4 AND o.id > $6 \
+             ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {update}"
+        ))
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .bind(recipient.as_str())
+        .bind(codec::limit(limit))
+        .bind(after.unwrap_or(0))
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?,
+    };
+    let mut leases = rows
+        .into_iter()
+        .map(lease_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    leases.sort_by_key(|l| l.row);
+    Ok(leases)
+}
+
+fn lease_from_row(row: LeaseRow) -> Result<Lease, StoreError> {
+    let (id, referral, recipient, kind, transition, attempts, created_at) = row;
+    Ok(Lease {
+        row: id,
+        item: codec::outbox_from_row((referral, recipient, kind, transition))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt("outbox.attempts is out of range"))?,
+        created_at,
+    })
+}
+
+/// Who may finish a row.
+enum Holder<'a> {
+    /// The push worker holding the lease.
+    Worker(&'a str),
+    /// The recipient of a row offered by the mailbox.
+    Mailbox(&'a PartnerId),
+}
+
+/// What the audit needs to know of an outbox row.
+struct RowInfo {
+    referral: ReferralId,
+    recipient: PartnerId,
+    is_referral: bool,
+}
+
+impl RowInfo {
+    /// An audit event about this row.
+    fn event(&self, row: i64, at: DateTime<Utc>, action: AuditAction) -> AuditDraft {
+        AuditDraft::new(at, action)
+            .partner(&self.recipient)
+            .referral(self.referral)
+            .detail("outbox_id", row)
+            .detail(
+                "kind",
+                if self.is_referral {
+                    "referral"
+                } else {
+                    "status"
+                },
+            )
+    }
+}
+
+/// Marks the row `id = $1` as `set` (an assignment list using binds from `$3`) if
+/// `condition` (on the row, with `$2`) holds, locking it; what it was, if it changed.
+async fn change_row(
+    conn: &mut PgConnection,
+    row: i64,
+    condition: &str,
+    bind: &str,
+    set: &str,
+    binds: &[Bind<'_>],
+) -> Result<Option<RowInfo>, StoreError> {
+    let sql = format!(
+        "UPDATE outbox SET {set} WHERE id = $1 AND {condition} \
+         RETURNING referral_id, recipient, kind"
+    );
+    let mut query = sqlx::query_as(&sql).bind(row).bind(bind);
+    for b in binds {
+        query = match b {
+            Bind::Time(t) => query.bind(*t),
+            Bind::Text(s) => query.bind(*s),
+        };
+    }
+    let changed: Option<(Uuid, String, String)> = query
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    changed
+        .map(|(referral, recipient, kind)| {
+            Ok(RowInfo {
+                referral: codec::referral_id(referral, "outbox.referral_id")?,
+                recipient: codec::parse_partner(&recipient, "outbox.recipient")?,
+                is_referral: kind == "referral",
+            })
+        })
+        .transpose()
+}
+
+/// A value bound into [`change_row`]'s assignments.
+enum Bind<'a> {
+    Time(DateTime<Utc>),
+    Text(&'a str),
+}
+
+/// Held by `$2`, the worker, and still pending.
+const HELD: &str = "locked_by = $2 AND state = 'pending'";
+
+/// The HTTP status code an error text starts with (`HTTP 503 ...`), if any: the audit keeps
+/// the code, never the text.
+fn http_status(error: &str) -> Option<&str> {
+    let code = error.strip_prefix("HTTP ")?.get(..3)?;
+    code.bytes().all(|b| b.is_ascii_digit()).then_some(code)
+}
+
+/// A delivery attempt's event with its result and status code.
+fn attempt(info: &RowInfo, row: i64, at: DateTime<Utc>, result: &str, error: &str) -> AuditDraft {
+    let mut event = info
+        .event(row, at, AuditAction::DeliveryAttempt)
+        .detail("result", result);
+    if let Some(code) = http_status(error) {
+        event = event.detail("http_status", code);
+    }
+    event
+}
+
+async fn retry_later(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    row: i64,
+    worker: &str,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let Some(info) = change_row(
+        conn,
+        row,
+        HELD,
+        worker,
+        "next_attempt_at = $3, last_error = $4, locked_by = NULL, locked_until = NULL",
+        &[Bind::Time(next_attempt_at), Bind::Text(error)],
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    chain.append(attempt(&info, row, crate::store::now(), "retry", error));
+    Ok(true)
+}
+
+/// Appends `transition` to the referral if it is legal now, with its `notify` rows; whether
+/// it was appended.
+async fn follow(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    referral: ReferralId,
+    transition: Transition,
+    notify: Vec<OutboxItem>,
+) -> Result<bool, StoreError> {
+    let queued_at = transition.at;
+    let job = TransitionJob {
+        id: referral,
+        transition,
+        notify,
+    };
+    match transition_in(conn, chain, &job, queued_at).await? {
+        TransitionOutcome::Applied(_) => Ok(true),
+        TransitionOutcome::Refused(_) => Ok(false),
+        TransitionOutcome::NotFound => Err(corrupt(format_args!(
+            "an outbox row names referral {referral}, which has no history"
+        ))),
+    }
+}
+
+fn transition(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
+    Transition {
+        to,
+        at,
+        by,
+        reason: None,
+        reason_code: None,
+    }
+}
+
+/// The row was delivered (by the push worker, or acknowledged from the mailbox).
+async fn deliver(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    row: i64,
+    holder: Holder<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let (condition, bind) = match holder {
+        Holder::Worker(worker) => (HELD, worker),
+        Holder::Mailbox(recipient) => (
+            "recipient = $2 AND locked_by = 'mailbox' AND state = 'pending'",
+            recipient.as_str(),
+        ),
+    };
+    let Some(info) = change_row(
+        conn,
+        row,
+        condition,
+        bind,
+        "state = 'delivered', delivered_at = $3, locked_by = NULL, locked_until = NULL",
+        &[Bind::Time(now)],
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    let mut event = attempt(&info, row, now, "delivered", "");
+    if matches!(holder, Holder::Mailbox(_)) {
+        event = event.detail("via", "mailbox");
+    }
+    chain.append(event);
+    if info.is_referral {
+        let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
+        follow(conn, chain, info.referral, delivered, Vec::new()).await?;
+    }
+    Ok(true)
+}
+
+/// `error` as a transition's reason: control characters made spaces, cut to the maximum
+/// length; none when nothing is left.
+fn reason(error: &str) -> Option<ReasonText> {
+    let text: String = error
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ReasonText::MAX)
+        .collect();
+    ReasonText::parse(&text).ok()
+}
+
+async fn dead_letter(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    row: i64,
+    worker: &str,
+    error: &str,
+    now: DateTime<Utc>,
+    notify: &[OutboxItem],
+) -> Result<bool, StoreError> {
+    let Some(info) = change_row(
+        conn,
+        row,
+        HELD,
+        worker,
+        "state = 'dead', last_error = $3, failed_at = $4, locked_by = NULL, \
+         locked_until = NULL",
+        &[Bind::Text(error), Bind::Time(now)],
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    chain.append(attempt(&info, row, now, "dead", error));
+    if info.is_referral {
+        let mut undeliverable = transition(ReferralStatus::Undeliverable, now, Actor::Gateway);
+        undeliverable.reason = reason(error);
+        undeliverable.reason_code = Some(UNDELIVERABLE_CODE.to_owned());
+        follow(conn, chain, info.referral, undeliverable, notify.to_vec()).await?;
+    }
+    Ok(true)
+}
+
+async fn cancel(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    row: i64,
+    worker: &str,
+    transition: &Transition,
+    notify: &[OutboxItem],
+) -> Result<bool, StoreError> {
+    let Some(info) = change_row(
+        conn,
+        row,
+        HELD,
+        worker,
+        "state = 'cancelled', locked_by = NULL, locked_until = NULL",
+        &[],
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    let mut event = attempt(&info, row, transition.at, "cancelled", "");
+    if let Some(code) = &transition.reason_code {
+        event = event.detail("reason_code", code);
+    }
+    chain.append(event);
+    follow(
+        conn,
+        chain,
+        info.referral,
+        transition.clone(),
+        notify.to_vec(),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Whether the referral's current status is `status`.
+async fn status_is(
+    conn: &mut PgConnection,
+    referral: ReferralId,
+    status: ReferralStatus,
+) -> Result<bool, StoreError> {
+    let current: Option<(String,)> = sqlx::query_as("SELECT status FROM referrals WHERE id = $1")
+        .bind(referral.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(current.is_some_and(|(s,)| s == status.code()))
+}
+
+/// What an operator does with a dead letter.
+#[derive(Clone, Copy)]
+enum DeadLetterAction {
+    /// Back in the queue, due now; an undeliverable referral is routed again.
+    Retry,
+    /// Put away for good; an undeliverable referral is cancelled.
+    Discard,
+}
+
+impl DeadLetterAction {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Discard => "discard",
+        }
+    }
+
+    /// The referral's next status when it is undeliverable.
+    fn referral_status(self) -> ReferralStatus {
+        match self {
+            Self::Retry => ReferralStatus::Routed,
+            Self::Discard => ReferralStatus::Cancelled,
+        }
+    }
+}
+
+/// An operator's action on a dead letter: the row changes state, the action is audited, and
+/// an undeliverable referral follows (routed again, or cancelled), all in one transaction.
+async fn act_on_dead_letter(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    row: i64,
+    operator: &str,
+    now: DateTime<Utc>,
+    action: DeadLetterAction,
+) -> Result<bool, StoreError> {
+    let changed = match action {
+        DeadLetterAction::Retry => {
+            change_row(
+                conn,
+                row,
+                "state = $2",
+                "dead",
+                "state = 'pending', attempts = 0, next_attempt_at = $3, locked_by = NULL, \
+                 locked_until = NULL",
+                &[Bind::Time(now)],
+            )
+            .await?
+        }
+        DeadLetterAction::Discard => {
+            change_row(
+                conn,
+                row,
+                "state = $2",
+                "dead",
+                "state = 'discarded', locked_by = NULL, locked_until = NULL",
+                &[],
+            )
+            .await?
+        }
+    };
+    let Some(info) = changed else {
+        return Ok(false);
+    };
+    let event = info
+        .event(row, now, AuditAction::OpsAction)
+        .detail("op", action.code())
+        .detail("operator", operator);
+    chain.append(event);
+    if info.is_referral && status_is(conn, info.referral, ReferralStatus::Undeliverable).await? {
+        let next = transition(
+            action.referral_status(),
+            now,
+            Actor::Operator(operator.to_owned()),
+        );
+        follow(conn, chain, info.referral, next, Vec::new()).await?;
+    }
+    Ok(true)
+}
+
+/// Reads for the operations view.
+pub(crate) mod read {
+    use chrono::{DateTime, Utc};
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    use super::super::codec::{self, corrupt, unavailable};
+    use crate::store::{DeadLetter, StoreError};
+
+    /// A dead `outbox` row: id, referral id, recipient, kind, transition, attempts,
+    /// last error, created at, failed at.
+    type DeadRow = (
+        i64,
+        Uuid,
+        String,
+        String,
+        Option<i64>,
+        i64,
+        Option<String>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    );
+
+    const COLUMNS: &str = "id, referral_id, recipient, kind, transition, attempts, last_error, \
+                           created_at, failed_at";
+
+    /// Newest first by `(failed_at, id)`. The cursor is a row id: the page continues after
+    /// that row's `(failed_at, id)`, so pages neither skip nor repeat rows even though ids
+    /// and failure times are in different orders. (A cursor row that never failed continues
+    /// by id alone.)
+    pub(crate) async fn dead_letters(
+        pool: &PgPool,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let limit = codec::limit(limit);
+        let mut tx = pool.begin().await.map_err(unavailable)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let rows: Vec<DeadRow> = match before {
+            None => sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' \
+                 ORDER BY failed_at DESC, id DESC LIMIT $1"
+            ))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?,
+            Some(cursor) => {
+                let failed: Option<(Option<DateTime<Utc>>,)> =
+                    sqlx::query_as("SELECT failed_at FROM outbox WHERE id = $1")
+                        .bind(cursor)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                match failed.and_then(|(f,)| f) {
+                    Some(failed_at) => sqlx::query_as(&format!(
+                        "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' \
+                         AND (failed_at < $1 OR (failed_at = $1 AND id < $2)) \
+                         ORDER BY failed_at DESC, id DESC LIMIT $3"
+                    ))
+                    .bind(failed_at)
+                    .bind(cursor)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?,
+                    None => sqlx::query_as(&format!(
+                        "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' AND id < $1 \
+                         ORDER BY failed_at DESC, id DESC LIMIT $2"
+                    ))
+                    .bind(cursor)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?,
+                }
+            }
+        };
+        tx.commit().await.map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                let (id, referral, recipient, kind, transition, attempts, error, created, failed) =
+                    row;
+                Ok(DeadLetter {
+                    row: id,
+                    item: codec::outbox_from_row((referral, recipient, kind, transition))?,
+                    attempts: u32::try_from(attempts)
+                        .map_err(|_| corrupt("outbox.attempts is out of range"))?,
+                    last_error: error.unwrap_or_default(),
+                    created_at: created,
+                    failed_at: failed
+                        .ok_or_else(|| corrupt("a dead outbox row has no failed_at"))?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,629 @@
+//! The instance's writer: every write of this store handle that changes the domain tables goes
+//! through one task, which gathers concurrent writes into shared transactions (group commit),
+//! as the SQLite store's writer does ([`crate::store::sqlite`]).
+//!
+//! The task takes the first job, then whatever else arrives (up to `max_batch` jobs, waiting
+//! at most `max_wait` for company), runs them all in one transaction on a pooled connection,
+//! commits once, and answers each caller. Each transaction first locks the audit chain's head
+//! ([`Chain::lock`]), so write transactions from all instances on the database run one after
+//! the other, each seeing everything committed before it.
+//!
+//! When the batch's transaction fails, nothing of it was written. If it held more than one
+//! job, each job is then run again alone, in its own transaction, so one caller's bad data
+//! cannot fail the others.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
+
+use super::audit::Chain;
+use super::codec::{self, corrupt, unavailable};
+use super::delivery::{self, DeliveryAnswer, DeliveryJob};
+use super::retention::{erase_in, EraseJob};
+use super::revoke::{revoke_in, RevokeJob};
+use crate::audit::{AuditAction, AuditDraft, PseudonymKey};
+use crate::store::{
+    ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
+    TransitionOutcome,
+};
+
+/// Commits and intakes so far (to show that commits are shared).
+#[derive(Default, Debug)]
+pub(crate) struct Stats {
+    pub commits: AtomicU64,
+    pub intakes: AtomicU64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A write, with where to send its result.
+pub(crate) enum Job {
+    Intake(Intake, Reply<Vec<IntakeOutcome>>),
+    Transition(Box<TransitionJob>, Reply<TransitionOutcome>),
+    /// Consents recorded together (all or none), and the staff account that imported them.
+    Consents(Box<ConsentBatch>, Reply<()>),
+    /// A partner read a referral through the API (audited only).
+    Read(PartnerId, ReferralId, Reply<()>),
+    /// An audit event that records no other change (e.g. a read of a processing log).
+    Event(Box<AuditDraft>, Reply<()>),
+    /// A delivery worker's, the mailbox's or an operator's change to an outbox row.
+    Delivery(Box<DeliveryJob>, Reply<DeliveryAnswer>),
+    /// A consent revoked by the partner that recorded it, with its cascade.
+    Revoke(Box<RevokeJob>, Reply<Option<RevokeOutcome>>),
+    /// Retention: erase the payloads of referrals that are done.
+    Erase(Box<EraseJob>, Reply<u64>),
+    /// Finish and stop.
+    Close(oneshot::Sender<()>),
+}
+
+pub(crate) struct TransitionJob {
+    pub id: ReferralId,
+    pub transition: Transition,
+    pub notify: Vec<OutboxItem>,
+}
+
+/// Consents to record in one transaction.
+pub(crate) struct ConsentBatch {
+    pub consents: Vec<(ConsentId, Consent)>,
+    /// The staff account that imported them (`None`: the recording partner sent it).
+    pub imported_by: Option<String>,
+}
+
+/// A job's result, before it is sent.
+enum Answer {
+    Intake(Vec<IntakeOutcome>),
+    Transition(TransitionOutcome),
+    Done,
+    Delivery(DeliveryAnswer),
+    Revoke(Option<RevokeOutcome>),
+    Erase(u64),
+}
+
+pub(crate) struct Writer {
+    pub pool: PgPool,
+    pub rx: mpsc::Receiver<Job>,
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    pub stats: Arc<Stats>,
+    pub key: PseudonymKey,
+}
+
+impl Writer {
+    pub async fn run(mut self) {
+        let max_batch = self.max_batch.max(1);
+        while let Some(first) = self.rx.recv().await {
+            let mut batch = Vec::with_capacity(max_batch);
+            let mut close = None;
+            match first {
+                Job::Close(reply) => close = Some(reply),
+                job => batch.push(job),
+            }
+            let deadline = tokio::time::Instant::now() + self.max_wait;
+            while close.is_none() && batch.len() < max_batch {
+                // `timeout_at` polls the channel before looking at the clock, so jobs already
+                // queued are taken even when `max_wait` is zero.
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(Job::Close(reply))) => close = Some(reply),
+                    Ok(Some(job)) => batch.push(job),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.process(batch).await;
+            }
+            if let Some(reply) = close {
+                self.rx.close();
+                while let Some(job) = self.rx.recv().await {
+                    answer_job(job, Err(closed()));
+                }
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+
+    async fn process(&mut self, batch: Vec<Job>) {
+        match self.execute(&batch).await {
+            Ok(answers) => {
+                for (job, answer) in batch.into_iter().zip(answers) {
+                    answer_job(job, Ok(answer));
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                for job in batch {
+                    answer_job(job, Err(error.clone()));
+                }
+            }
+            Err(_) => {
+                tracing::warn!(
+                    jobs = batch.len(),
+                    "a group commit failed; running its jobs one by one"
+                );
+                for job in batch {
+                    let result =
+                        self.execute(std::slice::from_ref(&job))
+                            .await
+                            .and_then(|mut answers| {
+                                answers.pop().ok_or_else(|| corrupt("a job had no answer"))
+                            });
+                    answer_job(job, result);
+                }
+            }
+        }
+    }
+
+    /// Runs `jobs` in one transaction and commits, or writes nothing.
+    async fn execute(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut chain = Chain::lock(&mut tx, &self.key).await?;
+        let now = crate::store::now();
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut intakes = 0;
+        for job in jobs {
+            let answer = match job {
+                Job::Intake(intake, _) => {
+                    intakes += 1;
+                    Answer::Intake(intake_in(&mut tx, &mut chain, intake, now).await?)
+                }
+                Job::Transition(t, _) => {
+                    Answer::Transition(transition_in(&mut tx, &mut chain, t, now).await?)
+                }
+                Job::Consents(batch, _) => {
+                    for (id, consent) in &batch.consents {
+                        consent_in(
+                            &mut tx,
+                            &mut chain,
+                            *id,
+                            consent,
+                            batch.imported_by.as_deref(),
+                            now,
+                        )
+                        .await?;
+                    }
+                    Answer::Done
+                }
+                Job::Read(partner, referral, _) => {
+                    chain.append(
+                        AuditDraft::new(crate::store::now(), AuditAction::ReferralRead)
+                            .partner(partner)
+                            .referral(*referral),
+                    );
+                    Answer::Done
+                }
+                Job::Event(draft, _) => {
+                    chain.append((**draft).clone());
+                    Answer::Done
+                }
+                Job::Delivery(d, _) => {
+                    Answer::Delivery(delivery::run(&mut tx, &mut chain, d).await?)
+                }
+                Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, &mut chain, r, now).await?),
+                Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, &mut chain, e).await?),
+                Job::Close(_) => return Err(corrupt("a close job inside a batch")),
+            };
+            answers.push(answer);
+        }
+        chain.finish(&mut tx).await?;
+        // Dropping `tx` on an early return above rolls it back.
+        tx.commit().await.map_err(unavailable)?;
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats.intakes.fetch_add(intakes, Ordering::Relaxed);
+        Ok(answers)
+    }
+}
+
+pub(crate) fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+fn answer_job(job: Job, result: Result<Answer, StoreError>) {
+    let mismatch = || StoreError::Corrupt("a write was answered with another kind".to_owned());
+    // A caller that went away (timed out) no longer wants the answer: ignore send errors.
+    match job {
+        Job::Intake(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Intake(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Transition(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Transition(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Consents(_, reply) | Job::Read(_, _, reply) | Job::Event(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Done => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Delivery(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Delivery(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Revoke(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Revoke(o) => Ok(o),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Erase(_, reply) => {
+            let _ = reply.send(result.and_then(|a| match a {
+                Answer::Erase(n) => Ok(n),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Close(reply) => {
+            let _ = reply.send(());
+        }
+    }
+}
+
+async fn intake_in(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    intake: &Intake,
+    now: DateTime<Utc>,
+) -> Result<Vec<IntakeOutcome>, StoreError> {
+    let sender = intake.sender.as_str();
+    if let Some(key) = &intake.idempotency_key {
+        let stored: Option<(Vec<Uuid>,)> = sqlx::query_as(
+            "SELECT referral_ids FROM idempotency_keys WHERE sender = $1 AND key = $2",
+        )
+        .bind(sender)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if let Some((ids,)) = stored {
+            return ids
+                .into_iter()
+                .map(|id| {
+                    codec::referral_id(id, "idempotency_keys.referral_ids")
+                        .map(IntakeOutcome::Duplicate)
+                })
+                .collect();
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(intake.referrals.len());
+    for new in &intake.referrals {
+        let referral = &new.referral;
+        let source = &referral.request.source;
+        let existing: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM referrals WHERE sender = $1 AND source_ref = $2")
+                .bind(source.partner.as_str())
+                .bind(source.reference.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        if let Some((id,)) = existing {
+            outcomes.push(IntakeOutcome::Duplicate(codec::referral_id(
+                id,
+                "referrals.id",
+            )?));
+            continue;
+        }
+
+        let id = referral.id.as_uuid();
+        let transitions = referral.history.transitions();
+        let received_at = transitions.first().map_or(now, |t| t.at);
+        let updated_at = transitions.last().map_or(now, |t| t.at);
+        let request = codec::request_to_json(referral.id, &referral.request)?;
+        let shared = match &new.shared {
+            Some(s) => Some((
+                s.receiver.as_str(),
+                codec::request_to_json(referral.id, &s.request)?,
+                codec::categories(s.categories),
+                codec::categories(s.removed),
+                s.consent.map(|c| c.0),
+            )),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
+             shared_categories, shared_removed, consent_id, received_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(id)
+        .bind(source.partner.as_str())
+        .bind(source.reference.as_str())
+        .bind(shared.as_ref().map(|s| s.0))
+        .bind(referral.history.current().code())
+        .bind(&request)
+        .bind(shared.as_ref().map(|s| s.1.as_str()))
+        .bind(shared.as_ref().map(|s| s.2.as_str()))
+        .bind(shared.as_ref().map(|s| s.3.as_str()))
+        .bind(shared.as_ref().and_then(|s| s.4))
+        .bind(received_at)
+        .bind(updated_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+
+        insert_transitions(conn, referral.id, 0, transitions).await?;
+        insert_outbox(conn, new.outbox.iter().map(|i| (i, i.kind)), now).await?;
+        let resident = referral
+            .request
+            .resident
+            .identity
+            .as_ref()
+            .map(|i| chain.pseudonym(&i.bsn));
+        let at = received_at;
+        let event = |action| {
+            AuditDraft::new(at, action)
+                .partner(&source.partner)
+                .referral(referral.id)
+                .resident(resident.clone())
+        };
+        chain.append(
+            event(AuditAction::MessageReceived).detail("status", referral.history.current().code()),
+        );
+        // Consents that came with the message are stored with the referral, or not at all.
+        for (consent_id, consent) in &new.consents {
+            consent_in(conn, chain, *consent_id, consent, None, now).await?;
+        }
+        let decided_at = transitions.last().map_or(at, |t| t.at);
+        if let Some(shared) = &new.shared {
+            let mut decision = event(AuditAction::ConsentDecision)
+                .detail("decision", "permit")
+                .detail("receiver", shared.receiver.as_str());
+            decision.at = decided_at;
+            if let Some(consent) = shared.consent {
+                decision = decision.detail("consent_id", consent);
+            }
+            chain.append(decision);
+            let mut minimised = event(AuditAction::Minimised)
+                .detail("receiver", shared.receiver.as_str())
+                .detail("kept", codec::categories(shared.categories))
+                .detail("removed", codec::categories(shared.removed));
+            minimised.at = decided_at;
+            chain.append(minimised);
+        } else if let Some(refused) = transitions
+            .last()
+            .filter(|t| t.to == wijkbrug_adapters::model::ReferralStatus::ConsentMissing)
+        {
+            let mut decision = event(AuditAction::ConsentDecision).detail("decision", "refuse");
+            decision.at = decided_at;
+            if let Some(code) = &refused.reason_code {
+                decision = decision.detail("refusal_code", code);
+            }
+            chain.append(decision);
+        }
+        outcomes.push(IntakeOutcome::Created(referral.id));
+    }
+
+    if let Some(key) = &intake.idempotency_key {
+        let ids: Vec<Uuid> = outcomes.iter().map(|o| o.id().as_uuid()).collect();
+        sqlx::query(
+            "INSERT INTO idempotency_keys (sender, key, referral_ids, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sender)
+        .bind(key)
+        .bind(ids)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(outcomes)
+}
+
+/// Inserts `transitions` as the history of `id` from index `first` on, in one statement.
+pub(super) async fn insert_transitions(
+    conn: &mut PgConnection,
+    id: ReferralId,
+    first: usize,
+    transitions: &[Transition],
+) -> Result<(), StoreError> {
+    if transitions.is_empty() {
+        return Ok(());
+    }
+    let n = transitions.len();
+    let mut seqs = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut actors = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    for (i, t) in transitions.iter().enumerate() {
+        seqs.push(codec::bigint(first + i, "a history's length")?);
+        statuses.push(t.to.code());
+        ats.push(t.at);
+        actors.push(codec::actor(&t.by));
+        reasons.push(t.reason.as_ref().map(|r| r.as_str().to_owned()));
+        codes.push(t.reason_code.clone());
+    }
+    sqlx::query(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, \
+         reason_code) SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::timestamptz[], \
+         $5::text[], $6::text[], $7::text[])",
+    )
+    .bind(id.as_uuid())
+    .bind(seqs)
+    .bind(statuses)
+    .bind(ats)
+    .bind(actors)
+    .bind(reasons)
+    .bind(codes)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Queues `items` (each with the kind to store), due at `now`, in one statement.
+pub(super) async fn insert_outbox<'a>(
+    conn: &mut PgConnection,
+    items: impl Iterator<Item = (&'a OutboxItem, OutboxKind)>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut referrals = Vec::new();
+    let mut recipients = Vec::new();
+    let mut kinds = Vec::new();
+    let mut transitions = Vec::new();
+    for (item, kind) in items {
+        let (kind, transition) = codec::outbox_kind(kind);
+        referrals.push(item.referral.as_uuid());
+        recipients.push(item.recipient.as_str().to_owned());
+        kinds.push(kind);
+        transitions.push(transition);
+    }
+    if referrals.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
+         attempts, next_attempt_at) SELECT r, p, k, t, $5, 'pending', 0, $5 \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[]) \
+         WITH ORDINALITY AS u (r, p, k, t, n) ORDER BY n",
+    )
+    .bind(referrals)
+    .bind(recipients)
+    .bind(kinds)
+    .bind(transitions)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The history of a referral as stored, or `None` when there is no such referral.
+pub(crate) async fn load_history(
+    conn: &mut PgConnection,
+    id: ReferralId,
+) -> Result<Option<StatusHistory>, StoreError> {
+    let rows: Vec<codec::TransitionRow> = sqlx::query_as(
+        "SELECT status, at, actor, reason, reason_code FROM status_transitions \
+         WHERE referral_id = $1 ORDER BY seq",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let transitions = rows
+        .into_iter()
+        .map(codec::transition_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    StatusHistory::from_transitions(transitions)
+        .map(Some)
+        .map_err(|_| {
+            corrupt(format_args!(
+                "the stored history of referral {id} is illegal"
+            ))
+        })
+}
+
+pub(super) async fn transition_in(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    job: &TransitionJob,
+    now: DateTime<Utc>,
+) -> Result<TransitionOutcome, StoreError> {
+    let Some(mut history) = load_history(conn, job.id).await? else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    if let Err(refused) = history.apply(job.transition.clone()) {
+        return Ok(TransitionOutcome::Refused(refused));
+    }
+    let seq = history.transitions().len() - 1;
+    let from = history
+        .transitions()
+        .len()
+        .checked_sub(2)
+        .and_then(|i| history.transitions().get(i))
+        .map(|t| t.to.code())
+        .unwrap_or_default();
+    insert_transitions(conn, job.id, seq, std::slice::from_ref(&job.transition)).await?;
+    let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
+        .referral(job.id)
+        .detail("from", from)
+        .detail("to", job.transition.to.code())
+        .detail("by", codec::actor(&job.transition.by));
+    if let wijkbrug_adapters::model::Actor::Partner(p) = &job.transition.by {
+        changed = changed.partner(p);
+    }
+    if let Some(code) = &job.transition.reason_code {
+        changed = changed.detail("reason_code", code);
+    }
+    chain.append(changed);
+    sqlx::query("UPDATE referrals SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(job.transition.to.code())
+        .bind(job.transition.at)
+        .bind(job.id.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let index = u32::try_from(seq).map_err(|_| corrupt("history too long"))?;
+    let items = job.notify.iter().map(|item| {
+        let kind = match item.kind {
+            OutboxKind::Status { .. } => OutboxKind::Status { transition: index },
+            other => other,
+        };
+        (item, kind)
+    });
+    insert_outbox(conn, items, now).await?;
+    Ok(TransitionOutcome::Applied(history))
+}
+
+async fn consent_in(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    id: ConsentId,
+    consent: &Consent,
+    imported_by: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (grantee_kind, grantee) = codec::grantee(&consent.grantee);
+    sqlx::query(
+        "INSERT INTO consents (id, resident, grantee_kind, grantee, purpose, effect, categories, \
+         valid_from, valid_until, recorded_by, evidence, revoked_at, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(id.0)
+    .bind(consent.resident.as_str())
+    .bind(grantee_kind)
+    .bind(&grantee)
+    .bind(consent.purpose.code())
+    .bind(codec::effect(consent.effect))
+    .bind(codec::categories(consent.categories))
+    .bind(consent.valid_from)
+    .bind(consent.valid_until)
+    .bind(consent.recorded_by.as_str())
+    .bind(consent.evidence.as_ref().map(|e| e.as_str()))
+    .bind(consent.revoked_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    let mut recorded = AuditDraft::new(now, AuditAction::ConsentRecorded)
+        .partner(&consent.recorded_by)
+        .resident(Some(chain.pseudonym(&consent.resident)))
+        .detail("consent_id", id)
+        .detail("grantee", format!("{grantee_kind}:{grantee}"))
+        .detail("purpose", consent.purpose.code())
+        .detail("effect", codec::effect(consent.effect))
+        .detail("categories", codec::categories(consent.categories));
+    if consent.evidence.is_some() {
+        recorded = recorded.detail("evidence", "present");
+    }
+    if let Some(by) = imported_by {
+        recorded = recorded.detail("imported_by", by);
+    }
+    chain.append(recorded);
+    Ok(())
+}
