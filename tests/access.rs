@@ -13,7 +13,6 @@ use common::partner_server::Reply;
 use common::{native, request, root, PERSONAL};
 use reqwest::Method;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use wijkbrug_adapters::model::{ReferralId, ReferralStatus, Sector, Target};
 use wijkbrug_adapters::Format;
 
@@ -563,15 +562,13 @@ async fn the_audit_chain_route_reports_intact_and_then_the_tampered_event() {
     assert_eq!(ok["head_hash"].as_str().unwrap().len(), 64);
     assert_eq!(chain(PRIVACY_TOKEN).await["events"], events);
 
-    let db = n.app.config_dir.parent().unwrap().join("data/wijkbrug.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_events SET partner = 'werkplein' WHERE seq = 2")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    let raw = n.app.raw().await;
+    raw.execute(
+        "UPDATE audit_events SET partner = 'werkplein' WHERE seq = 2",
+        &[],
+    )
+    .await;
+    raw.close().await;
     let broken = chain(ADMIN_TOKEN).await;
     assert_eq!(broken["intact"], false, "{broken}");
     assert_eq!(broken["broken_at"], 2, "{broken}");

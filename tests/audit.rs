@@ -1,6 +1,7 @@
 //! The audit log: every processing event is chained to the one before it, so `audit verify`
 //! passes on a clean run and points at the exact event that was altered or deleted. Real
-//! SQLite files in temporary directories; the CLI is the real binary.
+//! SQLite files in temporary directories, or with `WIJKBRUG_TEST_STORE=postgres` PostgreSQL
+//! databases of the tests' own; the CLI is the real binary.
 
 mod common;
 
@@ -11,12 +12,9 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::Connection;
-use tempfile::TempDir;
+use common::db::{TestDb, TestStore};
 use uuid::Uuid;
 use wijkbrug::audit::{verify, AuditAction, AuditEvent};
-use wijkbrug::config::StoreSettings;
-use wijkbrug::store::sqlite::SqliteStore;
 use wijkbrug::store::{
     ConsentId, Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store, TransitionOutcome,
 };
@@ -155,23 +153,11 @@ fn refused(reference: &str) -> NewReferral {
     }
 }
 
-fn settings(data_dir: &Path) -> StoreSettings {
-    StoreSettings {
-        url: "sqlite://wijkbrug.db".to_owned(),
-        data_dir: data_dir.to_owned(),
-        max_connections: 4,
-        group_commit_max_batch: 64,
-        group_commit_max_wait: Duration::ZERO,
-    }
+async fn open(db: &TestDb) -> TestStore {
+    db.open().await
 }
 
-async fn open(data_dir: &Path) -> SqliteStore {
-    let store = SqliteStore::open(&settings(data_dir)).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-async fn intake(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
+async fn intake(store: &TestStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
     let ids = referrals.iter().map(|r| r.referral.id).collect();
     store
         .intake(Intake {
@@ -185,7 +171,7 @@ async fn intake(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<Referra
 }
 
 /// The single pending row of `id`, claimed by `worker`.
-async fn claim(store: &SqliteStore, worker: &str, id: ReferralId) -> i64 {
+async fn claim(store: &TestStore, worker: &str, id: ReferralId) -> i64 {
     let leases = store
         .claim_due(
             worker,
@@ -234,7 +220,7 @@ fn assert_nothing_personal(events: &[AuditEvent]) {
 /// a consent in the message), a consent recorded, deliveries that succeed, are retried, fail
 /// for good and are cancelled, the mailbox, operations' retry and discard, a status change
 /// by the receiver and a read.
-async fn a_full_run(store: &SqliteStore) {
+async fn a_full_run(store: &TestStore) {
     let mut with_consent = routed("A-1");
     with_consent.consents = vec![(ConsentId(Uuid::now_v7()), consent("999900006"))];
     let ids = intake(store, vec![with_consent, refused("A-2")]).await;
@@ -324,10 +310,10 @@ async fn a_full_run(store: &SqliteStore) {
 
 #[tokio::test]
 async fn a_clean_run_records_every_kind_of_event_and_the_chain_verifies() {
-    let dir = TempDir::new().unwrap();
-    let store = open(dir.path()).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     a_full_run(&store).await;
-    let events = all_events(&store).await;
+    let events = all_events(&*store).await;
 
     assert_eq!(verify(&events), Ok(events.len() as u64));
     assert_eq!(events[0].seq, 1);
@@ -395,8 +381,8 @@ async fn a_clean_run_records_every_kind_of_event_and_the_chain_verifies() {
 
 #[tokio::test]
 async fn a_failed_write_leaves_no_hole_in_the_chain() {
-    let dir = TempDir::new().unwrap();
-    let store = open(dir.path()).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let id = ConsentId(Uuid::now_v7());
     store
         .insert_consent(id, &consent("999900043"))
@@ -412,7 +398,7 @@ async fn a_failed_write_leaves_no_hole_in_the_chain() {
         .record_read(&partner(RECEIVER), referral)
         .await
         .unwrap();
-    let events = all_events(&store).await;
+    let events = all_events(&*store).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
     assert_eq!(
         events
@@ -424,109 +410,116 @@ async fn a_failed_write_leaves_no_hole_in_the_chain() {
     store.close().await;
 
     // A reopened store continues the chain where it ended.
-    let store = open(dir.path()).await;
+    let store = open(&db).await;
     store
         .record_read(&partner(RECEIVER), referral)
         .await
         .unwrap();
-    let events = all_events(&store).await;
+    let events = all_events(&*store).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
     store.close().await;
 }
 
 /// A finished run's database, closed; its event count.
-async fn finished_run(data_dir: &Path) -> u64 {
-    let store = open(data_dir).await;
+async fn finished_run(db: &TestDb) -> u64 {
+    let store = open(db).await;
     a_full_run(&store).await;
-    let n = all_events(&store).await.len() as u64;
+    let n = all_events(&*store).await.len() as u64;
     store.close().await;
     n
 }
 
-async fn raw(data_dir: &Path, sql: &str, seq: i64) {
-    let url = format!("sqlite://{}", data_dir.join("wijkbrug.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let done = sqlx::query(sql).bind(seq).execute(&mut conn).await.unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    conn.close().await.unwrap();
+async fn raw(db: &TestDb, sql: &str, seq: i64) {
+    let raw = db.raw().await;
+    assert_eq!(raw.execute(sql, &[seq.into()]).await, 1);
+    raw.close().await;
 }
 
-async fn verify_stored(data_dir: &Path) -> Result<u64, wijkbrug::audit::BrokenLink> {
-    let store = open(data_dir).await;
-    let events = all_events(&store).await;
+async fn verify_stored(db: &TestDb) -> Result<u64, wijkbrug::audit::BrokenLink> {
+    let store = open(db).await;
+    let events = all_events(&*store).await;
     store.close().await;
     verify(&events)
 }
 
 #[tokio::test]
 async fn an_altered_event_is_caught_at_its_seq() {
-    let dir = TempDir::new().unwrap();
-    let n = finished_run(dir.path()).await;
+    let db = TestDb::new().await;
+    let n = finished_run(&db).await;
     assert!(n > 10);
     // Rewrite history: the retry was "delivered" after all.
-    let tampered = find_seq(dir.path(), "\"retry\"").await;
+    let tampered = find_seq(&db, "\"retry\"").await;
     raw(
-        dir.path(),
+        &db,
         "UPDATE audit_events SET detail = replace(detail, '\"retry\"', '\"delivered\"') \
          WHERE seq = ?",
         tampered,
     )
     .await;
-    let broken = verify_stored(dir.path()).await.unwrap_err();
+    let broken = verify_stored(&db).await.unwrap_err();
     assert_eq!(broken.seq, tampered as u64);
     assert!(broken.why.contains("altered"), "{}", broken.why);
 }
 
 /// The seq of the first event whose stored detail contains `text`.
-async fn find_seq(data_dir: &Path, text: &str) -> i64 {
-    let url = format!("sqlite://{}", data_dir.join("wijkbrug.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let (seq,): (i64,) =
-        sqlx::query_as("SELECT seq FROM audit_events WHERE instr(detail, ?) > 0 ORDER BY seq")
-            .bind(text)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    conn.close().await.unwrap();
-    seq
+async fn find_seq(db: &TestDb, text: &str) -> i64 {
+    let raw = db.raw().await;
+    let seqs: Vec<(i64,)> = raw
+        .fetch_all(
+            "SELECT seq FROM audit_events WHERE detail LIKE '%' || ? || '%' ORDER BY seq",
+            &[text.into()],
+        )
+        .await;
+    raw.close().await;
+    seqs[0].0
 }
 
 #[tokio::test]
 async fn a_deleted_event_is_caught_at_its_seq() {
-    let dir = TempDir::new().unwrap();
-    finished_run(dir.path()).await;
-    raw(dir.path(), "DELETE FROM audit_events WHERE seq = ?", 5).await;
-    let broken = verify_stored(dir.path()).await.unwrap_err();
+    let db = TestDb::new().await;
+    finished_run(&db).await;
+    raw(&db, "DELETE FROM audit_events WHERE seq = ?", 5).await;
+    let broken = verify_stored(&db).await.unwrap_err();
     assert_eq!(broken.seq, 5);
     assert!(broken.why.contains("missing"), "{}", broken.why);
 }
 
 #[tokio::test]
 async fn an_overwritten_hash_is_caught_at_its_event() {
-    let dir = TempDir::new().unwrap();
-    finished_run(dir.path()).await;
+    let db = TestDb::new().await;
+    finished_run(&db).await;
     // (Whoever also recomputes the hash breaks the next link instead: see src/audit.rs.)
-    raw(
-        dir.path(),
-        "UPDATE audit_events SET hash = '00' || substr(hash, 3) WHERE seq = ?",
-        7,
-    )
-    .await;
-    let broken = verify_stored(dir.path()).await.unwrap_err();
+    // SQLite keeps the hash as hex text, PostgreSQL as bytes.
+    let overwrite = if db.is_postgres() {
+        "UPDATE audit_events SET hash = set_byte(hash, 0, get_byte(hash, 0) # 255) WHERE seq = ?"
+    } else {
+        "UPDATE audit_events SET hash = '00' || substr(hash, 3) WHERE seq = ?"
+    };
+    raw(&db, overwrite, 7).await;
+    let broken = verify_stored(&db).await.unwrap_err();
     assert_eq!(broken.seq, 7, "its own hash no longer matches");
 }
 
-fn config_dir(dir: &TempDir) -> std::path::PathBuf {
-    let config = dir.path().join("config");
+fn config_dir(db: &TestDb) -> std::path::PathBuf {
+    let config = db.dir.path().join("config");
     common::copy_config_to(&config);
     config
 }
 
-fn audit_verify(config: &Path, data_dir: &Path) -> std::process::Output {
-    audit_verify_anchored(config, data_dir, &[])
+fn audit_verify(config: &Path, db: &TestDb) -> std::process::Output {
+    audit_verify_on(config, &db.url(), &db.data_dir(), &[])
 }
 
-fn audit_verify_anchored(config: &Path, data_dir: &Path, anchors: &[&str]) -> std::process::Output {
+fn audit_verify_anchored(config: &Path, db: &TestDb, anchors: &[&str]) -> std::process::Output {
+    audit_verify_on(config, &db.url(), &db.data_dir(), anchors)
+}
+
+fn audit_verify_on(
+    config: &Path,
+    url: &str,
+    data_dir: &Path,
+    anchors: &[&str],
+) -> std::process::Output {
     Command::cargo_bin("wijkbrug")
         .unwrap()
         .args(["audit", "verify", "--config"])
@@ -534,19 +527,18 @@ fn audit_verify_anchored(config: &Path, data_dir: &Path, anchors: &[&str]) -> st
         .args(anchors.iter().flat_map(|a| ["--anchor", a]))
         .env_remove("WIJKBRUG_ENVIRONMENT")
         .env("WIJKBRUG__STORE__DATA_DIR", data_dir)
-        .env("WIJKBRUG__STORE__URL", "sqlite://wijkbrug.db")
+        .env("WIJKBRUG__STORE__URL", url)
         .output()
         .unwrap()
 }
 
 #[tokio::test]
 async fn audit_verify_passes_a_clean_store_and_names_the_tampered_event() {
-    let dir = TempDir::new().unwrap();
-    let config = config_dir(&dir);
-    let data = dir.path().join("data");
-    let n = finished_run(&data).await;
+    let db = TestDb::new().await;
+    let config = config_dir(&db);
+    let n = finished_run(&db).await;
 
-    let out = audit_verify(&config, &data);
+    let out = audit_verify(&config, &db);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -568,14 +560,14 @@ async fn audit_verify_passes_a_clean_store_and_names_the_tampered_event() {
     assert!(head.starts_with(&format!("{n}:")), "{head}");
 
     raw(
-        &data,
+        &db,
         "UPDATE audit_events SET detail = replace(detail, 'ops-anna', 'someone-else') \
          WHERE seq = ?",
-        find_seq(&data, "ops-anna").await,
+        find_seq(&db, "ops-anna").await,
     )
     .await;
-    let tampered = find_seq(&data, "someone-else").await;
-    let out = audit_verify(&config, &data);
+    let tampered = find_seq(&db, "someone-else").await;
+    let out = audit_verify(&config, &db);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -586,11 +578,10 @@ async fn audit_verify_passes_a_clean_store_and_names_the_tampered_event() {
 
 #[tokio::test]
 async fn an_anchored_head_catches_removed_newest_events_and_a_rewritten_chain() {
-    let dir = TempDir::new().unwrap();
-    let config = config_dir(&dir);
-    let data = dir.path().join("data");
-    let n = finished_run(&data).await;
-    let out = audit_verify(&config, &data);
+    let db = TestDb::new().await;
+    let config = config_dir(&db);
+    let n = finished_run(&db).await;
+    let out = audit_verify(&config, &db);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let head = stdout
         .lines()
@@ -600,26 +591,26 @@ async fn an_anchored_head_catches_removed_newest_events_and_a_rewritten_chain() 
         .unwrap()
         .to_owned();
     let middle = {
-        let store = open(&data).await;
+        let store = open(&db).await;
         let e = store.audit_events(2, 1).await.unwrap().remove(0);
         store.close().await;
         format!("{}:{}", e.seq, hex::encode(e.hash))
     };
     assert_eq!(
-        audit_verify_anchored(&config, &data, &[&middle, &head])
+        audit_verify_anchored(&config, &db, &[&middle, &head])
             .status
             .code(),
         Some(0)
     );
     for bad in ["3", "0:00", "x:y", &format!("3:{}", "g".repeat(64))] {
-        let out = audit_verify_anchored(&config, &data, &[bad]);
+        let out = audit_verify_anchored(&config, &db, &[bad]);
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }
 
     // Deleting the newest event leaves a valid chain, but not the anchored head.
-    raw(&data, "DELETE FROM audit_events WHERE seq = ?", n as i64).await;
-    assert_eq!(audit_verify(&config, &data).status.code(), Some(0));
-    let out = audit_verify_anchored(&config, &data, &[&head]);
+    raw(&db, "DELETE FROM audit_events WHERE seq = ?", n as i64).await;
+    assert_eq!(audit_verify(&config, &db).status.code(), Some(0));
+    let out = audit_verify_anchored(&config, &db, &[&head]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -631,7 +622,7 @@ async fn an_anchored_head_catches_removed_newest_events_and_a_rewritten_chain() 
     );
     // An anchor with another hash: the chain was rewritten.
     let other = format!("3:{}", "ab".repeat(32));
-    let out = audit_verify_anchored(&config, &data, &[&other]);
+    let out = audit_verify_anchored(&config, &db, &[&other]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("rewritten"), "{stdout}");
@@ -639,11 +630,23 @@ async fn an_anchored_head_catches_removed_newest_events_and_a_rewritten_chain() 
 
 #[tokio::test]
 async fn audit_verify_refuses_a_folder_without_a_database() {
-    let dir = TempDir::new().unwrap();
-    let config = config_dir(&dir);
-    let out = audit_verify(&config, &dir.path().join("nowhere"));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!dir.path().join("nowhere/wijkbrug.db").exists());
+    let db = TestDb::new().await;
+    let config = config_dir(&db);
+    let nowhere = db.dir.path().join("nowhere");
+    let url = if db.is_postgres() {
+        // A database that was never created: refused, not created.
+        format!("{}/{}missing", common::db::pg_server(), common::db::PREFIX)
+    } else {
+        db.url()
+    };
+    let out = audit_verify_on(&config, &url, &nowhere, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!nowhere.join("wijkbrug.db").exists());
 }
 
 #[tokio::test]

@@ -276,15 +276,13 @@ async fn only_a_privacy_officer_may_read_the_log_and_each_read_is_audited() {
 }
 
 fn audit_resident(n: &Network, bsn: &str) -> std::process::Output {
-    let data_dir = n.app.config_dir.parent().unwrap().join("data");
     Command::cargo_bin("wijkbrug")
         .unwrap()
         .args(["audit", "resident", "--bsn", bsn, "--config"])
         .arg(&n.app.config_dir)
         .env_remove("WIJKBRUG_ENVIRONMENT")
         .env_remove("WIJKBRUG_PSEUDONYM_KEY")
-        .env("WIJKBRUG__STORE__DATA_DIR", data_dir)
-        .env("WIJKBRUG__STORE__URL", "sqlite://wijkbrug.db")
+        .envs(n.app.store_env())
         .output()
         .unwrap()
 }

@@ -1,21 +1,22 @@
 //! Retention: the payloads of referrals that are done are erased after the configured period,
 //! their metadata and the audit chain stay, the erasure is audited, and the space is given back.
-//! Real SQLite files in temporary directories.
+//! Real SQLite files in temporary directories, or with `WIJKBRUG_TEST_STORE=postgres`
+//! PostgreSQL databases of the tests' own; what is about SQLite's file (incremental vacuum,
+//! pages) runs on SQLite only (PostgreSQL's VACUUM: tests/store_postgres.rs).
+
+mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::db::{Raw, TestDb, TestStore};
 use sqlx::{Connection, SqliteConnection};
-use tempfile::TempDir;
 use uuid::Uuid;
 use wijkbrug::audit::{verify, AuditAction, AuditEvent};
-use wijkbrug::config::{RetentionSettings, StoreSettings};
+use wijkbrug::config::RetentionSettings;
 use wijkbrug::retention::{self, RetentionWorker};
-use wijkbrug::store::sqlite::SqliteStore;
 use wijkbrug::store::{
     ConsentId, Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store, TransitionOutcome,
 };
@@ -135,28 +136,17 @@ fn consent_missing(reference: &str) -> NewReferral {
     }
 }
 
-fn settings(data_dir: &Path) -> StoreSettings {
-    StoreSettings {
-        url: "sqlite://wijkbrug.db".to_owned(),
-        data_dir: data_dir.to_owned(),
-        max_connections: 4,
-        group_commit_max_batch: 64,
-        group_commit_max_wait: Duration::ZERO,
-    }
+async fn open(db: &TestDb) -> TestStore {
+    db.open().await
 }
 
-async fn open(data_dir: &Path) -> SqliteStore {
-    let store = SqliteStore::open(&settings(data_dir)).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-async fn raw(store: &SqliteStore) -> SqliteConnection {
-    let url = format!("sqlite://{}", store.path().display());
+/// A raw connection to the SQLite file (for its pragmas).
+async fn sqlite_file(db: &TestDb) -> SqliteConnection {
+    let url = format!("sqlite://{}", db.data_dir().join("wijkbrug.db").display());
     SqliteConnection::connect(&url).await.unwrap()
 }
 
-async fn intake(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
+async fn intake(store: &TestStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
     let ids = referrals.iter().map(|r| r.referral.id).collect();
     store
         .intake(Intake {
@@ -169,7 +159,7 @@ async fn intake(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<Referra
     ids
 }
 
-async fn apply(store: &SqliteStore, id: ReferralId, t: Transition) {
+async fn apply(store: &TestStore, id: ReferralId, t: Transition) {
     let outcome = store.apply_transition(id, t, vec![]).await.unwrap();
     assert!(
         matches!(outcome, TransitionOutcome::Applied(_)),
@@ -179,7 +169,7 @@ async fn apply(store: &SqliteStore, id: ReferralId, t: Transition) {
 
 /// Cancelled by the sender at `at`, with a reason text that names the resident, and a status
 /// notice to the receiver queued with it.
-async fn cancel(store: &SqliteStore, id: ReferralId, at: DateTime<Utc>) {
+async fn cancel(store: &TestStore, id: ReferralId, at: DateTime<Utc>) {
     let mut t = step(
         ReferralStatus::Cancelled,
         at,
@@ -200,7 +190,7 @@ async fn cancel(store: &SqliteStore, id: ReferralId, at: DateTime<Utc>) {
 }
 
 /// Delivered, accepted, in progress and completed by the receiver, long ago.
-async fn complete(store: &SqliteStore, id: ReferralId) {
+async fn complete(store: &TestStore, id: ReferralId) {
     let by = || Actor::Partner(partner(RECEIVER));
     apply(
         store,
@@ -244,32 +234,33 @@ async fn pragma(conn: &mut SqliteConnection, name: &str) -> i64 {
 }
 
 /// Everything stored about a referral outside the audit log, as one text.
-async fn stored_text(conn: &mut SqliteConnection, id: ReferralId) -> String {
-    let (referral,): (String,) = sqlx::query_as(
-        "SELECT id || '|' || sender || '|' || source_ref || '|' || COALESCE(receiver, '') || '|' \
-         || status || '|' || request || '|' || COALESCE(shared, '') || '|' \
-         || COALESCE(shared_categories, '') || '|' || COALESCE(consent_id, '') \
-         FROM referrals WHERE id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    let (transitions,): (String,) = sqlx::query_as(
-        "SELECT group_concat(status || '|' || actor || '|' || COALESCE(reason, '') || '|' \
-         || COALESCE(reason_code, ''), ';') FROM status_transitions WHERE referral_id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    format!("{referral}\n{transitions}")
+async fn stored_text(raw: &Raw, id: ReferralId) -> String {
+    let (referral,): (String,) = raw
+        .fetch_one(
+            "SELECT CAST(id AS TEXT) || '|' || sender || '|' || source_ref || '|' \
+             || COALESCE(receiver, '') || '|' || status || '|' || request || '|' \
+             || COALESCE(shared, '') || '|' || COALESCE(shared_categories, '') || '|' \
+             || COALESCE(CAST(consent_id AS TEXT), '') \
+             FROM referrals WHERE CAST(id AS TEXT) = ?",
+            &[id.to_string().into()],
+        )
+        .await;
+    let transitions: Vec<(String,)> = raw
+        .fetch_all(
+            "SELECT status || '|' || actor || '|' || COALESCE(reason, '') || '|' \
+             || COALESCE(reason_code, '') FROM status_transitions \
+             WHERE CAST(referral_id AS TEXT) = ? ORDER BY seq",
+            &[id.to_string().into()],
+        )
+        .await;
+    let transitions: Vec<String> = transitions.into_iter().map(|(t,)| t).collect();
+    format!("{referral}\n{}", transitions.join(";"))
 }
 
 #[tokio::test]
 async fn old_done_referrals_lose_their_payload_and_keep_their_metadata() {
-    let dir = TempDir::new().unwrap();
-    let store = open(dir.path()).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let ids = intake(
         &store,
         vec![
@@ -314,42 +305,43 @@ async fn old_done_referrals_lose_their_payload_and_keep_their_metadata() {
         assert_eq!(meta.erased_at, None);
     }
 
-    let mut conn = raw(&store).await;
+    let raw = db.raw().await;
     for id in [cancelled, completed, missing] {
-        let text = stored_text(&mut conn, id).await;
+        let text = stored_text(&raw, id).await;
         for value in PERSONAL {
             assert!(!text.contains(value), "{value:?} left for {id}: {text}");
         }
-        let (request, shared): (String, Option<String>) =
-            sqlx::query_as("SELECT request, shared FROM referrals WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
+        let (request, shared): (String, Option<String>) = raw
+            .fetch_one(
+                "SELECT request, shared FROM referrals WHERE CAST(id AS TEXT) = ?",
+                &[id.to_string().into()],
+            )
+            .await;
         assert_eq!(request, "");
         assert!(shared.as_deref().is_none_or(str::is_empty));
     }
     // The history keeps its statuses, actors and reason codes.
-    let text = stored_text(&mut conn, cancelled).await;
+    let text = stored_text(&raw, cancelled).await;
     assert!(
         text.contains("cancelled|partner:woonstad-noord||resident-moved"),
         "{text}"
     );
-    let text = stored_text(&mut conn, missing).await;
+    let text = stored_text(&raw, missing).await;
     assert!(
         text.contains("consent_missing|gateway||consent-missing"),
         "{text}"
     );
     // The recent one keeps everything, its reason text included.
-    let text = stored_text(&mut conn, recent).await;
+    let text = stored_text(&raw, recent).await;
     assert!(text.contains("999900006") && text.contains("moved in with her sister"));
 
     // Nothing is left to deliver for an erased referral; its rows stay.
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT referral_id, state FROM outbox ORDER BY id")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    let rows: Vec<(String, String)> = raw
+        .fetch_all(
+            "SELECT CAST(referral_id AS TEXT), state FROM outbox ORDER BY id",
+            &[],
+        )
+        .await;
     for (referral, state) in &rows {
         let erased = [cancelled, completed, missing]
             .iter()
@@ -378,8 +370,8 @@ async fn old_done_referrals_lose_their_payload_and_keep_their_metadata() {
 
 #[tokio::test]
 async fn erasure_is_audited_once_per_referral_and_the_chain_still_verifies() {
-    let dir = TempDir::new().unwrap();
-    let store = open(dir.path()).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let ids = intake(
         &store,
         vec![
@@ -393,7 +385,7 @@ async fn erasure_is_audited_once_per_referral_and_the_chain_still_verifies() {
     cancel(&store, ids[0], long_ago(2)).await;
     complete(&store, ids[1]).await;
     let now = wijkbrug::store::now();
-    let before = all_events(&store).await.len();
+    let before = all_events(&*store).await.len();
 
     // Small batches: every batch is its own transaction and its own audit events.
     let mut erased = 0;
@@ -406,7 +398,7 @@ async fn erasure_is_audited_once_per_referral_and_the_chain_still_verifies() {
     }
     assert_eq!(erased, 3);
 
-    let events = all_events(&store).await;
+    let events = all_events(&*store).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
     let erasures: Vec<&AuditEvent> = events
         .iter()
@@ -439,9 +431,12 @@ async fn erasure_is_audited_once_per_referral_and_the_chain_still_verifies() {
 
 #[tokio::test]
 async fn erasing_many_large_referrals_gives_the_space_back() {
-    let dir = TempDir::new().unwrap();
-    let store = open(dir.path()).await;
-    let mut conn = raw(&store).await;
+    if common::db::sqlite_only("the file's pages and freelist") {
+        return;
+    }
+    let db = TestDb::new().await;
+    let store = open(&db).await;
+    let mut conn = sqlite_file(&db).await;
     assert_eq!(pragma(&mut conn, "auto_vacuum").await, 2, "INCREMENTAL");
 
     let referrals = (0..120)
@@ -477,8 +472,8 @@ async fn erasing_many_large_referrals_gives_the_space_back() {
 
 #[tokio::test]
 async fn a_run_erases_in_batches_until_none_are_left_and_vacuums() {
-    let dir = TempDir::new().unwrap();
-    let store = open(dir.path()).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let referrals = (0..(retention::BATCH + 3))
         .map(|i| consent_missing(&format!("M-{i}")))
         .collect();
@@ -487,16 +482,18 @@ async fn a_run_erases_in_batches_until_none_are_left_and_vacuums() {
     let now = long_ago(0) + chrono::Duration::days(31);
 
     // 30 days: everything done is past it.
-    let run = retention::run_once(&store, 30, now).await.unwrap();
+    let run = retention::run_once(&*store, 30, now).await.unwrap();
 
     assert_eq!(run.erased, ids.len() as u64);
     assert!(store.referral(ids[0]).await.unwrap().is_none());
     assert!(store.referral(kept.remove(0)).await.unwrap().is_some());
-    let mut conn = raw(&store).await;
-    assert_eq!(pragma(&mut conn, "freelist_count").await, 0);
+    if !db.is_postgres() {
+        let mut conn = sqlite_file(&db).await;
+        assert_eq!(pragma(&mut conn, "freelist_count").await, 0);
+    }
     // 31 days is not past a 60-day period: a later run with it erases nothing new.
     assert_eq!(
-        retention::run_once(&store, 60, now).await.unwrap().erased,
+        retention::run_once(&*store, 60, now).await.unwrap().erased,
         0
     );
     store.close().await;
@@ -504,11 +501,11 @@ async fn a_run_erases_in_batches_until_none_are_left_and_vacuums() {
 
 #[tokio::test]
 async fn the_background_job_erases_at_its_first_run_and_stops() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open(dir.path()).await);
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let ids = intake(&store, vec![consent_missing("JOB-1")]).await;
     let worker = RetentionWorker::spawn(
-        store.clone(),
+        store.shared(),
         RetentionSettings {
             payload_days: 1,
             interval: Duration::from_secs(3600),
@@ -531,8 +528,12 @@ async fn the_background_job_erases_at_its_first_run_and_stops() {
 
 #[tokio::test]
 async fn an_existing_database_without_incremental_auto_vacuum_is_converted_at_open() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("wijkbrug.db");
+    if common::db::sqlite_only("SQLite's auto_vacuum mode") {
+        return;
+    }
+    let db = TestDb::new().await;
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    let path = db.data_dir().join("wijkbrug.db");
     {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let mut conn = SqliteConnection::connect(&url).await.unwrap();
@@ -544,9 +545,9 @@ async fn an_existing_database_without_incremental_auto_vacuum_is_converted_at_op
         conn.close().await.unwrap();
     }
 
-    let store = open(dir.path()).await;
+    let store = open(&db).await;
 
-    let mut conn = raw(&store).await;
+    let mut conn = sqlite_file(&db).await;
     assert_eq!(pragma(&mut conn, "auto_vacuum").await, 2, "INCREMENTAL");
     store.close().await;
 }

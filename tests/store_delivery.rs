@@ -1,20 +1,18 @@
-//! The SQLite store's delivery side (leases, dead letters, the mailbox) on a real database
-//! file in a temporary directory. Time is passed in: a lease "expires" by asking with a later
-//! `now`, never by sleeping.
+//! The store's delivery side (leases, dead letters, the mailbox) on a real SQLite file in a
+//! temporary directory, or with `WIJKBRUG_TEST_STORE=postgres` on a PostgreSQL database of the
+//! test's own. Time is passed in: a lease "expires" by asking with a later `now`, never by
+//! sleeping.
+
+mod common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use tempfile::TempDir;
+use common::db::{TestDb, TestStore};
 use uuid::Uuid;
-use wijkbrug::config::StoreSettings;
-use wijkbrug::store::sqlite::SqliteStore;
-use wijkbrug::store::{
-    ConsentId, Intake, Lease, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store,
-};
+use wijkbrug::store::{ConsentId, Intake, Lease, NewReferral, OutboxItem, OutboxKind, SharedCopy};
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
     Actor, CategorySet, DataCategory, ExternalRef, PartnerId, ReasonText, Referral, ReferralId,
@@ -121,24 +119,33 @@ fn routed(reference: &str) -> NewReferral {
     routed_to(reference, RECEIVER)
 }
 
-fn settings(dir: &TempDir) -> StoreSettings {
-    StoreSettings {
-        url: "sqlite://db/wijkbrug.db".to_owned(),
-        data_dir: dir.path().join("data"),
-        max_connections: 4,
-        group_commit_max_batch: 64,
-        group_commit_max_wait: Duration::ZERO,
+/// The test's store and, beside it, a raw connection to its database.
+struct Opened {
+    store: TestStore,
+    raw: common::db::Raw,
+    _db: TestDb,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = TestStore;
+
+    fn deref(&self) -> &TestStore {
+        &self.store
     }
 }
 
-async fn open(dir: &TempDir) -> SqliteStore {
-    let store = SqliteStore::open(&settings(dir)).await.unwrap();
-    store.migrate().await.unwrap();
-    store
+async fn open() -> Opened {
+    let db = TestDb::new().await;
+    let store = db.open().await;
+    Opened {
+        store,
+        raw: db.raw().await,
+        _db: db,
+    }
 }
 
 /// Stores the referrals (from the sender) and answers their ids.
-async fn store_referrals(store: &SqliteStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
+async fn store_referrals(store: &TestStore, referrals: Vec<NewReferral>) -> Vec<ReferralId> {
     let ids = referrals.iter().map(|r| r.referral.id).collect();
     store
         .intake(Intake {
@@ -151,7 +158,7 @@ async fn store_referrals(store: &SqliteStore, referrals: Vec<NewReferral>) -> Ve
     ids
 }
 
-async fn claim(store: &SqliteStore, worker: &str, now: DateTime<Utc>) -> Vec<Lease> {
+async fn claim(store: &TestStore, worker: &str, now: DateTime<Utc>) -> Vec<Lease> {
     store
         .claim_due(
             worker,
@@ -164,7 +171,7 @@ async fn claim(store: &SqliteStore, worker: &str, now: DateTime<Utc>) -> Vec<Lea
         .unwrap()
 }
 
-async fn status(store: &SqliteStore, id: ReferralId) -> ReferralStatus {
+async fn status(store: &TestStore, id: ReferralId) -> ReferralStatus {
     store
         .referral(id)
         .await
@@ -175,7 +182,7 @@ async fn status(store: &SqliteStore, id: ReferralId) -> ReferralStatus {
         .current()
 }
 
-async fn last_step(store: &SqliteStore, id: ReferralId) -> Transition {
+async fn last_step(store: &TestStore, id: ReferralId) -> Transition {
     let stored = store.referral(id).await.unwrap().unwrap();
     stored
         .referral
@@ -187,24 +194,19 @@ async fn last_step(store: &SqliteStore, id: ReferralId) -> Transition {
 }
 
 /// An outbox row as it is stored: state, attempts, locked_by, last_error.
-async fn row(store: &SqliteStore, id: i64) -> (String, i64, Option<String>, Option<String>) {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.path().display()))
+async fn row(store: &Opened, id: i64) -> (String, i64, Option<String>, Option<String>) {
+    store
+        .raw
+        .fetch_one(
+            "SELECT state, attempts, locked_by, last_error FROM outbox WHERE id = ?",
+            &[id.into()],
+        )
         .await
-        .unwrap();
-    let row =
-        sqlx::query_as("SELECT state, attempts, locked_by, last_error FROM outbox WHERE id = ?")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
-    row
 }
 
 #[tokio::test]
 async fn a_claim_leases_the_due_rows_and_counts_the_attempt() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let ids = store_referrals(&store, vec![routed("C-1"), routed("C-2")]).await;
 
     let leases = claim(&store, "worker-a", now()).await;
@@ -224,8 +226,7 @@ async fn a_claim_leases_the_due_rows_and_counts_the_attempt() {
 
 #[tokio::test]
 async fn a_claim_takes_only_rows_for_the_given_recipients_up_to_the_limit() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     store_referrals(
         &store,
         vec![routed("L-1"), routed("L-2"), routed_to("L-3", OTHER)],
@@ -251,8 +252,7 @@ async fn a_claim_takes_only_rows_for_the_given_recipients_up_to_the_limit() {
 
 #[tokio::test]
 async fn leased_rows_are_not_claimed_again_until_the_lease_expires() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     store_referrals(&store, vec![routed("E-1")]).await;
 
     let first = claim(&store, "worker-a", now()).await;
@@ -277,8 +277,7 @@ async fn leased_rows_are_not_claimed_again_until_the_lease_expires() {
 
 #[tokio::test]
 async fn only_the_lease_holder_can_finish_a_row() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("H-1")]).await[..] else {
         panic!()
     };
@@ -307,8 +306,7 @@ async fn only_the_lease_holder_can_finish_a_row() {
 
 #[tokio::test]
 async fn a_completed_referral_row_makes_the_referral_delivered() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("D-1")]).await[..] else {
         panic!()
     };
@@ -332,8 +330,7 @@ async fn a_completed_referral_row_makes_the_referral_delivered() {
 
 #[tokio::test]
 async fn a_row_delivered_after_its_referral_was_cancelled_is_only_marked() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("D-2")]).await[..] else {
         panic!()
     };
@@ -353,8 +350,7 @@ async fn a_row_delivered_after_its_referral_was_cancelled_is_only_marked() {
 
 #[tokio::test]
 async fn a_second_row_for_the_same_referral_and_recipient_waits_for_the_first() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let mut new = routed("O-1");
     let id = new.referral.id;
     new.outbox.push(status_row(id, RECEIVER, 1));
@@ -386,8 +382,7 @@ async fn a_second_row_for_the_same_referral_and_recipient_waits_for_the_first() 
 
 #[tokio::test]
 async fn a_retried_row_waits_until_its_next_attempt() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     store_referrals(&store, vec![routed("R-1")]).await;
     let lease = claim(&store, "worker-a", now()).await.remove(0);
 
@@ -409,8 +404,7 @@ async fn a_retried_row_waits_until_its_next_attempt() {
 
 #[tokio::test]
 async fn a_dead_letter_makes_the_referral_undeliverable_notifies_the_sender_and_is_listed() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("X-1")]).await[..] else {
         panic!()
     };
@@ -448,8 +442,7 @@ async fn a_dead_letter_makes_the_referral_undeliverable_notifies_the_sender_and_
 
 #[tokio::test]
 async fn dead_letters_are_listed_newest_first_in_pages() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     store_referrals(
         &store,
         vec![routed("P-1"), routed("P-2"), routed("P-3"), routed("P-4")],
@@ -477,8 +470,7 @@ async fn dead_letters_are_listed_newest_first_in_pages() {
 
 #[tokio::test]
 async fn a_retried_dead_letter_is_routed_again_and_claimable() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("Y-1")]).await[..] else {
         panic!()
     };
@@ -518,8 +510,7 @@ async fn a_retried_dead_letter_is_routed_again_and_claimable() {
 
 #[tokio::test]
 async fn a_discarded_dead_letter_cancels_the_referral() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("Z-1")]).await[..] else {
         panic!()
     };
@@ -558,8 +549,7 @@ async fn a_discarded_dead_letter_cancels_the_referral() {
 
 #[tokio::test]
 async fn only_dead_letters_can_be_retried_or_discarded() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("N-1")]).await[..] else {
         panic!()
     };
@@ -584,8 +574,7 @@ async fn only_dead_letters_can_be_retried_or_discarded() {
 
 #[tokio::test]
 async fn a_cancelled_delivery_records_consent_missing_and_notifies_the_sender() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let [id] = store_referrals(&store, vec![routed("K-1")]).await[..] else {
         panic!()
     };
@@ -615,8 +604,7 @@ async fn a_cancelled_delivery_records_consent_missing_and_notifies_the_sender() 
 
 #[tokio::test]
 async fn the_mailbox_offers_hides_offers_again_and_takes_acks() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let ids = store_referrals(&store, vec![routed("M-1"), routed("M-2")]).await;
     let visibility = Duration::from_secs(30);
     let receiver = partner(RECEIVER);
@@ -686,8 +674,7 @@ async fn the_mailbox_offers_hides_offers_again_and_takes_acks() {
 
 #[tokio::test]
 async fn the_mailbox_offers_one_row_per_referral_at_a_time() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let store = open().await;
     let mut new = routed("M-3");
     let id = new.referral.id;
     new.outbox.push(status_row(id, RECEIVER, 1));
@@ -721,15 +708,15 @@ async fn the_mailbox_offers_one_row_per_referral_at_a_time() {
 
 #[tokio::test]
 async fn concurrent_claims_never_hand_out_the_same_row() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open(&dir).await);
+    let opened = open().await;
     let referrals = (0..50).map(|n| routed(&format!("Q-{n}"))).collect();
-    store_referrals(&store, referrals).await;
+    store_referrals(&opened, referrals).await;
+    let store = opened.shared();
 
     let workers: Vec<_> = ["worker-a", "worker-b"]
         .into_iter()
         .map(|worker| {
-            let store = Arc::clone(&store);
+            let store = store.clone();
             tokio::spawn(async move {
                 let mut rows = Vec::new();
                 loop {

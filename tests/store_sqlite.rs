@@ -1,17 +1,20 @@
-//! The SQLite store on a real database file in a temporary directory.
+//! The store's intake, history, idempotency, group commit and consents: on a real SQLite file
+//! in a temporary directory, or with `WIJKBRUG_TEST_STORE=postgres` on a PostgreSQL database
+//! of the test's own (the same tests are the specification of both stores).
+
+mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use tempfile::TempDir;
+use common::db::{TestDb, TestStore};
 use uuid::Uuid;
 use wijkbrug::config::StoreSettings;
-use wijkbrug::store::sqlite::SqliteStore;
 use wijkbrug::store::{
-    ConsentId, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store,
-    StoreCounts, StoreError, StoredConsent, TransitionOutcome,
+    ConsentId, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind, SharedCopy, StoreCounts,
+    StoreError, StoredConsent, TransitionOutcome,
 };
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
@@ -122,36 +125,29 @@ fn intake(key: Option<&str>, referrals: Vec<NewReferral>) -> Intake {
     }
 }
 
-fn settings(dir: &TempDir, max_batch: usize, max_wait: Duration) -> StoreSettings {
-    StoreSettings {
-        url: "sqlite://db/wijkbrug.db".to_owned(),
-        data_dir: dir.path().join("data"),
-        max_connections: 4,
-        group_commit_max_batch: max_batch,
-        group_commit_max_wait: max_wait,
+fn settings(db: &TestDb, max_batch: usize, max_wait: Duration) -> StoreSettings {
+    let mut settings = db.settings_with(max_batch, max_wait);
+    if !db.is_postgres() {
+        settings.url = "sqlite://db/wijkbrug.db".to_owned();
     }
-}
-
-async fn open_with(settings: &StoreSettings) -> SqliteStore {
-    let store = SqliteStore::open(settings).await.unwrap();
-    store.migrate().await.unwrap();
-    store
+    settings
 }
 
 /// A store that commits whatever is queued, without waiting for company.
-async fn open(dir: &TempDir) -> SqliteStore {
-    open_with(&settings(dir, 64, Duration::ZERO)).await
+async fn open(db: &TestDb) -> TestStore {
+    db.open_with(&settings(db, 64, Duration::ZERO)).await
 }
 
 /// A store whose writer waits (a minute at most) until `n` writes are queued, so `n`
 /// concurrent writes share one batch.
-async fn open_batching(dir: &TempDir, n: usize) -> SqliteStore {
-    open_with(&settings(dir, n, Duration::from_secs(60))).await
+async fn open_batching(db: &TestDb, n: usize) -> TestStore {
+    db.open_with(&settings(db, n, Duration::from_secs(60)))
+        .await
 }
 
 /// Runs the intakes concurrently, answers in the order given.
 async fn concurrently(
-    store: &Arc<SqliteStore>,
+    store: &Arc<TestStore>,
     intakes: Vec<Intake>,
 ) -> Vec<Result<Vec<IntakeOutcome>, StoreError>> {
     let tasks: Vec<_> = intakes
@@ -170,8 +166,8 @@ async fn concurrently(
 
 #[tokio::test]
 async fn an_intake_reads_back_exactly() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let with_consent = routed("HUUR-1");
     let without = consent_missing("HUUR-2");
 
@@ -215,8 +211,8 @@ async fn an_intake_reads_back_exactly() {
 
 #[tokio::test]
 async fn a_repeated_source_reference_is_a_duplicate_of_the_first_and_stores_nothing() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let first = routed("HUUR-7");
     store
         .intake(intake(None, vec![first.clone()]))
@@ -237,8 +233,8 @@ async fn a_repeated_source_reference_is_a_duplicate_of_the_first_and_stores_noth
 
 #[tokio::test]
 async fn the_same_reference_from_another_sender_is_another_referral() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let first = routed("CASE-1");
     let mut other = routed("CASE-1");
     other.referral.request.source.partner = partner("werkplein");
@@ -257,8 +253,8 @@ async fn the_same_reference_from_another_sender_is_another_referral() {
 
 #[tokio::test]
 async fn an_idempotency_key_repeat_answers_the_first_ids_and_stores_nothing() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let a = routed("BATCH-A");
     let b = consent_missing("BATCH-B");
     let first = store
@@ -296,8 +292,8 @@ async fn an_idempotency_key_repeat_answers_the_first_ids_and_stores_nothing() {
 
 #[tokio::test]
 async fn duplicates_inside_one_intake_are_answered_with_the_first_id() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let first = routed("ROW-1");
     let again = routed("ROW-1");
     let outcomes = store
@@ -316,8 +312,8 @@ async fn duplicates_inside_one_intake_are_answered_with_the_first_id() {
 
 #[tokio::test]
 async fn duplicates_inside_one_batch_are_answered_with_the_first_id() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open_batching(&dir, 4).await);
+    let db = TestDb::new().await;
+    let store = Arc::new(open_batching(&db, 4).await);
     let by_reference = [routed("SAME-REF"), routed("SAME-REF")];
     let by_key = [routed("KEY-A"), routed("KEY-B")];
     let ids = |pair: &[NewReferral; 2]| [pair[0].referral.id, pair[1].referral.id];
@@ -354,8 +350,11 @@ async fn duplicates_inside_one_batch_are_answered_with_the_first_id() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_intakes_all_land() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open_with(&settings(&dir, 64, Duration::from_millis(2))).await);
+    let db = TestDb::new().await;
+    let store = Arc::new(
+        db.open_with(&settings(&db, 64, Duration::from_millis(2)))
+            .await,
+    );
     let news: Vec<NewReferral> = (0..200).map(|i| routed(&format!("C-{i}"))).collect();
 
     let answers = concurrently(
@@ -380,8 +379,8 @@ async fn two_hundred_concurrent_intakes_all_land() {
 
 #[tokio::test]
 async fn intakes_queued_together_share_one_commit() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open_batching(&dir, 20).await);
+    let db = TestDb::new().await;
+    let store = Arc::new(open_batching(&db, 20).await);
     let news: Vec<NewReferral> = (0..20).map(|i| routed(&format!("G-{i}"))).collect();
 
     let answers = concurrently(
@@ -397,8 +396,8 @@ async fn intakes_queued_together_share_one_commit() {
 
 #[tokio::test]
 async fn a_failing_intake_stores_nothing_and_does_not_fail_its_batch_mates() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open_batching(&dir, 3).await);
+    let db = TestDb::new().await;
+    let store = Arc::new(open_batching(&db, 3).await);
     let good_a = routed("GOOD-A");
     let good_b = routed("GOOD-B");
     // Two referrals under one id: the second breaks the primary key after the first was
@@ -455,8 +454,8 @@ async fn a_failing_intake_stores_nothing_and_does_not_fail_its_batch_mates() {
 
 #[tokio::test]
 async fn a_closed_store_answers_every_caller_with_an_error() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     store.close().await;
     let answer = store.intake(intake(None, vec![routed("LATE")])).await;
     assert!(matches!(answer, Err(StoreError::Unavailable(_))));
@@ -472,8 +471,8 @@ async fn a_closed_store_answers_every_caller_with_an_error() {
 
 #[tokio::test]
 async fn a_legal_transition_is_applied_with_its_notify_row() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let new = routed("T-1");
     let id = new.referral.id;
     store.intake(intake(None, vec![new.clone()])).await.unwrap();
@@ -525,8 +524,8 @@ async fn a_legal_transition_is_applied_with_its_notify_row() {
 
 #[tokio::test]
 async fn an_illegal_transition_is_refused_and_changes_nothing() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let new = routed("T-2");
     let id = new.referral.id;
     store.intake(intake(None, vec![new.clone()])).await.unwrap();
@@ -565,8 +564,8 @@ async fn an_illegal_transition_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let unknown = new_id();
     assert_eq!(
         store
@@ -592,8 +591,8 @@ async fn unknown_ids_are_not_found() {
 
 #[tokio::test]
 async fn consents_round_trip_with_both_grantee_kinds_and_revocation() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let resident = Bsn::parse("999900006").unwrap();
     let to_partner = Consent {
         resident,
@@ -660,11 +659,11 @@ async fn consents_round_trip_with_both_grantee_kinds_and_revocation() {
 
 #[tokio::test]
 async fn the_store_survives_reopening_and_migrating_twice() {
-    let dir = TempDir::new().unwrap();
-    let settings = settings(&dir, 8, Duration::ZERO);
+    let db = TestDb::new().await;
+    let settings = settings(&db, 8, Duration::ZERO);
     let new = routed("KEEP-1");
     {
-        let store = SqliteStore::open(&settings).await.unwrap();
+        let store = db.open_unmigrated(&settings).await;
         assert!(matches!(store.ready().await, Err(StoreError::Migration(_))));
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
@@ -675,9 +674,11 @@ async fn the_store_survives_reopening_and_migrating_twice() {
             .unwrap();
         store.close().await;
     }
-    assert!(dir.path().join("data/db/wijkbrug.db").exists());
+    if !db.is_postgres() {
+        assert!(db.data_dir().join("db/wijkbrug.db").exists());
+    }
 
-    let store = open_with(&settings).await;
+    let store = db.open_with(&settings).await;
     store.ready().await.unwrap();
     let stored = store.referral(new.referral.id).await.unwrap().unwrap();
     assert_eq!(stored.referral, new.referral);
@@ -693,25 +694,32 @@ async fn the_store_survives_reopening_and_migrating_twice() {
 
 #[tokio::test]
 async fn a_tampered_row_is_reported_corrupt_without_its_content() {
-    let dir = TempDir::new().unwrap();
-    let settings = settings(&dir, 8, Duration::ZERO);
-    let store = open_with(&settings).await;
+    let db = TestDb::new().await;
+    let settings = settings(&db, 8, Duration::ZERO);
+    let store = db.open_with(&settings).await;
     let new = routed("TAMPER-1");
     store.intake(intake(None, vec![new.clone()])).await.unwrap();
     store.close().await;
 
-    // Someone edits the file behind the gateway's back.
-    let path = dir.path().join("data/db/wijkbrug.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE referrals SET request = replace(request, '\"finances\"', '\"finanzen\"')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    // Someone edits the database behind the gateway's back.
+    let raw = if db.is_postgres() {
+        db.raw().await
+    } else {
+        let path = db.data_dir().join("db/wijkbrug.db");
+        common::db::Raw::Sqlite(
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap(),
+        )
+    };
+    raw.execute(
+        "UPDATE referrals SET request = replace(request, '\"finances\"', '\"finanzen\"')",
+        &[],
+    )
+    .await;
+    raw.close().await;
 
-    let store = open_with(&settings).await;
+    let store = db.open_with(&settings).await;
     let Err(StoreError::Corrupt(message)) = store.referral(new.referral.id).await else {
         panic!("a tampered request was read back")
     };
@@ -722,8 +730,8 @@ async fn a_tampered_row_is_reported_corrupt_without_its_content() {
 
 #[tokio::test]
 async fn a_consent_that_came_with_a_referral_is_stored_with_it_and_not_with_a_duplicate() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+    let db = TestDb::new().await;
+    let store = open(&db).await;
     let resident = Bsn::parse("999900006").unwrap();
     let consent = Consent {
         resident,

@@ -1,7 +1,9 @@
-//! Shared support for the gateway tests: the real app on port 0 with a fresh SQLite file and
+//! Shared support for the gateway tests: the real app on port 0 with a fresh store (a SQLite
+//! file, or with `WIJKBRUG_TEST_STORE=postgres` a PostgreSQL database of its own: [`db`]) and
 //! a copy of config/ that a test may change, and messages in each partner's own format.
 #![allow(dead_code)]
 
+pub mod db;
 pub mod network;
 pub mod partner_server;
 
@@ -67,7 +69,9 @@ pub struct TestApp {
     pub config_dir: PathBuf,
     pub tokens: HashMap<String, String>,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// The temporary directory (config/, data/) and, on PostgreSQL, the test's database
+    /// (dropped after the app, when the test ends).
+    pub db: db::TestDb,
 }
 
 /// The token of an extra iWmo-speaking welfare provider some tests add.
@@ -81,18 +85,18 @@ impl TestApp {
     /// Copies config/ into a temp dir, lets `change` edit it, and starts the gateway on it
     /// with `env` on top (as `WIJKBRUG__...` variables would be).
     pub async fn spawn_with(change: impl FnOnce(&Path), env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config_dir = dir.path().join("config");
+        let db = db::TestDb::new().await;
+        let config_dir = db.dir.path().join("config");
         copy_dir(&root().join("config"), &config_dir);
         change(&config_dir);
-        let data_dir = dir.path().join("data");
+        let data_dir = db.data_dir();
         let mut vars: Vec<(String, String)> = vec![
             ("WIJKBRUG__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             (
                 "WIJKBRUG__STORE__DATA_DIR".into(),
                 data_dir.display().to_string(),
             ),
-            ("WIJKBRUG__STORE__URL".into(), "sqlite://wijkbrug.db".into()),
+            ("WIJKBRUG__STORE__URL".into(), db.url()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = wijkbrug::config::load_with_env(&config_dir, vars)
@@ -106,8 +110,25 @@ impl TestApp {
             config_dir,
             tokens,
             http: reqwest::Client::new(),
-            _dir: dir,
+            db,
         }
+    }
+
+    /// `WIJKBRUG__STORE__URL` and `WIJKBRUG__STORE__DATA_DIR` for a command on this app's store
+    /// (e.g. `wijkbrug audit verify`).
+    pub fn store_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("WIJKBRUG__STORE__URL", self.db.url()),
+            (
+                "WIJKBRUG__STORE__DATA_DIR",
+                self.db.data_dir().display().to_string(),
+            ),
+        ]
+    }
+
+    /// A raw connection to this app's database.
+    pub async fn raw(&self) -> db::Raw {
+        self.db.raw().await
     }
 
     /// Adds an iWmo-speaking welfare provider (AGB 42420002) to a config dir.
