@@ -1,0 +1,730 @@
+//! What only the PostgreSQL store has to show: several store handles (as several gateway
+//! instances) on one database. Leases with `FOR UPDATE SKIP LOCKED`, one audit chain with
+//! concurrent writers, migrations applied once when instances start together, a database of an
+//! older schema migrated with its data, VACUUM after erasures, the shared rate limits and the
+//! instance registry. Always on PostgreSQL (127.0.0.1:5432, or `WIJKBRUG_TEST_PG`), each test
+//! on a database of its own.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::db::{TestDb, TestStore};
+use sqlx::Connection;
+use uuid::Uuid;
+use wijkbrug::audit::{verify, AuditEvent};
+use wijkbrug::config::RateLimit;
+use wijkbrug::store::postgres::PgStore;
+use wijkbrug::store::{
+    ConsentId, InstanceInfo, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind,
+    RateDecision, SharedCopy, Store, TransitionOutcome,
+};
+use wijkbrug_adapters::case_json;
+use wijkbrug_adapters::model::{
+    Actor, Bsn, CategorySet, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId,
+    Purpose, Referral, ReferralId, ReferralRequest, ReferralStatus, StatusHistory, Transition,
+};
+
+const SENDER: &str = "woonstad-noord";
+const RECEIVER: &str = "wijkteam-noord";
+const LEASE: Duration = Duration::from_secs(60);
+
+fn partner(id: &str) -> PartnerId {
+    PartnerId::parse(id).unwrap()
+}
+
+/// A fresh id each call (v7, distinct within the test binary).
+fn new_id() -> ReferralId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&n.to_be_bytes());
+    ReferralId::from_parts(1_790_000_000_000 + n, random)
+}
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    wijkbrug::store::now()
+}
+
+fn request(id: ReferralId, reference: &str) -> ReferralRequest {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
+    doc["id"] = serde_json::Value::String(id.to_string());
+    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
+    request.source.reference = ExternalRef::parse(reference).unwrap();
+    request
+}
+
+fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
+    Transition {
+        to,
+        at,
+        by,
+        reason: None,
+        reason_code: None,
+    }
+}
+
+/// A routed referral with consent, its minimised copy queued for the receiver.
+fn routed_with(id: ReferralId, reference: &str, consent: Option<ConsentId>) -> NewReferral {
+    let request = request(id, reference);
+    let mut history = StatusHistory::received(at(0), Actor::Gateway);
+    history
+        .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
+        .unwrap();
+    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
+        .into_iter()
+        .collect();
+    let (minimised, removed) = request.minimise(allowed);
+    NewReferral {
+        referral: Referral {
+            id,
+            request,
+            history,
+        },
+        shared: Some(SharedCopy {
+            receiver: partner(RECEIVER),
+            request: minimised,
+            categories: allowed,
+            removed,
+            consent,
+        }),
+        outbox: vec![OutboxItem {
+            referral: id,
+            recipient: partner(RECEIVER),
+            kind: OutboxKind::Referral,
+        }],
+        consents: vec![],
+    }
+}
+
+fn routed(reference: &str) -> NewReferral {
+    routed_with(new_id(), reference, Some(ConsentId(Uuid::now_v7())))
+}
+
+fn intake(key: Option<&str>, referrals: Vec<NewReferral>) -> Intake {
+    Intake {
+        sender: partner(SENDER),
+        idempotency_key: key.map(str::to_owned),
+        referrals,
+    }
+}
+
+async fn all_events(store: &dyn Store) -> Vec<AuditEvent> {
+    let mut events = Vec::new();
+    loop {
+        let after = events.last().map_or(0, |e: &AuditEvent| e.seq);
+        let page = store.audit_events(after, 500).await.unwrap();
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
+}
+
+/// Two handles on one database, as two gateway instances have.
+async fn two_instances(db: &TestDb) -> (TestStore, TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn two_instances_claiming_at_once_never_lease_the_same_row() {
+    let db = TestDb::postgres().await;
+    let (a, b) = two_instances(&db).await;
+    let referrals: Vec<NewReferral> = (0..120).map(|n| routed(&format!("Q-{n}"))).collect();
+    // Half through each instance.
+    let (first, second) = referrals.split_at(60);
+    a.intake(intake(None, first.to_vec())).await.unwrap();
+    b.intake(intake(None, second.to_vec())).await.unwrap();
+
+    let workers: Vec<_> = [("worker-a", a.shared()), ("worker-b", b.shared())]
+        .into_iter()
+        .flat_map(|(worker, store)| {
+            // Two claim loops per instance, four in all, racing for the same rows.
+            (0..2).map(move |_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut rows = Vec::new();
+                    loop {
+                        let leases = store
+                            .claim_due(worker, &[partner(RECEIVER)], now(), LEASE, 7)
+                            .await
+                            .unwrap();
+                        if leases.is_empty() {
+                            return rows;
+                        }
+                        rows.extend(leases.into_iter().map(|l| (worker, l.row)));
+                    }
+                })
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let distinct: HashSet<i64> = all.iter().map(|(_, row)| *row).collect();
+    assert_eq!(all.len(), 120, "every row leased once");
+    assert_eq!(distinct.len(), 120);
+
+    // Only the holder finishes a row; the other instance is refused.
+    let (holder, row) = all[0];
+    let (other, other_store) = if holder == "worker-a" {
+        ("worker-b", &b)
+    } else {
+        ("worker-a", &a)
+    };
+    assert!(!other_store.complete(row, other, now()).await.unwrap());
+    let holder_store = if holder == "worker-a" { &a } else { &b };
+    assert!(holder_store.complete(row, holder, now()).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_claim_skips_a_row_another_instance_has_locked_instead_of_waiting() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    store
+        .intake(intake(None, vec![routed("S-1"), routed("S-2")]))
+        .await
+        .unwrap();
+    // Another instance is in the middle of leasing the first row: it holds the row lock.
+    let mut other = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    let (locked,): (i64,) = sqlx::query_as("SELECT min(id) FROM outbox")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
+        .bind(locked)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+
+    // Bounded only so that a claim that waited (a plain FOR UPDATE) fails instead of hanging.
+    let leases = tokio::time::timeout(
+        Duration::from_secs(30),
+        store.claim_due("worker-b", &[partner(RECEIVER)], now(), LEASE, 10),
+    )
+    .await
+    .expect("the claim waited for the locked row")
+    .unwrap();
+    assert_eq!(leases.len(), 1, "the free row only");
+    assert_ne!(leases[0].row, locked);
+
+    tx.rollback().await.unwrap();
+    let rest = store
+        .claim_due("worker-b", &[partner(RECEIVER)], now(), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].row, locked);
+}
+
+#[tokio::test]
+async fn an_expired_lease_of_a_stopped_instance_is_taken_over_and_the_first_holder_refused() {
+    let db = TestDb::postgres().await;
+    let (a, b) = two_instances(&db).await;
+    a.intake(intake(None, vec![routed("T-1")])).await.unwrap();
+    let leased = a
+        .claim_due("worker-a", &[partner(RECEIVER)], now(), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    // Instance a stops (its handle closes); b sees the lease until it expires.
+    a.close().await;
+    let during = b
+        .claim_due(
+            "worker-b",
+            &[partner(RECEIVER)],
+            now() + chrono::Duration::seconds(30),
+            LEASE,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(during.is_empty());
+    let after = b
+        .claim_due(
+            "worker-b",
+            &[partner(RECEIVER)],
+            now() + chrono::Duration::seconds(61),
+            LEASE,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].row, leased[0].row);
+    assert_eq!(after[0].attempts, 2);
+    // A late acknowledgement by the first holder (say, restarted) is refused.
+    let c = db.open().await;
+    assert!(!c.complete(leased[0].row, "worker-a", now()).await.unwrap());
+    assert!(b.complete(after[0].row, "worker-b", now()).await.unwrap());
+}
+
+#[tokio::test]
+async fn concurrent_writers_on_two_instances_keep_one_chain_that_verifies() {
+    let db = TestDb::postgres().await;
+    let settings = db.settings_with(16, Duration::from_millis(2));
+    let a = db.open_with(&settings).await.shared();
+    let b = db.open_with(&settings).await.shared();
+    let mut tasks = Vec::new();
+    for (i, store) in [a.clone(), b.clone()].into_iter().enumerate() {
+        for n in 0..40 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let new = routed(&format!("W-{i}-{n}"));
+                let id = new.referral.id;
+                store.intake(intake(None, vec![new])).await.unwrap();
+                store.record_read(&partner(SENDER), id).await.unwrap();
+                let cancelled = step(
+                    ReferralStatus::Cancelled,
+                    now(),
+                    Actor::Partner(partner(SENDER)),
+                );
+                let outcome = store.apply_transition(id, cancelled, vec![]).await.unwrap();
+                assert!(matches!(outcome, TransitionOutcome::Applied(_)));
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let events = all_events(a.as_ref()).await;
+    // Per referral: received, consent decision, minimised, read, status changed.
+    assert_eq!(events.len(), 80 * 5);
+    assert_eq!(verify(&events), Ok(80 * 5));
+    // Both instances read the same chain.
+    assert_eq!(all_events(b.as_ref()).await, events);
+}
+
+#[tokio::test]
+async fn a_duplicate_sent_to_two_instances_at_once_is_stored_once() {
+    let db = TestDb::postgres().await;
+    let settings = db.settings_with(1, Duration::ZERO);
+    let a = db.open_with(&settings).await.shared();
+    let b = db.open_with(&settings).await.shared();
+    for n in 0..20 {
+        let reference = format!("DUP-{n}");
+        let (one, two) = (routed(&reference), routed(&reference));
+        let key = format!("key-{n}");
+        let (x, y) = tokio::join!(
+            a.intake(intake(Some(&key), vec![one])),
+            b.intake(intake(Some(&key), vec![two]))
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x[0].id(), y[0].id(), "both answer the stored referral");
+        let created = [x[0], y[0]]
+            .iter()
+            .filter(|o| matches!(o, IntakeOutcome::Created(_)))
+            .count();
+        assert_eq!(created, 1);
+    }
+    assert_eq!(a.counts().await.unwrap().referrals, 20);
+}
+
+#[tokio::test]
+async fn instances_starting_together_apply_each_migration_once() {
+    let db = TestDb::postgres().await;
+    let settings = db.settings();
+    let mut stores: Vec<Arc<PgStore>> = Vec::new();
+    for _ in 0..4 {
+        stores.push(Arc::new(PgStore::open(&settings).await.unwrap()));
+    }
+    assert!(stores[0].ready().await.is_err(), "not migrated yet");
+    let starts: Vec<_> = stores
+        .iter()
+        .map(|s| {
+            let s = s.clone();
+            tokio::spawn(async move { s.migrate().await })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().unwrap();
+    }
+    // Again: nothing left to do.
+    stores[1].migrate().await.unwrap();
+    for s in &stores {
+        s.ready().await.unwrap();
+    }
+    let raw = db.raw().await;
+    let versions: Vec<(i64, i64)> = raw
+        .fetch_all(
+            "SELECT version, count(*) FROM _sqlx_migrations GROUP BY version ORDER BY version",
+            &[],
+        )
+        .await;
+    assert!(versions.len() >= 5, "{versions:?}");
+    assert!(versions.iter().all(|(_, n)| *n == 1), "{versions:?}");
+    let (head,): (i64,) = raw.fetch_one("SELECT count(*) FROM audit_head", &[]).await;
+    assert_eq!(head, 1, "one head row, not one per instance");
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn reclaim_vacuums_the_erased_tables_after_an_erasure_and_not_otherwise() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    let raw = db.raw().await;
+    let vacuums = || async {
+        let (n,): (i64,) = raw
+            .fetch_one(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'referrals'",
+                &[],
+            )
+            .await;
+        n
+    };
+    let new = routed("V-1");
+    let id = new.referral.id;
+    store.intake(intake(None, vec![new])).await.unwrap();
+    let cancelled = step(ReferralStatus::Cancelled, at(5), Actor::Gateway);
+    store.apply_transition(id, cancelled, vec![]).await.unwrap();
+
+    let before = vacuums().await;
+    assert_eq!(store.reclaim_space().await.unwrap(), 0);
+    assert_eq!(vacuums().await, before, "nothing erased, nothing vacuumed");
+
+    assert_eq!(store.erase_payloads(at(30), now(), 10).await.unwrap(), 1);
+    store.reclaim_space().await.unwrap();
+    assert_eq!(vacuums().await, before + 1);
+    let (dead,): (i64,) = raw
+        .fetch_one(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'referrals'",
+            &[],
+        )
+        .await;
+    assert_eq!(dead, 0, "the erased versions are free for reuse");
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_one_bucket_for_all_instances() {
+    let db = TestDb::postgres().await;
+    let (a, b) = two_instances(&db).await;
+    assert!(a.shares_rate_limits());
+    let rate = RateLimit {
+        per_second: std::num::NonZeroU32::new(2).unwrap(),
+        burst: std::num::NonZeroU32::new(5).unwrap(),
+    };
+    let p = partner(SENDER);
+    let started = Instant::now();
+    let mut allowed = 0u32;
+    let mut limited = 0u32;
+    for i in 0..40 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        match store.take_rate_token(&p, rate).await.unwrap() {
+            RateDecision::Allowed => allowed += 1,
+            RateDecision::Limited { retry_after } => {
+                limited += 1;
+                assert!(retry_after <= Duration::from_millis(500), "{retry_after:?}");
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The burst, and what refilled while the requests were made: whichever instance asked.
+    let bound = 5 + (elapsed * 2.0).ceil() as u32;
+    assert!(allowed >= 5, "{allowed} allowed");
+    assert!(allowed <= bound, "{allowed} allowed, at most {bound}");
+    assert_eq!(allowed + limited, 40);
+    // Another partner has a bucket of its own.
+    assert_eq!(
+        a.take_rate_token(&partner(RECEIVER), rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+}
+
+#[tokio::test]
+async fn instances_register_see_each_other_and_retire() {
+    let db = TestDb::postgres().await;
+    let (a, b) = two_instances(&db).await;
+    let me = |id: &str| InstanceInfo {
+        id: id.to_owned(),
+        version: "test".to_owned(),
+        started_at: now(),
+    };
+    let (ia, ib) = (me("gw-a"), me("gw-b"));
+    assert_eq!(a.heartbeat(&ia).await.unwrap(), None);
+    assert_eq!(b.heartbeat(&ib).await.unwrap(), None);
+    assert_eq!(
+        a.heartbeat(&ia).await.unwrap(),
+        None,
+        "a refresh replaces nothing"
+    );
+    let seen = b.instances(Duration::from_secs(60)).await.unwrap();
+    let ids: HashSet<&str> = seen.iter().map(|s| s.instance.id.as_str()).collect();
+    assert_eq!(ids, HashSet::from(["gw-a", "gw-b"]));
+
+    // Another start under the same id is told what it replaced.
+    let mut again = me("gw-a");
+    again.started_at = ia.started_at + chrono::Duration::seconds(1);
+    let replaced = b.heartbeat(&again).await.unwrap().unwrap();
+    assert_eq!(replaced.instance, ia);
+
+    b.retire_instance(&ib).await.unwrap();
+    let seen = a.instances(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].instance, again);
+    // Retiring the first start's registration does not remove the second's.
+    a.retire_instance(&ia).await.unwrap();
+    assert_eq!(a.instances(Duration::from_secs(60)).await.unwrap().len(), 1);
+}
+
+// ---- a database of an older schema --------------------------------------------------------
+
+/// The dump of a database at schema version 0003 (before retention and the scale-out tables),
+/// made by `write_the_older_schema_fixture` below.
+const OLDER_SCHEMA: &str = include_str!("fixtures/postgres-schema-0003.sql");
+
+/// The fixture's referrals, rebuilt as they were stored.
+fn fixture_referrals() -> (NewReferral, NewReferral, ConsentId) {
+    let consent = ConsentId(Uuid::parse_str("01930000-0000-7000-8000-00000000c0de").unwrap());
+    let shared = routed_with(
+        ReferralId::from_parts(1_762_000_000_000, [7; 10]),
+        "OLD-1",
+        Some(consent),
+    );
+    let waiting = routed_with(
+        ReferralId::from_parts(1_762_000_000_001, [8; 10]),
+        "OLD-2",
+        None,
+    );
+    (shared, waiting, consent)
+}
+
+fn fixture_consent() -> Consent {
+    Consent {
+        resident: Bsn::parse("999900006").unwrap(),
+        grantee: Grantee::Partner(partner(RECEIVER)),
+        purpose: Purpose::Referral,
+        effect: ConsentEffect::Permit,
+        categories: [DataCategory::Identity, DataCategory::Needs]
+            .into_iter()
+            .collect(),
+        valid_from: at(0),
+        valid_until: None,
+        recorded_by: partner(SENDER),
+        evidence: None,
+        revoked_at: None,
+    }
+}
+
+/// Writes `tests/fixtures/postgres-schema-0003.sql`: a database migrated to 0003 only, with a
+/// consent, two referrals (one delivered and accepted, its sender's notice still queued; one
+/// waiting) and an idempotency key, dumped with `pg_dump`. Run it by hand when the fixture
+/// must be made again:
+/// `cargo test --test store_postgres -- --ignored write_the_older_schema_fixture`.
+#[tokio::test]
+#[ignore]
+async fn write_the_older_schema_fixture() {
+    let db = TestDb::postgres().await;
+    let mut migrator = sqlx::migrate::Migrator::new(common::root().join("migrations/postgres"))
+        .await
+        .unwrap();
+    migrator.migrations = std::borrow::Cow::Owned(
+        migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 3)
+            .cloned()
+            .collect(),
+    );
+    let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+    migrator.run_direct(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    let store = db.open_unmigrated(&db.settings()).await;
+    let (shared, waiting, consent) = fixture_referrals();
+    store
+        .insert_consent(consent, &fixture_consent())
+        .await
+        .unwrap();
+    let ids = [shared.referral.id, waiting.referral.id];
+    store
+        .intake(intake(Some("old-key"), vec![shared, waiting]))
+        .await
+        .unwrap();
+    let leases = store
+        .claim_due("old-worker", &[partner(RECEIVER)], now(), LEASE, 1)
+        .await
+        .unwrap();
+    assert_eq!(leases[0].item.referral, ids[0]);
+    assert!(store
+        .complete(leases[0].row, "old-worker", at(3))
+        .await
+        .unwrap());
+    let accepted = step(
+        ReferralStatus::Accepted,
+        at(4),
+        Actor::Partner(partner(RECEIVER)),
+    );
+    let notice = OutboxItem {
+        referral: ids[0],
+        recipient: partner(SENDER),
+        kind: OutboxKind::Status { transition: 0 },
+    };
+    store
+        .apply_transition(ids[0], accepted, vec![notice])
+        .await
+        .unwrap();
+    store.close().await;
+
+    let dump = std::process::Command::new("pg_dump")
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--column-inserts",
+            "--dbname",
+        ])
+        .arg(db.url())
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = String::from_utf8(dump.stdout).unwrap();
+    // psql meta-commands (newer pg_dump writes `\restrict`) are not SQL: left out.
+    let sql: Vec<&str> = text.lines().filter(|l| !l.starts_with('\\')).collect();
+    let header =
+        "-- A wijkbrug PostgreSQL database at schema version 0003 (migrations 0001-0003),\n\
+                  -- with a consent, two referrals, their outbox rows and audit events, dumped by\n\
+                  -- pg_dump. Made by tests/store_postgres.rs write_the_older_schema_fixture;\n\
+                  -- loaded by an_older_schema_is_migrated_with_its_data_intact.\n";
+    std::fs::write(
+        common::root().join("tests/fixtures/postgres-schema-0003.sql"),
+        format!("{header}{}\n", sql.join("\n")),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_older_schema_is_migrated_with_its_data_intact() {
+    let db = TestDb::postgres().await;
+    {
+        let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+        sqlx::raw_sql(OLDER_SCHEMA)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let store = db.open_unmigrated(&db.settings()).await;
+    assert!(
+        store.ready().await.is_err(),
+        "the older schema is not current"
+    );
+    let events_before = {
+        let raw = db.raw().await;
+        let (n,): (i64,) = raw
+            .fetch_one("SELECT count(*) FROM audit_events", &[])
+            .await;
+        raw.close().await;
+        n as u64
+    };
+    store.migrate().await.unwrap();
+    store.ready().await.unwrap();
+
+    // The referrals read back exactly as they were stored.
+    let (shared, waiting, consent) = fixture_referrals();
+    let stored = store.referral(shared.referral.id).await.unwrap().unwrap();
+    let mut history = shared.referral.history.clone();
+    history
+        .apply(step(ReferralStatus::Delivered, at(3), Actor::Gateway))
+        .unwrap();
+    history
+        .apply(step(
+            ReferralStatus::Accepted,
+            at(4),
+            Actor::Partner(partner(RECEIVER)),
+        ))
+        .unwrap();
+    assert_eq!(stored.referral.request, shared.referral.request);
+    assert_eq!(stored.referral.history, history);
+    assert_eq!(stored.shared, shared.shared);
+    let stored = store.referral(waiting.referral.id).await.unwrap().unwrap();
+    assert_eq!(stored.referral, waiting.referral);
+    assert_eq!(
+        store
+            .referral_meta(waiting.referral.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .erased_at,
+        None
+    );
+    let consents = store
+        .consents_for(&Bsn::parse("999900006").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0].id, consent);
+    assert_eq!(consents[0].consent, fixture_consent());
+    // The idempotency key still answers the first ids.
+    let repeat = store
+        .intake(intake(Some("old-key"), vec![routed("NEW-1")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        repeat,
+        [
+            IntakeOutcome::Duplicate(shared.referral.id),
+            IntakeOutcome::Duplicate(waiting.referral.id)
+        ]
+    );
+
+    // The chain verifies and goes on from the head the older database left.
+    let events = all_events(&*store).await;
+    assert_eq!(events.len() as u64, events_before);
+    assert!(events_before > 5);
+    assert_eq!(verify(&events), Ok(events_before));
+    store
+        .record_read(&partner(SENDER), shared.referral.id)
+        .await
+        .unwrap();
+    let events = all_events(&*store).await;
+    assert_eq!(verify(&events), Ok(events_before + 1));
+
+    // The queued rows are delivered as before: the waiting referral and the sender's notice.
+    let leases = store
+        .claim_due(
+            "new-worker",
+            &[partner(RECEIVER), partner(SENDER)],
+            now(),
+            LEASE,
+            10,
+        )
+        .await
+        .unwrap();
+    let items: Vec<&OutboxItem> = leases.iter().map(|l| &l.item).collect();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert!(items.contains(&&waiting.outbox[0]));
+    assert!(items.contains(&&OutboxItem {
+        referral: shared.referral.id,
+        recipient: partner(SENDER),
+        kind: OutboxKind::Status { transition: 3 },
+    }));
+    // New rows get ids after the old ones (the identity sequence came along).
+    let max_old = leases.iter().map(|l| l.row).max().unwrap();
+    let new = routed("NEW-2");
+    let new_id = new.referral.id;
+    store.intake(intake(None, vec![new])).await.unwrap();
+    let leased = store
+        .claim_due("new-worker", &[partner(RECEIVER)], now(), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].item.referral, new_id);
+    assert!(leased[0].row > max_old);
+}
