@@ -1,5 +1,6 @@
 //! A real HTTP server on 127.0.0.1 standing in for a partner's system: it records what it
-//! receives and answers as scripted (status codes, Retry-After, delays).
+//! receives, when each request arrived and when the partner was done with it, and answers as
+//! scripted (status codes, Retry-After, delays).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,6 +18,9 @@ use axum::Router;
 #[derive(Debug, Clone)]
 pub struct Received {
     pub at: Instant,
+    /// When the partner was done with it: answered, or the gateway hung up (set once the
+    /// handler ends either way; `None` while it is still being handled).
+    pub finished: Option<Instant>,
     pub content_type: String,
     pub idempotency_key: String,
     pub referral: String,
@@ -63,17 +67,26 @@ async fn receive(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let reply = {
+    let (reply, _finish) = {
         let mut i = inner.lock().unwrap();
+        let index = i.received.len();
         i.received.push(Received {
             at: Instant::now(),
+            finished: None,
             content_type: header("content-type").unwrap_or_default(),
             idempotency_key: header("idempotency-key").unwrap_or_default(),
             referral: header("x-wijkbrug-referral").unwrap_or_default(),
             authorization: header("authorization"),
             body: body.to_vec(),
         });
-        i.script.pop_front().unwrap_or(Reply::Status(200))
+        let reply = i.script.pop_front().unwrap_or(Reply::Status(200));
+        (
+            reply,
+            Finish {
+                inner: inner.clone(),
+                index,
+            },
+        )
     };
     match reply {
         Reply::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
@@ -85,6 +98,23 @@ async fn receive(
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;
             StatusCode::OK.into_response()
+        }
+    }
+}
+
+/// Marks a request finished when its handler ends: after the answer, or when the gateway hung
+/// up and the handler was dropped.
+struct Finish {
+    inner: Arc<Mutex<Inner>>,
+    index: usize,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if let Ok(mut i) = self.inner.lock() {
+            if let Some(r) = i.received.get_mut(self.index) {
+                r.finished = Some(Instant::now());
+            }
         }
     }
 }
