@@ -19,7 +19,7 @@ use wijkbrug_adapters::Directory;
 use crate::access::{Permission, StaffAccount};
 use crate::api::problem::Problem;
 use crate::config::{Config, Partner};
-use crate::store::{RateDecision, Store};
+use crate::store::{RateBucket, RateDecision, Store};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -172,7 +172,10 @@ impl AppState {
             Limiters::Shared => {
                 match self
                     .store
-                    .take_rate_token(&partner.id, partner.inbound_rate)
+                    .take_rate_token(
+                        &RateBucket::Inbound(partner.id.clone()),
+                        partner.inbound_rate,
+                    )
                     .await
                 {
                     Ok(RateDecision::Allowed) => Ok(()),

@@ -281,38 +281,62 @@ async fn two_processes_share_the_work_and_one_finishes_what_a_killed_one_had_lea
     assert!(stdout.starts_with("audit chain intact: "), "{stdout}");
 }
 
+/// Sets `[section] key = value` in a partner's config file.
+fn set(config: &Path, partner: &str, section: &str, key: &str, value: u32) {
+    let file = config.join(format!("partners/{partner}.toml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut current = String::new();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with('[') {
+                current = l.to_owned();
+            }
+            if current == format!("[{section}]") && l.split('=').next().map(str::trim) == Some(key)
+            {
+                format!("{key} = {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&file, text.join("\n") + "\n").unwrap();
+}
+
 #[tokio::test]
-async fn a_partners_inbound_quota_holds_across_two_processes() {
+async fn a_partners_quotas_hold_across_two_processes() {
     let db = TestDb::postgres().await;
     let partner = PartnerServer::start().await;
-    const RATE: u32 = 5;
-    const BURST: u32 = 5;
+    // The GP's requests to the gateway, and the gateway's deliveries to the neighbourhood team.
+    const IN_RATE: u32 = 5;
+    const IN_BURST: u32 = 5;
+    const OUT_RATE: u32 = 4;
+    const OUT_BURST: u32 = 4;
     let config = config(&db, &partner, |dir| {
-        let file = dir.join("partners/werkplein.toml");
-        let text = std::fs::read_to_string(&file).unwrap();
-        let mut section = String::new();
-        let text: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with('[') {
-                    section = l.to_owned();
-                }
-                match (section.as_str(), l.split('=').next().map(str::trim)) {
-                    ("[inbound_rate]", Some("per_second")) => format!("per_second = {RATE}"),
-                    ("[inbound_rate]", Some("burst")) => format!("burst = {BURST}"),
-                    _ => l.to_owned(),
-                }
-            })
-            .collect();
-        std::fs::write(&file, text.join("\n") + "\n").unwrap();
+        set(
+            dir,
+            "huisarts-de-linde",
+            "inbound_rate",
+            "per_second",
+            IN_RATE,
+        );
+        set(dir, "huisarts-de-linde", "inbound_rate", "burst", IN_BURST);
+        set(
+            dir,
+            "wijkteam-centrum",
+            "outbound_rate",
+            "per_second",
+            OUT_RATE,
+        );
+        set(dir, "wijkteam-centrum", "outbound_rate", "burst", OUT_BURST);
     });
     let (mut a, base_a) = start_gateway(&config, &db, "gw-a");
     let (mut b, base_b) = start_gateway(&config, &db, "gw-b");
     let http = reqwest::Client::new();
-    let token = demo_tokens()["werkplein"].clone();
 
-    // Requests as fast as they come, alternately to each instance; each costs a token
-    // (a read of an unknown referral: 404 when let through, 429 when over the quota).
+    // Inbound: requests as fast as they come, alternately to each instance; each costs a
+    // token (a read of an unknown referral: 404 when let through, 429 when over the quota).
+    let token = demo_tokens()["huisarts-de-linde"].clone();
     let started = Instant::now();
     let mut per_second: BTreeMap<u64, (u32, u32)> = BTreeMap::new();
     let mut by_instance = [0u32; 2];
@@ -341,22 +365,45 @@ async fn a_partners_inbound_quota_holds_across_two_processes() {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let _ = terminate(&mut a);
-    let _ = terminate(&mut b);
-
     let allowed: u32 = per_second.values().map(|c| c.0).sum();
     let limited: u32 = per_second.values().map(|c| c.1).sum();
     // One bucket for the partner: the burst, and what refilled while the requests were made.
-    // (Two per-process buckets would let up to twice this through.)
-    let bound = BURST + (elapsed * f64::from(RATE)).ceil() as u32;
+    // (A bucket in each process would let up to twice this through.)
+    let bound = IN_BURST + (elapsed * f64::from(IN_RATE)).ceil() as u32;
     assert!(
         allowed <= bound,
         "{allowed} let through in {elapsed:.1} s, at most {bound}: {per_second:?} (accepted, 429) a second"
     );
-    assert!(allowed >= BURST, "{per_second:?}");
+    assert!(allowed >= IN_BURST, "{per_second:?}");
     assert!(limited > 0, "{per_second:?}");
     assert!(
         by_instance.iter().all(|n| *n > 0),
         "both instances let some through: {by_instance:?}"
+    );
+
+    // Outbound: referrals through both instances at once; the partner counts what arrives.
+    const N: u32 = 16;
+    for i in 0..N {
+        let base = if i % 2 == 0 { &base_a } else { &base_b };
+        send(&http, base, &format!("RL-{i}")).await;
+    }
+    let got = partner.wait_for(N as usize, WAIT).await;
+    let _ = terminate(&mut a);
+    let _ = terminate(&mut b);
+    assert_eq!(got.len(), N as usize);
+    let first = got.iter().map(|r| r.at).min().unwrap();
+    let last = got.iter().map(|r| r.at).max().unwrap();
+    let mut arrivals: BTreeMap<u64, u32> = BTreeMap::new();
+    for r in &got {
+        *arrivals.entry((r.at - first).as_secs()).or_default() += 1;
+    }
+    // After the burst the deliveries come at the partner's rate, whichever instance sends
+    // them: the last cannot arrive before (N - burst) / rate seconds after the first (less a
+    // margin for the way there). Each instance keeping the quota alone would take half that.
+    let least = f64::from(N - OUT_BURST) / f64::from(OUT_RATE) - 0.5;
+    let span = (last - first).as_secs_f64();
+    assert!(
+        span >= least,
+        "{N} deliveries within {span:.1} s, at {OUT_RATE}/s after a burst of {OUT_BURST} they take at least {least:.1} s: {arrivals:?} a second"
     );
 }

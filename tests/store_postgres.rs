@@ -21,7 +21,7 @@ use wijkbrug::config::RateLimit;
 use wijkbrug::store::postgres::PgStore;
 use wijkbrug::store::{
     ConsentId, InstanceInfo, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind,
-    RateDecision, SharedCopy, Store, TransitionOutcome,
+    RateBucket, RateDecision, SharedCopy, Store, TransitionOutcome,
 };
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
@@ -417,7 +417,7 @@ async fn the_rate_limit_is_one_bucket_for_all_instances() {
         per_second: std::num::NonZeroU32::new(2).unwrap(),
         burst: std::num::NonZeroU32::new(5).unwrap(),
     };
-    let p = partner(SENDER);
+    let p = RateBucket::Inbound(partner(SENDER));
     let started = Instant::now();
     let mut allowed = 0u32;
     let mut limited = 0u32;
@@ -437,11 +437,16 @@ async fn the_rate_limit_is_one_bucket_for_all_instances() {
     assert!(allowed >= 5, "{allowed} allowed");
     assert!(allowed <= bound, "{allowed} allowed, at most {bound}");
     assert_eq!(allowed + limited, 40);
-    // Another partner has a bucket of its own.
-    assert_eq!(
-        a.take_rate_token(&partner(RECEIVER), rate).await.unwrap(),
-        RateDecision::Allowed
-    );
+    // Another partner, and the deliveries to this one, have buckets of their own.
+    for other in [
+        RateBucket::Inbound(partner(RECEIVER)),
+        RateBucket::Outbound(partner(SENDER)),
+    ] {
+        assert_eq!(
+            a.take_rate_token(&other, rate).await.unwrap(),
+            RateDecision::Allowed
+        );
+    }
 }
 
 #[tokio::test]

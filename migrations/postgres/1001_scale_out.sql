@@ -12,7 +12,8 @@ CREATE TABLE instances (
     last_seen  timestamptz NOT NULL
 );
 
--- Per-partner inbound rate limits shared by every instance: one token bucket a partner.
+-- Per-partner rate limits shared by every instance: one token bucket a partner and direction
+-- (`in:<partner>`: its requests to the gateway; `out:<partner>`: deliveries to it).
 -- `tokens` is the level at `refilled_at`; `take_rate_token` refills it for the time since,
 -- by the database's clock, under the row's lock, and takes one token if there is one.
 -- UNLOGGED: a bucket is not worth a WAL write and an fsync per request. After a crash or a
@@ -24,7 +25,7 @@ CREATE UNLOGGED TABLE rate_buckets (
     refilled_at timestamptz      NOT NULL
 );
 
--- Takes one token from `p_partner`'s bucket (created full when missing) that refills at
+-- Takes one token from the bucket `p_partner` (created full when missing) that refills at
 -- `p_rate` tokens a second up to `p_burst`. Answers 0 when a token was taken, otherwise the
 -- seconds until one will be there (nothing is taken then).
 CREATE FUNCTION take_rate_token(p_partner text, p_rate double precision,

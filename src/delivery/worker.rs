@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::{Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
@@ -28,8 +28,8 @@ use super::client::{DeliveryClient, Push};
 use super::render::{render, RenderError};
 use super::retry::{AttemptResult, RandomJitter, RetryPolicy, Verdict};
 use crate::app::AppState;
-use crate::config::{Delivery, OutboundAuth, Partner};
-use crate::store::{Lease, OutboxItem, OutboxKind, StoreError};
+use crate::config::{Delivery, OutboundAuth, Partner, RateLimit};
+use crate::store::{Lease, OutboxItem, OutboxKind, RateBucket, RateDecision, StoreError};
 
 /// Counters of one partner's deliveries.
 #[derive(Debug, Default)]
@@ -234,6 +234,7 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
                 timeout: partner.timeout,
                 rate: Quota::per_second(partner.outbound_rate.per_second)
                     .allow_burst(partner.outbound_rate.burst),
+                quota: partner.outbound_rate,
                 concurrency: settings.per_partner_concurrency,
                 room,
             },
@@ -322,6 +323,8 @@ struct Target {
     auth: OutboundAuth,
     timeout: Duration,
     rate: Quota,
+    /// The partner's outbound quota as configured (for the store's shared bucket).
+    quota: RateLimit,
     concurrency: usize,
     room: usize,
 }
@@ -350,7 +353,7 @@ async fn partner_lane(
         // Wait for a slot and the rate limit; give up the row if shutdown comes first.
         let ready = async {
             let permit = slots.clone().acquire_owned().await.ok()?;
-            limiter.until_ready().await;
+            outbound_token(&ctx, &target, &limiter).await;
             Some(permit)
         };
         let permit = tokio::select! {
@@ -385,6 +388,28 @@ async fn partner_lane(
         release(&ctx, &c.lease).await;
     }
     while attempts.join_next().await.is_some() {}
+}
+
+/// Waits until the partner's outbound quota allows one more delivery: the store's bucket,
+/// shared by every instance, when the store keeps one (PostgreSQL); this lane's own limiter
+/// otherwise, or when the store cannot be asked (then each instance keeps to the quota on its
+/// own, as a single instance would).
+async fn outbound_token(ctx: &Context, target: &Target, limiter: &DefaultDirectRateLimiter) {
+    let store = &ctx.state.store;
+    if store.shares_rate_limits() {
+        let bucket = RateBucket::Outbound(target.id.clone());
+        loop {
+            match store.take_rate_token(&bucket, target.quota).await {
+                Ok(RateDecision::Allowed) => return,
+                Ok(RateDecision::Limited { retry_after }) => tokio::time::sleep(retry_after).await,
+                Err(e) => {
+                    warn!(partner = %target.id, error = %e, "delivery: the shared outbound quota could not be read; keeping to it in this instance");
+                    break;
+                }
+            }
+        }
+    }
+    limiter.until_ready().await;
 }
 
 /// One row leaves the lane; wake the dispatcher if the lane was full.

@@ -226,7 +226,25 @@ pub struct InstanceSeen {
     pub last_seen: DateTime<Utc>,
 }
 
-/// Whether a partner's request fits its inbound quota.
+/// A partner's quota kept in the store: requests it may make to the gateway, or deliveries
+/// the gateway may make to it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum RateBucket {
+    Inbound(PartnerId),
+    Outbound(PartnerId),
+}
+
+impl RateBucket {
+    /// The bucket's name in the store (`in:<partner>`, `out:<partner>`).
+    pub fn key(&self) -> String {
+        match self {
+            Self::Inbound(p) => format!("in:{p}"),
+            Self::Outbound(p) => format!("out:{p}"),
+        }
+    }
+}
+
+/// Whether a request (or a delivery) fits its partner's quota.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RateDecision {
     Allowed,
@@ -563,24 +581,24 @@ pub trait Store: Send + Sync + 'static {
     /// instance's leases are not released here: they expire and are claimed by others.
     async fn retire_instance(&self, me: &InstanceInfo) -> Result<(), StoreError>;
 
-    // ---- inbound rate limits --------------------------------------------------------------
+    // ---- partners' rate limits ------------------------------------------------------------
 
-    /// Whether the store keeps partners' inbound quotas for every instance on it
-    /// ([`Store::take_rate_token`]). `false` (the default, for a store of one instance): the
+    /// Whether the store keeps partners' quotas (inbound and outbound) for every instance on
+    /// it ([`Store::take_rate_token`]). `false` (the default, for a store of one instance): the
     /// gateway limits in-process.
     fn shares_rate_limits(&self) -> bool {
         false
     }
 
-    /// Takes one request from `partner`'s inbound quota (`rate`: sustained per second, burst),
-    /// shared by every instance on this store. A store that does not share quotas answers
-    /// [`RateDecision::Allowed`].
+    /// Takes one request (or delivery) from a partner's quota `bucket` (`rate`: sustained per
+    /// second, burst), shared by every instance on this store. A store that does not share
+    /// quotas answers [`RateDecision::Allowed`].
     async fn take_rate_token(
         &self,
-        partner: &PartnerId,
+        bucket: &RateBucket,
         rate: crate::config::RateLimit,
     ) -> Result<RateDecision, StoreError> {
-        let _ = (partner, rate);
+        let _ = (bucket, rate);
         Ok(RateDecision::Allowed)
     }
 }

@@ -16,8 +16,9 @@
 //! - Migrations (`migrations/postgres/`) are applied under sqlx's `pg_advisory_lock` on a
 //!   session of their own ([`Store::migrate`]), so instances starting together apply each
 //!   migration once.
-//! - Instances register with a heartbeat ([`instances`]), and partners' inbound quotas are
-//!   token buckets in the database ([`rate_limit`]), shared by every instance.
+//! - Instances register with a heartbeat ([`instances`]), and partners' quotas (inbound
+//!   requests, outbound deliveries) are token buckets in the database ([`rate_limit`]), shared
+//!   by every instance.
 
 mod audit;
 mod codec;
@@ -50,8 +51,8 @@ use self::delivery::{DeliveryJob, Pick, MAILBOX};
 use self::writer::{Job, Stats, TransitionJob, Writer};
 use super::{
     ConsentId, DeadLetter, InstanceInfo, InstanceSeen, Intake, IntakeOutcome, Lease, OutboxItem,
-    RateDecision, ReferralMeta, RevokeOutcome, SharedCopy, Store, StoreCounts, StoreError,
-    StoredConsent, StoredReferral, TransitionOutcome,
+    RateBucket, RateDecision, ReferralMeta, RevokeOutcome, SharedCopy, Store, StoreCounts,
+    StoreError, StoredConsent, StoredReferral, TransitionOutcome,
 };
 use crate::audit::{AuditEvent, PseudonymKey};
 use crate::config::{RateLimit, StoreSettings};
@@ -660,11 +661,11 @@ impl Store for PgStore {
 
     async fn take_rate_token(
         &self,
-        partner: &PartnerId,
+        bucket: &RateBucket,
         rate: RateLimit,
     ) -> Result<RateDecision, StoreError> {
         self.open_or_closed()?;
-        rate_limit::take(&self.pool, partner, rate).await
+        rate_limit::take(&self.pool, bucket, rate).await
     }
 }
 

@@ -1,4 +1,5 @@
-//! Per-partner inbound rate limits shared by every instance: a token bucket a partner in the
+//! Per-partner rate limits shared by every instance: a token bucket a partner and direction
+//! (`in:<partner>` for its requests, `out:<partner>` for deliveries to it) in the
 //! `rate_buckets` table, taken from by the `take_rate_token` function (migration
 //! `1001_scale_out.sql`) in one round trip. The function locks the partner's row, refills it
 //! for the time since its last refill by the database's clock (one clock for all instances),
@@ -8,19 +9,18 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use wijkbrug_adapters::model::PartnerId;
 
 use super::codec::unavailable;
 use crate::config::RateLimit;
-use crate::store::{RateDecision, StoreError};
+use crate::store::{RateBucket, RateDecision, StoreError};
 
 pub(crate) async fn take(
     pool: &PgPool,
-    partner: &PartnerId,
+    bucket: &RateBucket,
     rate: RateLimit,
 ) -> Result<RateDecision, StoreError> {
     let (wait,): (f64,) = sqlx::query_as("SELECT take_rate_token($1, $2, $3)")
-        .bind(partner.as_str())
+        .bind(bucket.key())
         .bind(f64::from(rate.per_second.get()))
         .bind(f64::from(rate.burst.get()))
         .fetch_one(pool)
