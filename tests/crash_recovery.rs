@@ -1,6 +1,7 @@
 //! The gateway process is killed (SIGKILL) while deliveries are in flight; after a restart on
 //! the same data every accepted referral reaches the partner, and duplicates on the wire carry
-//! the same Idempotency-Key.
+//! the same Idempotency-Key. SQLite only (the gateway's default store: its file survives the
+//! kill); two processes on PostgreSQL, one killed, are tests/scale_out.rs.
 
 mod common;
 

@@ -446,8 +446,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<u64, StoreError>;
 
-    /// Gives the space freed by erasures back to the file system (SQLite: `PRAGMA
-    /// incremental_vacuum`). Returns the pages freed.
+    /// Gives the space freed by erasures back (SQLite: `PRAGMA incremental_vacuum`, to the
+    /// file system; PostgreSQL: a plain `VACUUM` of the erased tables after erasures, which
+    /// makes the space reusable and returns only empty pages at a table's end). Returns the
+    /// pages freed (returned to the file system).
     async fn reclaim_space(&self) -> Result<u64, StoreError>;
 
     /// Finishes the writes in flight and closes the store; later calls answer
