@@ -334,6 +334,33 @@ async fn a_duplicate_sent_to_two_instances_at_once_is_stored_once() {
 }
 
 #[tokio::test]
+async fn a_store_whose_sessions_were_cut_carries_on_with_new_ones() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    store
+        .intake(intake(None, vec![routed("CUT-1")]))
+        .await
+        .unwrap();
+    // The database ends every session of the store (a restart, a fail-over).
+    let raw = db.raw().await;
+    let (cut,): (i64,) = raw
+        .fetch_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await;
+    assert!(cut >= 2, "the writer's session and the pool's");
+    raw.close().await;
+    // The next write and read go through on new sessions.
+    let new = routed("CUT-2");
+    let id = new.referral.id;
+    store.intake(intake(None, vec![new])).await.unwrap();
+    assert!(store.referral(id).await.unwrap().is_some());
+    assert_eq!(store.counts().await.unwrap().referrals, 2);
+}
+
+#[tokio::test]
 async fn instances_starting_together_apply_each_migration_once() {
     let db = TestDb::postgres().await;
     let settings = db.settings();

@@ -68,6 +68,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// must not hold the chain's head, and with it every instance's writes, for longer.
 const IDLE_IN_TRANSACTION: &str = "10s";
 
+/// Starts a read of several statements that sees one snapshot.
+pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
@@ -102,8 +105,8 @@ impl PgStore {
             .application_name("wijkbrug")
             .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]);
         let pool = PgPoolOptions::new()
-            // The writer holds one connection while it commits; claims and reads need others.
-            .max_connections(settings.max_connections.max(2))
+            // For claims and reads; the writer has a connection of its own besides.
+            .max_connections(settings.max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await
@@ -113,7 +116,8 @@ impl PgStore {
         let stats = Arc::new(Stats::default());
         tokio::spawn(
             Writer {
-                pool: pool.clone(),
+                options: options.clone(),
+                conn: None,
                 rx,
                 max_batch,
                 max_wait: settings.group_commit_max_wait,
@@ -244,11 +248,7 @@ impl Store for PgStore {
         self.open_or_closed()?;
         // One read transaction: the row and its history from the same snapshot. An erased
         // referral reads as none (retention): its metadata is in `referral_meta`.
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.pool.begin_with(SNAPSHOT).await.map_err(unavailable)?;
         let row: Option<ReferralRow> = sqlx::query_as(
             "SELECT request, receiver, shared, shared_categories, shared_removed, consent_id, \
              received_at FROM referrals WHERE id = $1 AND erased_at IS NULL",

@@ -620,9 +620,8 @@ pub(crate) mod read {
         limit: usize,
     ) -> Result<Vec<DeadLetter>, StoreError> {
         let limit = codec::limit(limit);
-        let mut tx = pool.begin().await.map_err(unavailable)?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        let mut tx = pool
+            .begin_with(super::super::SNAPSHOT)
             .await
             .map_err(unavailable)?;
         let rows: Vec<DeadRow> = match before {

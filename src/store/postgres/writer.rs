@@ -3,8 +3,10 @@
 //! as the SQLite store's writer does ([`crate::store::sqlite`]).
 //!
 //! The task takes the first job, then whatever else arrives (up to `max_batch` jobs, waiting
-//! at most `max_wait` for company), runs them all in one transaction on a pooled connection,
-//! commits once, and answers each caller. Each transaction first locks the audit chain's head
+//! at most `max_wait` for company), runs them all in one transaction on its own connection
+//! (not the pool's: claims and reads queueing for pooled connections must not hold up the
+//! writes), commits once, and answers each caller. A connection that broke (the database
+//! restarted, a fail-over) is replaced before the next batch. Each transaction first locks the audit chain's head
 //! ([`Chain::lock`]), so write transactions from all instances on the database run one after
 //! the other, each seeing everything committed before it.
 //!
@@ -14,10 +16,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
@@ -85,8 +88,13 @@ enum Answer {
     Erase(u64),
 }
 
+/// A writer connection idle longer than this is checked (a ping) before the next batch.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 pub(crate) struct Writer {
-    pub pool: PgPool,
+    pub options: PgConnectOptions,
+    /// The writer's connection and when it was last used (made at the first batch).
+    pub conn: Option<(PgConnection, Instant)>,
     pub rx: mpsc::Receiver<Job>,
     pub max_batch: usize,
     pub max_wait: Duration,
@@ -122,9 +130,37 @@ impl Writer {
                 while let Some(job) = self.rx.recv().await {
                     answer_job(job, Err(closed()));
                 }
+                if let Some((conn, _)) = self.conn.take() {
+                    let _ = conn.close().await;
+                }
                 let _ = reply.send(());
                 return;
             }
+        }
+        if let Some((conn, _)) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+
+    /// The writer's connection: made if there is none, replaced if it broke while idle.
+    async fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if let Some((conn, used)) = self.conn.as_mut() {
+            if used.elapsed() > CHECK_AFTER_IDLE && conn.ping().await.is_err() {
+                self.conn = None;
+            }
+        }
+        if self.conn.is_none() {
+            let conn = PgConnection::connect_with(&self.options)
+                .await
+                .map_err(unavailable)?;
+            self.conn = Some((conn, Instant::now()));
+        }
+        match self.conn.as_mut() {
+            Some((conn, used)) => {
+                *used = Instant::now();
+                Ok(conn)
+            }
+            None => Err(closed()),
         }
     }
 
@@ -158,64 +194,120 @@ impl Writer {
         }
     }
 
-    /// Runs `jobs` in one transaction and commits, or writes nothing.
+    /// Runs `jobs` in one transaction and commits, or writes nothing. When the connection
+    /// turns out broken at `BEGIN` (nothing was sent), it is replaced and the batch runs on the
+    /// new one; a failure later in the transaction is answered (the commit may or may not
+    /// have happened when a connection breaks at that point: the caller cannot be told
+    /// "stored").
     async fn execute(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let mut chain = Chain::lock(&mut tx, &self.key).await?;
-        let now = crate::store::now();
-        let mut answers = Vec::with_capacity(jobs.len());
-        let mut intakes = 0;
-        for job in jobs {
-            let answer = match job {
-                Job::Intake(intake, _) => {
-                    intakes += 1;
-                    Answer::Intake(intake_in(&mut tx, &mut chain, intake, now).await?)
+        let key = self.key.clone();
+        let stats = Arc::clone(&self.stats);
+        let conn = self.connection().await?;
+        let result = match execute_in(conn, &key, &stats, jobs).await {
+            Err(Failure::Begin(_)) => {
+                self.conn = None;
+                let conn = self.connection().await?;
+                execute_in(conn, &key, &stats, jobs).await
+            }
+            other => other,
+        };
+        if result.is_err() {
+            // A failed statement leaves the connection usable; a broken one is replaced.
+            if let Some((conn, _)) = self.conn.as_mut() {
+                if conn.ping().await.is_err() {
+                    self.conn = None;
                 }
-                Job::Transition(t, _) => {
-                    Answer::Transition(transition_in(&mut tx, &mut chain, t, now).await?)
-                }
-                Job::Consents(batch, _) => {
-                    for (id, consent) in &batch.consents {
-                        consent_in(
-                            &mut tx,
-                            &mut chain,
-                            *id,
-                            consent,
-                            batch.imported_by.as_deref(),
-                            now,
-                        )
-                        .await?;
-                    }
-                    Answer::Done
-                }
-                Job::Read(partner, referral, _) => {
-                    chain.append(
-                        AuditDraft::new(crate::store::now(), AuditAction::ReferralRead)
-                            .partner(partner)
-                            .referral(*referral),
-                    );
-                    Answer::Done
-                }
-                Job::Event(draft, _) => {
-                    chain.append((**draft).clone());
-                    Answer::Done
-                }
-                Job::Delivery(d, _) => {
-                    Answer::Delivery(delivery::run(&mut tx, &mut chain, d).await?)
-                }
-                Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, &mut chain, r, now).await?),
-                Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, &mut chain, e).await?),
-                Job::Close(_) => return Err(corrupt("a close job inside a batch")),
-            };
-            answers.push(answer);
+            }
         }
-        chain.finish(&mut tx).await?;
-        // Dropping `tx` on an early return above rolls it back.
-        tx.commit().await.map_err(unavailable)?;
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        self.stats.intakes.fetch_add(intakes, Ordering::Relaxed);
-        Ok(answers)
+        result.map_err(Failure::into_error)
     }
+}
+
+/// Why a batch was not committed.
+enum Failure {
+    /// `BEGIN` failed: nothing of the batch reached the database.
+    Begin(StoreError),
+    /// Later: the transaction was rolled back (or the connection broke).
+    Other(StoreError),
+}
+
+impl Failure {
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::Begin(e) | Self::Other(e) => e,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Other(e)
+    }
+}
+
+/// Runs `jobs` in one transaction on `conn` and commits, or writes nothing.
+async fn execute_in(
+    conn: &mut PgConnection,
+    key: &PseudonymKey,
+    stats: &Stats,
+    jobs: &[Job],
+) -> Result<Vec<Answer>, Failure> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(|e| Failure::Begin(unavailable(e)))?;
+    let mut chain = Chain::lock(&mut tx, key).await?;
+    let now = crate::store::now();
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut intakes = 0;
+    for job in jobs {
+        let answer = match job {
+            Job::Intake(intake, _) => {
+                intakes += 1;
+                Answer::Intake(intake_in(&mut tx, &mut chain, intake, now).await?)
+            }
+            Job::Transition(t, _) => {
+                Answer::Transition(transition_in(&mut tx, &mut chain, t, now).await?)
+            }
+            Job::Consents(batch, _) => {
+                for (id, consent) in &batch.consents {
+                    consent_in(
+                        &mut tx,
+                        &mut chain,
+                        *id,
+                        consent,
+                        batch.imported_by.as_deref(),
+                        now,
+                    )
+                    .await?;
+                }
+                Answer::Done
+            }
+            Job::Read(partner, referral, _) => {
+                chain.append(
+                    AuditDraft::new(crate::store::now(), AuditAction::ReferralRead)
+                        .partner(partner)
+                        .referral(*referral),
+                );
+                Answer::Done
+            }
+            Job::Event(draft, _) => {
+                chain.append((**draft).clone());
+                Answer::Done
+            }
+            Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, &mut chain, d).await?),
+            Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, &mut chain, r, now).await?),
+            Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, &mut chain, e).await?),
+            Job::Close(_) => return Err(corrupt("a close job inside a batch").into()),
+        };
+        answers.push(answer);
+    }
+    chain.finish(&mut tx).await?;
+    // Dropping `tx` on an early return above rolls it back.
+    tx.commit().await.map_err(unavailable)?;
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.intakes.fetch_add(intakes, Ordering::Relaxed);
+    Ok(answers)
 }
 
 pub(crate) fn closed() -> StoreError {

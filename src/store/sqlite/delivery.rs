@@ -238,10 +238,14 @@ async fn lease_rows(
     let now_text = ts(now);
     let until = later(now, lease)?;
     // A row is free when nobody holds a live lease on it, and it goes out only after every
-    // older pending row for the same referral and recipient (updates arrive in order).
+    // older pending row for the same referral and recipient (updates arrive in order). The
+    // check looks a referral's rows up by `outbox_by_referral`: SQLite (without statistics)
+    // would otherwise pick `outbox_by_recipient` and read every pending row of the recipient
+    // for each candidate, which makes a claim quadratic in the queue's length.
     let free = "o.state = 'pending' \
          AND (o.locked_until IS NULL OR o.locked_until <= ?) \
-         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.referral_id = o.referral_id \
+         AND NOT EXISTS (SELECT 1 FROM outbox p INDEXED BY outbox_by_referral \
+             WHERE p.referral_id = o.referral_id \
              AND p.recipient = o.recipient AND p.state = 'pending' AND p.id < o.id)";
     let ids: Vec<(i64,)> = match pick {
         Pick::Due(recipients) => {
