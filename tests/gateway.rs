@@ -898,3 +898,31 @@ async fn a_request_in_flight_when_shutdown_starts_is_finished() {
     assert!(response.starts_with("HTTP/1.1 202"), "{response}");
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn readiness_lists_the_instances_that_share_the_store() {
+    let app = TestApp::spawn_with(|_| {}, &[("WIJKBRUG__DELIVERY__WORKER_ID", "gw-test-1")]).await;
+    let ready: Value = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    // This instance (with SQLite the only one; on PostgreSQL the only one on this database).
+    let instances = ready["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 1, "{ready}");
+    assert_eq!(instances[0]["id"], "gw-test-1");
+    assert_eq!(instances[0]["version"], env!("CARGO_PKG_VERSION"));
+    for time in ["started_at", "last_seen"] {
+        let text = instances[0][time].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            "{time}: {text}"
+        );
+    }
+    app.stop().await;
+}
