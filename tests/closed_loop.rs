@@ -117,20 +117,9 @@ async fn housing_to_welfare_and_the_answer_back_to_housing() {
         r.request.resident.identity.unwrap().bsn.as_str(),
         "999900006"
     );
-    // It becomes delivered, then the desk accepts with a 301.
-    assert_eq!(
-        n.app
-            .running
-            .state
-            .store
-            .referral(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .referral
-            .status(),
-        ReferralStatus::Delivered
-    );
+    // It becomes delivered (the acknowledgement is stored just after the desk answered),
+    // then the desk accepts with a 301.
+    wait_status(&n.app, id, ReferralStatus::Delivered).await;
     answer(
         &n,
         "wijkteam-centrum",
@@ -173,6 +162,8 @@ async fn care_to_care_and_the_task_back() {
     let bundle: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(bundle["resourceType"], "Bundle");
     assert_eq!(bundle["type"], "transaction");
+    // Delivered once the gateway stored the acknowledgement; the answer follows.
+    wait_status(&n.app, id, ReferralStatus::Delivered).await;
     answer(
         &n,
         "thuiszorg-oost",
@@ -205,6 +196,7 @@ async fn employment_by_mailbox_to_welfare_and_the_decline_back_in_the_mailbox() 
     let id = referral_id(n.app.post_message("werkplein", "text/csv", csv).await).await;
     let got = only_for(&n.wijkteam.wait_for(1, WAIT).await, id);
     assert_eq!(got.len(), 1);
+    wait_status(&n.app, id, ReferralStatus::Delivered).await;
     answer(
         &n,
         "wijkteam-centrum",
