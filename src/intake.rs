@@ -409,9 +409,19 @@ async fn apply_status(
             },
         })
         .collect();
+    // A reported time before the referral's last change cannot be when it happened (a format
+    // that carries only a date, as iWmo's start and stop do, or a partner's clock running
+    // behind): the change is recorded at the time the gateway received the report, so the
+    // history stays in order and the times from referral to start and completion mean
+    // something.
+    let last = stored.referral.history.transitions().last().map(|t| t.at);
+    let at = match last {
+        Some(last) if update.at < last => now(),
+        _ => update.at,
+    };
     let transition = Transition {
         to: update.status,
-        at: update.at,
+        at,
         by: Actor::Partner(reporter.id.clone()),
         reason: update.reason,
         reason_code: update.reason_code,

@@ -768,5 +768,23 @@ async fn welfare_reports_assignment_start_and_stop_in_iwmo() {
         let callback: Value = serde_json::from_slice(&back[told - 1].body).unwrap();
         assert_eq!(callback["status"], status.code());
     }
+    // The 305 and 307 carry dates only (midnight): the history keeps its order, each change
+    // at the time it was reported.
+    let history = n
+        .app
+        .running
+        .state
+        .store
+        .referral(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .referral
+        .history;
+    let times: Vec<_> = history.transitions().iter().map(|t| t.at).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in order: {times:?}"
+    );
     n.app.stop().await;
 }
