@@ -21,6 +21,7 @@ use common::root;
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use wijkbrug::demo::residents;
 
 /// How long the demo waits to print its address before the test gives up.
 const START_WAIT: Duration = Duration::from_secs(60);
@@ -43,17 +44,31 @@ impl DemoProcess {
     /// Starts `wijkbrug <args> --listen 127.0.0.1:0 --data-dir <data_dir>` and waits for the
     /// address it prints.
     fn start(args: &[&str], data_dir: &Path) -> Self {
-        let mut child = Command::new(binary())
+        Self::start_logging(args, data_dir, None)
+    }
+
+    /// [`DemoProcess::start`], with every log line at info and above written to `log`.
+    fn start_logging(args: &[&str], data_dir: &Path, log: Option<&Path>) -> Self {
+        let mut command = Command::new(binary());
+        command
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .arg("--config")
             .arg(root().join("config"))
             .current_dir(root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        match log {
+            Some(path) => {
+                command
+                    .env("WIJKBRUG__LOG__FILTER", "info")
+                    .stderr(std::fs::File::create(path).unwrap());
+            }
+            None => {
+                command.stderr(Stdio::null());
+            }
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
@@ -196,7 +211,12 @@ fn partners(manifest: &toml::Table) -> Vec<&toml::Table> {
 async fn the_demo_runs_the_neighbourhood_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("demo-data");
-    let mut demo = DemoProcess::start(&["demo", "--duration", "40s", "--rate", "5"], &data_dir);
+    let log = dir.path().join("demo.log");
+    let mut demo = DemoProcess::start_logging(
+        &["demo", "--duration", "40s", "--rate", "5"],
+        &data_dir,
+        Some(&log),
+    );
     let http = reqwest::Client::new();
 
     // demo-partners.toml: each partner with its token and intake URL, and the staff tokens.
@@ -315,7 +335,17 @@ async fn the_demo_runs_the_neighbourhood_and_stops_cleanly() {
         !out.contains("not accepted"),
         "every generated message was accepted: {out}"
     );
-    assert!(!out.contains("99990"), "no BSN on the terminal: {out}");
+    // Neither the terminal nor the log (at info) names a resident.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("message processed"), "the log was written");
+    let mut personal: Vec<&str> = vec!["99990", residents::TOWN];
+    personal.extend(residents::FAMILY.iter().map(|(_, family)| *family));
+    personal.extend(residents::STREETS);
+    personal.extend(["Voorbeeldt", "Testmaker", "Proefstraat", "Voorbeeldlaan"]);
+    for word in personal {
+        assert!(!out.contains(word), "{word} on the terminal");
+        assert!(!logged.contains(word), "{word} in the log");
+    }
 
     let mut db = store(&data_dir).await;
     let referrals = count(&mut db, "SELECT count(*) FROM referrals").await;

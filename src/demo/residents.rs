@@ -34,7 +34,8 @@ const CONFIGURED: [&str; 2] = ["999900006", "999900018"];
 
 const SEED: u64 = 0x7769_6a6b_6272_7567;
 
-const GIVEN: [(&str, Gender); 20] = [
+/// Given names, with the gender recorded for them.
+pub const GIVEN: [(&str, Gender); 20] = [
     ("Anna", Gender::Female),
     ("Bram", Gender::Male),
     ("Chaima", Gender::Female),
@@ -58,7 +59,7 @@ const GIVEN: [(&str, Gender); 20] = [
 ];
 
 /// Family names no one has, with their prefixes.
-const FAMILY: [(Option<&str>, &str); 16] = [
+pub const FAMILY: [(Option<&str>, &str); 16] = [
     (None, "Proefmans"),
     (Some("de"), "Testmaker"),
     (Some("van"), "Oefenhoven"),
@@ -77,7 +78,8 @@ const FAMILY: [(Option<&str>, &str); 16] = [
     (None, "Proefsma"),
 ];
 
-const STREETS: [&str; 6] = [
+/// The streets of the demo's town.
+pub const STREETS: [&str; 6] = [
     "Proefstraat",
     "Voorbeeldlaan",
     "Oefenweg",
