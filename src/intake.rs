@@ -452,7 +452,8 @@ const TOEWIJZING_CANDIDATES: u32 = 100_000;
 /// number the gateway wrote for one of the referral's products in the WMO301 it relayed
 /// ([`wijkbrug_adapters::welfare::toewijzing_nummer`]: 7 digits from the id, then the product
 /// number), looked for among the referrals this message already changed (a stop lists every
-/// product, and the first closes the referral), then those open with `reporter`.
+/// product, and the first closes the referral), then those open with `reporter`; `None` when
+/// it names no open referral, or more than one.
 async fn by_toewijzing_nummer(
     state: &AppState,
     reporter: &Partner,
@@ -472,7 +473,17 @@ async fn by_toewijzing_nummer(
         .store
         .open_received(&reporter.id, TOEWIJZING_CANDIDATES)
         .await?;
-    Ok(candidates.into_iter().find(|id| names(id)))
+    let mut matching = candidates.into_iter().filter(|id| names(id));
+    match (matching.next(), matching.next()) {
+        (Some(id), None) => Ok(Some(id)),
+        // Seven digits of the id can be shared by two open referrals: then the number names
+        // neither for certain, and the update is refused rather than applied to a guess.
+        (Some(_), Some(_)) => {
+            warn!(partner = %reporter.id, "a ToewijzingNummer matches more than one open referral; not applied");
+            Ok(None)
+        }
+        (None, _) => Ok(None),
+    }
 }
 
 /// The request a partner may see of a stored referral: the sender its own, the receiver the
