@@ -30,6 +30,11 @@ struct Cli {
 enum Command {
     /// Run the gateway: the partner API until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Run the whole neighbourhood on this machine: the gateway, simulated partner systems
+    /// and a steady stream of referrals, until Ctrl-C or --duration. Exit codes: 0 stopped
+    /// cleanly, 1 could not start, 2 the listen address is in use, 3 the data directory
+    /// cannot be written.
+    Demo(crate::demo::command::DemoArgs),
     /// Translate a message from one format to another, offline, as the gateway would.
     Translate(TranslateArgs),
     /// Print the JSON Schema of case-json (wijkbrug.case/1).
@@ -126,6 +131,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(&args),
+        Command::Demo(args) => crate::demo::command::run(args),
         Command::Translate(args) => run_translate(args),
         Command::Schema => {
             print!("{}", wijkbrug_adapters::case_json::json_schema());

@@ -10,7 +10,7 @@ use wijkbrug_adapters::model::{
     Actor, PartnerId, ReasonText, Referral, ReferralRef, ReferralRequest, ReferralStatus,
     StatusHistory, StatusUpdate, Target, Transition,
 };
-use wijkbrug_adapters::{adapter_for, DecodeContext, IncomingReferral, Location, Record};
+use wijkbrug_adapters::{adapter_for, DecodeContext, Format, IncomingReferral, Location, Record};
 
 use crate::api::problem::FieldError;
 use crate::app::{new_consent_id, new_referral_id, now, AppState};
@@ -113,10 +113,20 @@ pub async fn process(
                 }
                 Err(r) => outcome.refused.push(r),
             },
-            Ok(Record::Status(update)) => match apply_status(state, sender, update).await? {
-                Ok(applied) => outcome.applied.push(applied),
-                Err(r) => outcome.refused.push(r),
-            },
+            Ok(Record::Status(update)) => {
+                match apply_status(state, sender, update, &outcome.applied).await? {
+                    // A message may report one change once per product of the referral (an
+                    // iWmo start or stop lists each product): the first applies it, the others
+                    // are the same change.
+                    Ok(applied)
+                        if outcome
+                            .applied
+                            .iter()
+                            .any(|a| a.id == applied.id && a.status == applied.status) => {}
+                    Ok(applied) => outcome.applied.push(applied),
+                    Err(r) => outcome.refused.push(r),
+                }
+            }
         }
     }
     tracing::Span::current().record("records", count);
@@ -334,6 +344,7 @@ async fn apply_status(
     state: &AppState,
     reporter: &Partner,
     update: StatusUpdate,
+    already: &[Applied],
 ) -> Result<Result<Applied, Refused>, StoreError> {
     let not_found = || {
         refused(
@@ -345,11 +356,23 @@ async fn apply_status(
     };
     let id = match &update.referral {
         ReferralRef::Id(id) => Some(*id),
-        ReferralRef::External(r) => state.store.referral_by_source(&reporter.id, r).await?,
+        ReferralRef::External(r) => match state.store.referral_by_source(&reporter.id, r).await? {
+            Some(id) => Some(id),
+            None if reporter.adapter == Format::Iwmo32 => {
+                by_toewijzing_nummer(state, reporter, r.as_str(), already).await?
+            }
+            None => None,
+        },
     };
     let Some(id) = id else {
         return Ok(Err(not_found()));
     };
+    if let Some(same) = already
+        .iter()
+        .find(|a| a.id == id && a.status == update.status)
+    {
+        return Ok(Ok(same.clone()));
+    }
     let Some(stored) = state.store.referral(id).await? else {
         return Ok(Err(not_found()));
     };
@@ -386,9 +409,19 @@ async fn apply_status(
             },
         })
         .collect();
+    // A reported time before the referral's last change cannot be when it happened (a format
+    // that carries only a date, as iWmo's start and stop do, or a partner's clock running
+    // behind): the change is recorded at the time the gateway received the report, so the
+    // history stays in order and the times from referral to start and completion mean
+    // something.
+    let last = stored.referral.history.transitions().last().map(|t| t.at);
+    let at = match last {
+        Some(last) if update.at < last => now(),
+        _ => update.at,
+    };
     let transition = Transition {
         to: update.status,
-        at: update.at,
+        at,
         by: Actor::Partner(reporter.id.clone()),
         reason: update.reason,
         reason_code: update.reason_code,
@@ -408,6 +441,48 @@ async fn apply_status(
             e.to_string(),
         ))),
         TransitionOutcome::NotFound => Ok(Err(not_found())),
+    }
+}
+
+/// How many of a receiver's open referrals a WMO305/307's `ToewijzingNummer` is looked for
+/// among (newest first).
+const TOEWIJZING_CANDIDATES: u32 = 100_000;
+
+/// The referral an iWmo receiver's WMO305 or WMO307 names by its `ToewijzingNummer`: the
+/// number the gateway wrote for one of the referral's products in the WMO301 it relayed
+/// ([`wijkbrug_adapters::welfare::toewijzing_nummer`]: 7 digits from the id, then the product
+/// number), looked for among the referrals this message already changed (a stop lists every
+/// product, and the first closes the referral), then those open with `reporter`; `None` when
+/// it names no open referral, or more than one.
+async fn by_toewijzing_nummer(
+    state: &AppState,
+    reporter: &Partner,
+    nummer: &str,
+    already: &[Applied],
+) -> Result<Option<wijkbrug_adapters::model::ReferralId>, StoreError> {
+    let Ok(nummer) = nummer.parse::<u32>() else {
+        return Ok(None);
+    };
+    let names = |id: &wijkbrug_adapters::model::ReferralId| {
+        wijkbrug_adapters::welfare::toewijzing_nummer(*id, 0) / 100 == nummer / 100
+    };
+    if let Some(a) = already.iter().find(|a| names(&a.id)) {
+        return Ok(Some(a.id));
+    }
+    let candidates = state
+        .store
+        .open_received(&reporter.id, TOEWIJZING_CANDIDATES)
+        .await?;
+    let mut matching = candidates.into_iter().filter(|id| names(id));
+    match (matching.next(), matching.next()) {
+        (Some(id), None) => Ok(Some(id)),
+        // Seven digits of the id can be shared by two open referrals: then the number names
+        // neither for certain, and the update is refused rather than applied to a guess.
+        (Some(_), Some(_)) => {
+            warn!(partner = %reporter.id, "a ToewijzingNummer matches more than one open referral; not applied");
+            Ok(None)
+        }
+        (None, _) => Ok(None),
     }
 }
 

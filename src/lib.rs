@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod consent;
 pub mod delivery;
+pub mod demo;
 pub mod directory;
 pub mod intake;
 pub mod processing_log;

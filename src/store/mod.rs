@@ -241,6 +241,16 @@ pub trait Store: Send + Sync + 'static {
         reference: &ExternalRef,
     ) -> Result<Option<ReferralId>, StoreError>;
 
+    /// The open referrals shared with `receiver` (delivered, accepted or in progress), newest
+    /// first, at most `limit`: the candidates for a status update that names its referral only
+    /// by a number the receiver's format derives from the id (an iWmo `ToewijzingNummer` in a
+    /// WMO305 or WMO307).
+    async fn open_received(
+        &self,
+        receiver: &PartnerId,
+        limit: u32,
+    ) -> Result<Vec<ReferralId>, StoreError>;
+
     /// Appends a transition if it is legal from the referral's current status, and queues
     /// `notify` with it, in one transaction. A `notify` item of kind
     /// [`OutboxKind::Status`] is stored with the index of the transition appended here,

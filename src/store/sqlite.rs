@@ -314,6 +314,26 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn open_received(
+        &self,
+        receiver: &PartnerId,
+        limit: u32,
+    ) -> Result<Vec<ReferralId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM referrals WHERE receiver = ? \
+             AND status IN ('delivered', 'accepted', 'in_progress') \
+             ORDER BY received_at DESC LIMIT ?",
+        )
+        .bind(receiver.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|(id,)| codec::parse_referral_id(id, "referrals.id"))
+            .collect()
+    }
+
     async fn apply_transition(
         &self,
         id: ReferralId,
