@@ -2490,6 +2490,47 @@ mod tests {
         assert!(keys.contains(&"retention.interval_secs"), "{problems:?}");
     }
 
+    #[test]
+    fn circuit_breaker_and_chain_watch_settings_have_defaults_and_limits() {
+        let c = shipped(&[]).unwrap().settings;
+        assert_eq!(c.delivery.circuit_failure_threshold, 5);
+        assert_eq!(c.delivery.circuit_cooldown, Duration::from_secs(30));
+        assert_eq!(c.audit.verify_interval, Duration::from_secs(300));
+        let set = shipped(&[
+            ("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", "2"),
+            ("WIJKBRUG__DELIVERY__CIRCUIT_COOLDOWN_SECS", "600"),
+            ("WIJKBRUG__AUDIT__VERIFY_INTERVAL_SECS", "60"),
+        ])
+        .unwrap()
+        .settings;
+        assert_eq!(set.delivery.circuit_failure_threshold, 2);
+        assert_eq!(set.delivery.circuit_cooldown, Duration::from_secs(600));
+        assert_eq!(set.audit.verify_interval, Duration::from_secs(60));
+        for (threshold, cooldown, interval) in [("0", "0", "0"), ("1001", "86401", "0")] {
+            let problems = shipped(&[
+                ("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", threshold),
+                ("WIJKBRUG__DELIVERY__CIRCUIT_COOLDOWN_SECS", cooldown),
+                ("WIJKBRUG__AUDIT__VERIFY_INTERVAL_SECS", interval),
+            ])
+            .unwrap_err();
+            let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+            for key in [
+                "delivery.circuit_failure_threshold",
+                "delivery.circuit_cooldown_secs",
+                "audit.verify_interval_secs",
+            ] {
+                assert!(keys.contains(&key), "{key} not reported: {problems:?}");
+            }
+            assert_eq!(problems.len(), 3, "{problems:?}");
+        }
+        let problems =
+            shipped(&[("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", "many")]).unwrap_err();
+        assert_eq!(
+            problems[0].key, "delivery.circuit_failure_threshold",
+            "{problems:?}"
+        );
+    }
+
     /// A copy of the shipped config/ with `staff.toml` replaced by `staff`.
     fn with_staff(staff: &str) -> Result<Config, Vec<ConfigProblem>> {
         let dir = tempfile::tempdir().unwrap();
