@@ -117,20 +117,9 @@ async fn housing_to_welfare_and_the_answer_back_to_housing() {
         r.request.resident.identity.unwrap().bsn.as_str(),
         "999900006"
     );
-    // It becomes delivered, then the desk accepts with a 301.
-    assert_eq!(
-        n.app
-            .running
-            .state
-            .store
-            .referral(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .referral
-            .status(),
-        ReferralStatus::Delivered
-    );
+    // It becomes delivered (the gateway records it once the desk's answer is back), then the
+    // desk accepts with a 301.
+    wait_status(&n.app, id, ReferralStatus::Delivered).await;
     answer(
         &n,
         "wijkteam-centrum",
