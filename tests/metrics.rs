@@ -196,18 +196,33 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
         "nothing more reached the partner whose circuit is open"
     );
 
-    // Let every other push delivery (the notices to the senders) finish.
+    // Let every other push delivery (the notices to the senders) finish, and its result be
+    // counted for every request a partner received.
+    let servers = [
+        ("thuiszorg-oost", &n.thuiszorg),
+        ("wijkteam-centrum", &n.wijkteam),
+        ("huisarts-de-linde", &n.huisarts),
+        ("woonstad-noord", &n.woonstad),
+    ];
     eventually("the push queues are empty but the held row", || async {
         let backlog = state
             .store
             .outbox_backlog(wijkbrug::store::now())
             .await
             .unwrap();
-        backlog.iter().all(|b| match b.recipient.as_str() {
-            "thuiszorg-oost" => b.pending == 1,
-            "werkplein" => true, // a mailbox: its notices wait for its pull
-            _ => b.pending == 0,
-        })
+        let health = state.delivery_health.snapshot(std::time::Instant::now());
+        let counted = servers.iter().all(|(partner, server)| {
+            health
+                .iter()
+                .find(|h| h.partner == *partner)
+                .is_some_and(|h| h.counts.attempts == server.received().len() as u64)
+        });
+        counted
+            && backlog.iter().all(|b| match b.recipient.as_str() {
+                "thuiszorg-oost" => b.pending == 1,
+                "werkplein" => true, // a mailbox: its notices wait for its pull
+                _ => b.pending == 0,
+            })
     })
     .await;
 
@@ -492,12 +507,12 @@ async fn rate_limit_waits_are_counted_both_ways() {
     let app = TestApp::spawn_with(
         |dir| {
             common::partner_server::point_partner_at(dir, "wijkteam-centrum", &url);
-            // Outbound to the welfare desk: 20 a second, bursts of 1; inbound from the
+            // Outbound to the welfare desk: 2 a second, bursts of 1; inbound from the
             // Werkplein: 1 a second, bursts of 1.
             set_rate(
                 &dir.join("partners/wijkteam-centrum.toml"),
                 "outbound_rate",
-                20,
+                2,
                 1,
             );
             set_rate(&dir.join("partners/werkplein.toml"), "inbound_rate", 1, 1);
@@ -537,7 +552,7 @@ async fn rate_limit_waits_are_counted_both_ways() {
     assert_eq!(v["accepted"].as_array().unwrap().len(), 3, "{v}");
     // More requests at once than the inbound quota allows: some are refused with 429.
     let mut refused = 0;
-    for _ in 0..4 {
+    for _ in 0..6 {
         if app
             .post_message("werkplein", "text/csv", "x")
             .await
@@ -549,6 +564,15 @@ async fn rate_limit_waits_are_counted_both_ways() {
     }
     assert!(refused >= 1);
     assert_eq!(wijkteam.wait_for(3, WAIT).await.len(), 3);
+    let state = app.running.state.clone();
+    eventually("the three deliveries are counted", || async {
+        state
+            .delivery_health
+            .snapshot(std::time::Instant::now())
+            .iter()
+            .any(|h| h.partner == "wijkteam-centrum" && h.counts.attempts == 3)
+    })
+    .await;
 
     let text = app
         .http

@@ -605,9 +605,34 @@ impl DeliveryHealth {
         now: Instant,
         at: DateTime<Utc>,
     ) {
+        if !self.partners.contains_key(partner) {
+            return;
+        }
+        // The Prometheus series first, then the state behind the snapshot and the breaker:
+        // whoever sees the new state (a test, the dashboard) sees the counted series too.
         let label = || PartnerLabel {
             partner: partner.to_owned(),
         };
+        self.attempts
+            .get_or_create(&OutcomeLabels {
+                partner: partner.to_owned(),
+                outcome: attempt.outcome(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&label())
+            .observe(latency.as_secs_f64());
+        if attempt.dead() {
+            self.dead_lettered.get_or_create(&label()).inc();
+        }
+        if attempt == Attempt::RateLimited {
+            self.rate_limited
+                .get_or_create(&RateLimitLabels {
+                    partner: partner.to_owned(),
+                    by: "partner",
+                })
+                .inc();
+        }
         let change = self.with(partner, |p| {
             p.counts.attempts += 1;
             match attempt {
@@ -636,37 +661,26 @@ impl DeliveryHealth {
             });
             p.breaker.record(attempt.verdict(), now)
         });
-        if change.is_none() {
-            return;
-        }
-        self.attempts
-            .get_or_create(&OutcomeLabels {
-                partner: partner.to_owned(),
-                outcome: attempt.outcome(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&label())
-            .observe(latency.as_secs_f64());
-        if attempt.dead() {
-            self.dead_lettered.get_or_create(&label()).inc();
-        }
-        if attempt == Attempt::RateLimited {
-            self.rate_limited
-                .get_or_create(&RateLimitLabels {
-                    partner: partner.to_owned(),
-                    by: "partner",
-                })
-                .inc();
-        }
         log_change(partner, change.flatten());
     }
 
     /// An admitted row was not sent; `now` for the breaker, `at` for the dashboard.
     pub fn not_sent(&self, partner: &str, why: NotSent, now: Instant, at: DateTime<Utc>) {
+        if !self.partners.contains_key(partner) {
+            return;
+        }
         let label = PartnerLabel {
             partner: partner.to_owned(),
         };
+        match why {
+            NotSent::RenderFailed => {
+                self.dead_lettered.get_or_create(&label).inc();
+            }
+            NotSent::Cancelled => {
+                self.cancelled.get_or_create(&label).inc();
+            }
+            NotSent::StoreFailed | NotSent::LeaseTooShort => {}
+        }
         let change = self.with(partner, |p| {
             match why {
                 NotSent::RenderFailed => {
@@ -678,18 +692,6 @@ impl DeliveryHealth {
             }
             p.breaker.record(Verdict::Neutral, now)
         });
-        if change.is_none() {
-            return;
-        }
-        match why {
-            NotSent::RenderFailed => {
-                self.dead_lettered.get_or_create(&label).inc();
-            }
-            NotSent::Cancelled => {
-                self.cancelled.get_or_create(&label).inc();
-            }
-            NotSent::StoreFailed | NotSent::LeaseTooShort => {}
-        }
         log_change(partner, change.flatten());
     }
 
