@@ -1,5 +1,6 @@
-//! The running gateway's shared state: configuration, store, partner directory and the
-//! per-partner inbound rate limiters.
+//! The running gateway's shared state: configuration, store, partner directory, the
+//! per-partner inbound rate limiters, and what operations read: the metrics registry, the
+//! push partners' delivery health and the audit-chain watcher's latest walk.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,10 @@ use wijkbrug_adapters::Directory;
 
 use crate::access::{Permission, StaffAccount};
 use crate::api::problem::Problem;
-use crate::config::{Config, Partner};
+use crate::audit_watch::ChainWatch;
+use crate::config::{Config, Delivery, Partner};
+use crate::delivery::health::{BreakerSettings, DeliveryHealth};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What every request handler shares.
@@ -23,6 +27,13 @@ pub struct AppState {
     pub directory: Directory,
     /// Wakes the delivery worker when rows were queued, so it need not wait for its poll.
     pub delivery_wake: Arc<tokio::sync::Notify>,
+    /// Every push partner's delivery health and circuit breaker (fed by the delivery worker;
+    /// [`DeliveryHealth::snapshot`] for the dashboard).
+    pub delivery_health: DeliveryHealth,
+    /// The audit chain's latest walk by the background watcher.
+    pub audit_chain: Arc<ChainWatch>,
+    /// The metrics registry and the intake metrics (`GET /metrics`).
+    pub metrics: Metrics,
     limiters: HashMap<String, DefaultDirectRateLimiter>,
 }
 
@@ -41,11 +52,26 @@ impl AppState {
                 (p.id.to_string(), RateLimiter::direct(quota))
             })
             .collect();
+        let mut registry = Metrics::registry();
+        let delivery_health = DeliveryHealth::new(
+            config
+                .partners
+                .list
+                .iter()
+                .filter(|p| matches!(p.delivery, Delivery::Push { .. }))
+                .map(|p| p.id.as_str()),
+            BreakerSettings::from(&config.settings.delivery),
+            &mut registry,
+        );
+        let metrics = Metrics::new(registry, &config);
         Self {
             config,
             store,
             directory,
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
+            delivery_health,
+            audit_chain: Arc::new(ChainWatch::default()),
+            metrics,
             limiters,
         }
     }
@@ -137,6 +163,7 @@ impl AppState {
             return Ok(());
         };
         limiter.check().map_err(|not_until| {
+            self.metrics.inbound_rate_limited(partner.id.as_str());
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             Problem::rate_limited(wait.as_secs().max(1))
         })

@@ -32,6 +32,8 @@ pub struct Accepted {
     pub duplicate: bool,
     /// Why it is not going anywhere (no consent), for the sender.
     pub reason: Option<String>,
+    /// The consent refusal's code when it is `consent_missing` (not for a duplicate).
+    pub consent_refusal: Option<&'static str>,
 }
 
 /// A status update that was applied.
@@ -141,7 +143,10 @@ pub async fn process(
             .await?;
         for (i, o) in outcomes.into_iter().enumerate() {
             match (o, references.get(i)) {
-                (IntakeOutcome::Created(_), Some(a)) => outcome.accepted.push(a.clone()),
+                (IntakeOutcome::Created(_), Some(a)) => {
+                    count_consent_decision(state, a);
+                    outcome.accepted.push(a.clone());
+                }
                 (IntakeOutcome::Duplicate(id), a) => outcome.accepted.push(Accepted {
                     id,
                     reference: a.map(|a| a.reference.clone()).unwrap_or_default(),
@@ -149,6 +154,7 @@ pub async fn process(
                     receiver: None,
                     duplicate: true,
                     reason: None,
+                    consent_refusal: None,
                 }),
                 (IntakeOutcome::Created(id), None) => outcome.accepted.push(Accepted {
                     id,
@@ -157,6 +163,7 @@ pub async fn process(
                     receiver: None,
                     duplicate: false,
                     reason: None,
+                    consent_refusal: None,
                 }),
             }
         }
@@ -171,6 +178,20 @@ pub async fn process(
         "message processed"
     );
     Ok(outcome)
+}
+
+/// Counts the consent decision of a referral stored now (`/metrics`).
+fn count_consent_decision(state: &AppState, accepted: &Accepted) {
+    let sector = accepted
+        .receiver
+        .as_ref()
+        .and_then(|r| state.config.partners.get(r.as_str()))
+        .map(|p| p.sector);
+    if let Some(sector) = sector {
+        state
+            .metrics
+            .consent_decision(accepted.consent_refusal, sector);
+    }
 }
 
 /// Routes a referral, checks consent and minimises: the rows to store, or why not.
@@ -271,6 +292,7 @@ async fn prepare(
         at,
     );
     let reference = request.source.reference.to_string();
+    let consent_refusal = decision.as_ref().err().map(|r| r.code());
     let (shared, outbox, status, reason) = match decision {
         Ok(permit) => {
             info!(referral = %id, receiver = %receiver.id, kept = %permit.categories, removed = %permit.removed, "consent permits; minimised");
@@ -324,6 +346,7 @@ async fn prepare(
         receiver: Some(receiver.id.clone()),
         duplicate: false,
         reason,
+        consent_refusal,
     };
     Ok(Ok((new, accepted)))
 }

@@ -1,6 +1,7 @@
 //! `wijkbrug serve`: open the store, apply migrations, and serve the API and run the delivery
-//! worker and the retention job until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
-//! delivery attempts (up to the configured grace) and stop.
+//! worker, the retention job and the audit-chain watcher until SIGINT or SIGTERM; then stop
+//! claiming deliveries, finish in-flight requests and delivery attempts (up to the configured
+//! grace) and stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
+use crate::audit_watch::AuditChainWatcher;
 use crate::config::Config;
 use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
 use crate::retention::RetentionWorker;
@@ -25,6 +27,7 @@ pub struct Running {
     task: JoinHandle<anyhow::Result<()>>,
     delivery: DeliveryWorker,
     retention: RetentionWorker,
+    audit_watch: AuditChainWatcher,
     grace: std::time::Duration,
 }
 
@@ -35,9 +38,10 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let ((), (), served) = tokio::join!(
+        let ((), (), (), served) = tokio::join!(
             self.delivery.stop(self.grace),
             self.retention.stop(),
+            self.audit_watch.stop(),
             self.task
         );
         served.context("server task")?
@@ -86,6 +90,11 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let client = DeliveryClient::new()?;
     let retention = RetentionWorker::spawn(store.clone(), config.settings.retention.clone());
     let state = Arc::new(AppState::new(config, store));
+    let audit_watch = AuditChainWatcher::spawn(
+        state.store.clone(),
+        state.audit_chain.clone(),
+        state.config.settings.audit.verify_interval,
+    );
     let app = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -114,6 +123,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         task,
         delivery,
         retention,
+        audit_watch,
         grace,
     })
 }

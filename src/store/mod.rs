@@ -204,6 +204,31 @@ pub struct StoreCounts {
     pub idempotency_keys: u64,
 }
 
+/// How many referrals have one status and one receiver ([`Store::referral_counts`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReferralCount {
+    pub status: wijkbrug_adapters::model::ReferralStatus,
+    /// The routed receiver; `None` for referrals that were not shared with anyone (consent
+    /// missing at intake).
+    pub receiver: Option<PartnerId>,
+    pub count: u64,
+}
+
+/// One recipient's deliveries waiting or given up ([`Store::outbox_backlog`]). Push and
+/// mailbox recipients alike.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OutboxBacklog {
+    pub recipient: PartnerId,
+    /// Pending rows: queued, leased, offered or waiting for a retry.
+    pub pending: u64,
+    /// Pending rows that are due (`next_attempt_at <= now`).
+    pub due: u64,
+    /// When the oldest due row was queued (its `created_at`), if any is due.
+    pub oldest_due_queued_at: Option<DateTime<Utc>>,
+    /// Dead letters awaiting an operator.
+    pub dead: u64,
+}
+
 /// Result of applying a status transition.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum TransitionOutcome {
@@ -342,6 +367,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Row counts per table.
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    // ---- metrics ----------------------------------------------------------------------------
+
+    /// Every referral counted by status and routed receiver (one entry per pair that has any),
+    /// for `/metrics` and the dashboard; erased referrals included (their metadata stays).
+    /// One pass over an index on (status, receiver).
+    async fn referral_counts(&self) -> Result<Vec<ReferralCount>, StoreError>;
+
+    /// The outbox per recipient at `now`: pending rows, due rows and when the oldest due one
+    /// was queued, and dead letters. Only recipients with a pending row or a dead letter.
+    async fn outbox_backlog(&self, now: DateTime<Utc>) -> Result<Vec<OutboxBacklog>, StoreError>;
 
     // ---- retention --------------------------------------------------------------------------
 

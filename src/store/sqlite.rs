@@ -11,6 +11,7 @@
 mod audit;
 mod codec;
 mod delivery;
+mod metrics;
 mod processing_log;
 mod retention;
 mod revoke;
@@ -472,6 +473,17 @@ impl Store for SqliteStore {
             consents: n(consents),
             idempotency_keys: n(idempotency_keys),
         })
+    }
+
+    async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {
+        metrics::referral_counts(&self.pool).await
+    }
+
+    async fn outbox_backlog(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<super::OutboxBacklog>, StoreError> {
+        metrics::outbox_backlog(&self.pool, now).await
     }
 
     async fn referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError> {
