@@ -87,7 +87,8 @@ pub struct DemoSettings {
 pub const STORE_URL: &str = "sqlite://wijkbrug.db";
 
 /// Changes the loaded configuration for the demo: listen address, the SQLite file under the
-/// data directory, quicker delivery retries (so a partner's outage shows within a minute), and
+/// data directory, quicker delivery retries and circuit probes (so a partner's outage shows
+/// within a minute), and
 /// the provider, pushed to at `provider_url`.
 pub fn apply(config: &mut Config, settings: &DemoSettings, provider_url: String) {
     config.settings.server.listen = settings.listen;
@@ -95,6 +96,9 @@ pub fn apply(config: &mut Config, settings: &DemoSettings, provider_url: String)
     config.settings.store.data_dir = settings.data_dir.clone();
     config.settings.delivery.poll_interval = Duration::from_millis(100);
     config.settings.delivery.backoff_max = Duration::from_secs(20);
+    // The circuit of a partner that is down opens, and probes again, within the outage's
+    // quarter minute, so the dashboard shows both.
+    config.settings.delivery.circuit_cooldown = Duration::from_secs(5);
     // The demo's own simulated partners answer within a second; a shorter grace keeps Ctrl-C
     // quick.
     config.settings.server.shutdown_grace = Duration::from_secs(5);
