@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod dashboard;
 pub mod delivery;
 pub mod directory;
 pub mod intake;
