@@ -331,6 +331,32 @@ async fn dead_letters_are_retried_and_discarded_only_with_the_form_token_and_a_c
     assert!(!after
         .attr_values("data-dead-letter")
         .contains(&row2.to_string()));
+
+    // The overview's counts (kept by triggers) follow every change.
+    let now = wijkbrug::store::now();
+    let figures = store
+        .ops_overview(now - Duration::hours(1), now)
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for r in [id, id2] {
+        statuses.push(store.referral_meta(r).await.unwrap().unwrap().status);
+    }
+    for (status, count) in &figures.by_status {
+        let want = statuses.iter().filter(|s| *s == status).count() as u64;
+        assert_eq!(*count, want, "{status}");
+    }
+    assert_eq!(figures.dead_letters, 0);
+    assert_eq!(figures.received_since, 2);
+    let wijkteam = figures
+        .partners
+        .iter()
+        .find(|p| p.recipient.as_str() == "wijkteam-centrum")
+        .unwrap();
+    assert_eq!(
+        (wijkteam.delivered_since, wijkteam.dead, wijkteam.pending),
+        (1, 0, 0)
+    );
     n.app.stop().await;
 }
 

@@ -94,6 +94,7 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
         .max(1);
     let oldest = f.oldest_due.map(|t| (s.now - t).num_seconds());
     let period = format!("{PERIOD_HOURS} h");
+    let rows = partners::rows(&dash.app.config, &f.partners);
     html! {
         div.cards {
             (card("in-flight", "In flight", html! { (thousands(in_flight(f))) },
@@ -114,7 +115,7 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
                     @match oldest { Some(secs) => (duration_words(secs)), None => "—" }
                 },
                 html! { @if oldest.is_some() { "waiting since it was due" } @else { "nothing waiting" } },
-                if oldest.is_some_and(|s| s > 300) { "tone-warn" } else { "" }))
+                if oldest.is_some_and(|s| s > OLDEST_DUE_WARN_SECS) { "tone-warn" } else { "" }))
             (card("received", "Received", html! { (thousands(f.received_since)) },
                 html! { "referrals in the last " (period) }, ""))
             (card("consent-refusals", "Consent refusals", html! { (thousands(f.consent_refusals_since)) },
@@ -149,18 +150,71 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
                     }
                 }
             }
-            section.panel aria-labelledby="chain-title" {
-                h2 #chain-title { "Audit chain" }
-                (chain(&s.chain, s.chain_checked_secs))
+            div.stack {
+                section.panel aria-labelledby="attention-title" {
+                    h2 #attention-title { "Needs attention" }
+                    (attention(&rows, oldest, &s.chain))
+                }
+                section.panel aria-labelledby="chain-title" {
+                    h2 #chain-title { "Audit chain" }
+                    (chain(&s.chain, s.chain_checked_secs))
+                }
             }
         }
         section.panel aria-labelledby="partners-title" {
             h2 #partners-title { "Deliveries per partner" }
             p.panel-note { "Delivered in the last " (period) "; queued, retrying and dead letters now." }
-            (partners::table(&partners::rows(&dash.app.config, &f.partners), &period))
+            (partners::table(&rows, &period))
         }
         p.updated {
             "Figures of " (when(s.now)) " UTC."
+        }
+    }
+}
+
+/// A delivery due this long ago (seconds) is worth a look.
+const OLDEST_DUE_WARN_SECS: i64 = 300;
+
+/// What operations should look at first, in words, worst first.
+fn attention(
+    rows: &[partners::PartnerRow],
+    oldest_due_secs: Option<i64>,
+    chain: &Result<ChainCheck, String>,
+) -> Markup {
+    let broken = !matches!(chain, Ok(c) if c.intact);
+    let late = oldest_due_secs.filter(|s| *s > OLDEST_DUE_WARN_SECS);
+    let dead: Vec<&partners::PartnerRow> = rows.iter().filter(|r| r.dead > 0).collect();
+    let retrying: Vec<&partners::PartnerRow> = rows.iter().filter(|r| r.retrying > 0).collect();
+    let calm = !broken && late.is_none() && dead.is_empty() && retrying.is_empty();
+    html! {
+        @if calm {
+            p.calm data-attention="none" {
+                span.chain-mark aria-hidden="true" { "✓" }
+                span { "Nothing needs attention: every delivery got through or is on its way." }
+            }
+        } @else {
+            ul.attention {
+                @if broken {
+                    li.tone-bad data-attention="audit-chain" { strong { "The audit chain is broken." } " See below." }
+                }
+                @for r in &dead {
+                    li.tone-bad data-attention="dead-letters" {
+                        a href="/ops/dead-letters" { (thousands(r.dead)) " dead letter" @if r.dead != 1 { "s" } }
+                        " for " strong { (r.name) }
+                    }
+                }
+                @for r in &retrying {
+                    li.tone-warn data-attention="retrying" {
+                        (thousands(r.retrying)) " deliver" @if r.retrying == 1 { "y" } @else { "ies" }
+                        " to " strong { (r.name) } " waiting to retry after a failure"
+                    }
+                }
+                @if let Some(secs) = late {
+                    li.tone-warn data-attention="oldest-due" {
+                        "The oldest due delivery has waited " (duration_words(secs))
+                    }
+                }
+            }
         }
     }
 }

@@ -507,7 +507,8 @@ fn event_words(config: &Config, e: &crate::store::dashboard::TimelineEvent) -> O
             };
             html! {
                 span class={ "badge " (tone) } { (result) }
-                " delivery of the " (d("kind").unwrap_or("item"))
+                " delivery of the "
+                (match d("kind") { Some("status") => "status notice", Some("referral") => "referral", _ => "item" })
                 @if let Some(w) = who { " to " (w) }
                 @if d("via") == Some("mailbox") { " (mailbox)" }
                 @if let Some(code) = d("http_status") { " · HTTP " (code) }

@@ -42,8 +42,9 @@ pub(crate) async fn overview(
     let mut tx = pool.begin().await.map_err(unavailable)?;
     let conn: &mut SqliteConnection = &mut tx;
 
+    // Kept by triggers (migrations/sqlite/0007_dashboard.sql).
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM referrals GROUP BY status")
+        sqlx::query_as("SELECT status, referrals FROM referral_status_counts")
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -73,17 +74,17 @@ pub(crate) async fn overview(
     .await
     .map_err(unavailable)?;
 
-    // Pending and dead rows are few next to delivered ones: both are read through the
-    // (state, next_attempt_at) index.
+    // Kept by triggers, per recipient, state and whether the last attempt failed.
     let open: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT recipient, state, COUNT(*), COALESCE(SUM(last_error IS NOT NULL), 0) \
-         FROM outbox WHERE state IN ('pending', 'dead') GROUP BY recipient, state",
+        "SELECT recipient, state, SUM(rows), SUM(CASE WHEN failing = 1 THEN rows ELSE 0 END) \
+         FROM outbox_counts WHERE state IN ('pending', 'dead') AND rows > 0 \
+         GROUP BY recipient, state",
     )
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
     let delivered: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT recipient, COUNT(*) FROM outbox \
+        "SELECT recipient, COUNT(*) FROM outbox INDEXED BY outbox_delivered \
          WHERE state = 'delivered' AND delivered_at >= ? GROUP BY recipient",
     )
     .bind(&since_ts)
