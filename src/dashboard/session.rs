@@ -145,25 +145,30 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Whether a form post came from this gateway's own pages: an `Origin` (or, without one, a
-/// `Referer`) naming another host is refused. A request with neither passes this check;
-/// the form token decides.
+/// `Referer`) must name the host the request was sent to (`Host`, or `X-Forwarded-Host` as a
+/// reverse proxy in front sets it; a cross-site form cannot set that header). A request with
+/// neither header passes this check; the form token decides.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
     let from = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
         .and_then(|v| v.to_str().ok());
-    match from {
-        None => true,
-        Some(url) => {
-            let rest = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"));
-            rest.map(|r| r.split('/').next().unwrap_or_default()) == Some(host)
-        }
-    }
+    let Some(url) = from else {
+        return true;
+    };
+    let Some(host) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|r| r.split('/').next().unwrap_or_default())
+    else {
+        return false;
+    };
+    ["host", "x-forwarded-host"].iter().any(|name| {
+        headers
+            .get(*name)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| h.split(',').next().unwrap_or_default().trim() == host)
+    })
 }
 
 #[cfg(test)]
@@ -250,5 +255,10 @@ mod tests {
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));
+        // Behind a proxy that rewrites Host.
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://ops.wijk.example"));
+        assert!(!same_origin(&h));
+        h.insert("x-forwarded-host", HeaderValue::from_static("ops.wijk.example"));
+        assert!(same_origin(&h));
     }
 }
