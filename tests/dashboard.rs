@@ -508,7 +508,7 @@ fn expected(all: &[Stored], f: &ReferralFilter) -> Vec<ReferralId> {
         .filter(|r| f.received_from.is_none_or(|t| r.at >= t))
         .filter(|r| f.received_until.is_none_or(|t| r.at < t))
         .collect();
-    list.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+    list.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
     list.into_iter().map(|r| r.id).collect()
 }
 

@@ -120,7 +120,7 @@ pub async fn list(
 ) -> Response {
     let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let q = q.map(|Query(q)| q).unwrap_or_default();
     let mut list = match dash.app.store.dead_letters(q.before, PAGE + 1).await {
@@ -248,16 +248,19 @@ async fn load(
     session: &Session,
     id: &str,
     action: &str,
-) -> Result<(DeadLetter, Action), Response> {
+) -> Result<(DeadLetter, Action), super::Refusal> {
     let (Some(action), Ok(row)) = (Action::parse(action), id.parse::<i64>()) else {
-        return Err(super::not_found(Some(session), "such page"));
+        return Err(super::Refusal(Box::new(super::not_found(
+            Some(session),
+            "such page",
+        ))));
     };
     match dash.app.store.dead_letter_by_id(row).await {
         Ok(Some(d)) => Ok((d, action)),
-        Ok(None) => Err(gone(session, row)),
+        Ok(None) => Err(super::Refusal(Box::new(gone(session, row)))),
         Err(e) => {
             tracing::error!(error = %e, "store failed reading a dead letter");
-            Err(super::unavailable(Some(session)))
+            Err(super::Refusal(Box::new(super::unavailable(Some(session)))))
         }
     }
 }
@@ -284,13 +287,13 @@ pub async fn confirm(
 ) -> Response {
     let session = match dash.authorize(&headers, &uri, Permission::ActOnDeadLetters) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match load(&dash, &session, &id, &action).await {
         Ok((d, action)) => {
             confirmation(&session, &dash.app.config, &d, action, None).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -305,7 +308,7 @@ pub async fn act(
 ) -> Response {
     let session = match dash.authorize(&headers, &uri, Permission::ActOnDeadLetters) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let f = form.map(|Form(f)| f).unwrap_or_default();
     if !same_origin(&headers) || !session.csrf_matches(&f.csrf) {
@@ -318,7 +321,7 @@ pub async fn act(
     }
     let (d, action) = match load(&dash, &session, &id, &action).await {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if f.confirm != "yes" {
         return (

@@ -68,25 +68,25 @@ impl Dashboard {
         headers: &HeaderMap,
         uri: &Uri,
         permission: Permission,
-    ) -> Result<Session, Response> {
+    ) -> Result<Session, Refusal> {
         let Some(session) = self.sessions.get(headers) else {
             let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ops/");
             let to = format!("/ops/login?next={}", layout::encode_query(next));
-            return Err(Redirect::to(&to).into_response());
+            return Err(Refusal(Box::new(Redirect::to(&to).into_response())));
         };
         tracing::Span::current().record(
             "staff",
             format!("{}:{}", session.role.code(), session.name).as_str(),
         );
         if !session.may(permission) {
-            return Err(forbidden(
+            return Err(Refusal(Box::new(forbidden(
                 Some(&session),
                 &format!(
                     "Your role ({}) does not open this page. The dashboard is for operations \
                      staff and administrators.",
                     layout::role_label(session.role)
                 ),
-            ));
+            ))));
         }
         Ok(session)
     }
@@ -109,6 +109,15 @@ impl Dashboard {
         let at = Instant::now();
         *last = Some((at, check.clone()));
         (at, check)
+    }
+}
+
+/// A page answered instead of the one asked for (the sign-in page, a 403 or 404 page).
+pub struct Refusal(pub Box<Response>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
     }
 }
 

@@ -254,7 +254,7 @@ fn chain(check: &Result<ChainCheck, String>, checked_secs: u64) -> Markup {
 pub async fn page(State(dash): State<DashState>, headers: HeaderMap, uri: Uri) -> Response {
     let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let snap = match snapshot(&dash).await {
         Ok(s) => s,

@@ -404,7 +404,7 @@ pub async fn list(
 ) -> Response {
     let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let config = &dash.app.config;
     let q = match q {
@@ -670,7 +670,7 @@ pub async fn timeline(
 ) -> Response {
     let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Ok(id) = ReferralId::parse(&id) else {
         return super::not_found(Some(&session), "referral with this id");

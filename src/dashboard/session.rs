@@ -256,9 +256,15 @@ mod tests {
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));
         // Behind a proxy that rewrites Host.
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://ops.wijk.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://ops.wijk.example"),
+        );
         assert!(!same_origin(&h));
-        h.insert("x-forwarded-host", HeaderValue::from_static("ops.wijk.example"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("ops.wijk.example"),
+        );
         assert!(same_origin(&h));
     }
 }
