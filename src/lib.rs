@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod dashboard;
 pub mod delivery;
 pub mod demo;
 pub mod directory;

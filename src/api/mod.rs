@@ -158,6 +158,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi_json))
+        // The operations dashboard (HTML, signed in with a staff token): src/dashboard/.
+        .merge(crate::dashboard::router(state.clone()))
         .fallback(not_found)
         // Handlers read bodies themselves with the configured limit (and answer 413 as
         // problem+json), so axum's own default limit is off.

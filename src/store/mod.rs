@@ -6,6 +6,7 @@
 //! referrals, their status history, their outbox rows and the idempotency key in one
 //! transaction, and returns only after the commit is durable.
 
+pub mod dashboard;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -516,6 +517,40 @@ pub trait Store: Send + Sync + 'static {
         row: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    // ---- the operations dashboard (metadata only, see [`dashboard`]) ----------------------
+
+    /// The overview's figures, read in one snapshot: referrals per status; referrals received
+    /// at or after `since`, and how many of those are `consent_missing`; pending, retrying and
+    /// dead outbox rows; the oldest due row at `now`; and per recipient, the rows delivered
+    /// at or after `since` and those pending, retrying and dead.
+    async fn ops_overview(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<dashboard::OpsOverview, StoreError>;
+
+    /// Up to `limit` referrals matching `filter` from `start`, newest first by
+    /// `(received_at, id)`, with whether more match on either side. Keyset paging: the cost
+    /// of a page does not grow with how far into the list it is.
+    async fn referral_page(
+        &self,
+        filter: &dashboard::ReferralFilter,
+        start: dashboard::PageStart,
+        limit: usize,
+    ) -> Result<dashboard::ReferralPage, StoreError>;
+
+    /// A referral's metadata, status history (without reason texts), outbox rows and up to
+    /// `max_events` of its audit events (with only [`dashboard::TIMELINE_DETAIL_KEYS`] of
+    /// their detail); erased referrals included. `None`: no such referral.
+    async fn referral_timeline(
+        &self,
+        id: ReferralId,
+        max_events: usize,
+    ) -> Result<Option<dashboard::ReferralTimeline>, StoreError>;
+
+    /// The dead letter with this outbox row id (`None` if that row is not a dead letter).
+    async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError>;
 }
 
 /// A claimed (leased) outbox row.

@@ -10,6 +10,7 @@
 
 mod audit;
 mod codec;
+mod dashboard;
 mod delivery;
 mod metrics;
 mod processing_log;
@@ -673,6 +674,35 @@ impl Store for SqliteStore {
         })
         .await?
         .changed()
+    }
+
+    async fn ops_overview(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::store::dashboard::OpsOverview, StoreError> {
+        dashboard::overview(&self.pool, since, now).await
+    }
+
+    async fn referral_page(
+        &self,
+        filter: &crate::store::dashboard::ReferralFilter,
+        start: crate::store::dashboard::PageStart,
+        limit: usize,
+    ) -> Result<crate::store::dashboard::ReferralPage, StoreError> {
+        dashboard::page(&self.pool, filter, start, limit).await
+    }
+
+    async fn referral_timeline(
+        &self,
+        id: ReferralId,
+        max_events: usize,
+    ) -> Result<Option<crate::store::dashboard::ReferralTimeline>, StoreError> {
+        dashboard::timeline(&self.pool, id, max_events).await
+    }
+
+    async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError> {
+        delivery::read::dead_letter_by_id(&self.pool, row).await
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod network;
+pub mod ops_pages;
 pub mod partner_server;
 
 use std::collections::HashMap;

@@ -73,7 +73,7 @@ pub(crate) fn actor(a: &Actor) -> String {
     }
 }
 
-fn parse_actor(s: &str) -> Result<Actor, StoreError> {
+pub(crate) fn parse_actor(s: &str) -> Result<Actor, StoreError> {
     let bad = || corrupt("status_transitions.actor is not an actor");
     if s == "gateway" {
         Ok(Actor::Gateway)
