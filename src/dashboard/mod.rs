@@ -91,9 +91,23 @@ impl Dashboard {
         Ok(session)
     }
 
-    /// The audit chain's status: walked with [`crate::audit_chain::check`] at most every
-    /// [`CHAIN_CHECK_TTL`] (the one place the dashboard walks it), with when it was checked.
+    /// The audit chain's status, with when it was checked: the background watcher's latest
+    /// walk (`state.audit_chain`, every `[audit] verify_interval_secs`) when it is newer than
+    /// [`CHAIN_CHECK_TTL`]; otherwise walked here with [`crate::audit_chain::check`] at most
+    /// every [`CHAIN_CHECK_TTL`] (the one place the dashboard walks it).
     pub async fn chain_status(&self) -> (Instant, Result<ChainCheck, String>) {
+        if let Some(watched) = self.app.audit_chain.latest() {
+            let age = (crate::store::now() - watched.checked_at)
+                .to_std()
+                .unwrap_or_default();
+            let mut last = self.chain.lock().await;
+            let ours_newer = last.as_ref().is_some_and(|(at, _)| at.elapsed() < age);
+            if !ours_newer {
+                if let Some(at) = Instant::now().checked_sub(age) {
+                    *last = Some((at, Ok(watched.check)));
+                }
+            }
+        }
         let mut last = self.chain.lock().await;
         if let Some((at, check)) = last.as_ref() {
             if at.elapsed() < CHAIN_CHECK_TTL {

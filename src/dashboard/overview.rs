@@ -94,7 +94,8 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
         .max(1);
     let oldest = f.oldest_due.map(|t| (s.now - t).num_seconds());
     let period = format!("{PERIOD_HOURS} h");
-    let rows = partners::rows(&dash.app.config, &f.partners);
+    let health = dash.app.delivery_health.snapshot(std::time::Instant::now());
+    let rows = partners::rows(&dash.app.config, &f.partners, &health);
     html! {
         div.cards {
             (card("in-flight", "In flight", html! { (thousands(in_flight(f))) },
