@@ -109,8 +109,7 @@ pub struct BadStaffName;
 impl StaffName {
     pub fn parse(s: &str) -> Result<Self, BadStaffName> {
         let ok = (1..=64).contains(&s.len())
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         ok.then(|| Self(s.to_owned())).ok_or(BadStaffName)
     }
@@ -219,8 +218,14 @@ mod tests {
             ],
         };
         assert_eq!(staff.authenticate("t-ops").unwrap().name.as_str(), "desk");
-        assert_eq!(staff.authenticate("t-old").unwrap().role, Role::PrivacyOfficer);
-        assert_eq!(staff.authenticate("t-new").unwrap().role, Role::PrivacyOfficer);
+        assert_eq!(
+            staff.authenticate("t-old").unwrap().role,
+            Role::PrivacyOfficer
+        );
+        assert_eq!(
+            staff.authenticate("t-new").unwrap().role,
+            Role::PrivacyOfficer
+        );
         assert!(staff.authenticate("t-other").is_none());
         assert!(Staff::default().authenticate("t-ops").is_none());
     }

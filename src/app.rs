@@ -89,7 +89,9 @@ impl AppState {
         let token = bearer(headers).ok_or_else(Problem::unauthorized_staff)?;
         let Some(account) = self.config.staff.authenticate(token) else {
             return Err(if self.is_partner_token(token) {
-                Problem::forbidden("this route is for the gateway's staff; a partner's token does not open it")
+                Problem::forbidden(
+                    "this route is for the gateway's staff; a partner's token does not open it",
+                )
             } else {
                 Problem::unauthorized_staff()
             });
@@ -108,7 +110,9 @@ impl AppState {
     /// another partner's, 401 otherwise.
     fn refusal_for_partner_route(&self, token: &str) -> Problem {
         if self.config.staff.authenticate(token).is_some() {
-            Problem::forbidden("this route is for partners' systems; a staff token does not open it")
+            Problem::forbidden(
+                "this route is for partners' systems; a staff token does not open it",
+            )
         } else if self.is_partner_token(token) {
             Problem::forbidden("this token belongs to another partner")
         } else {
@@ -119,7 +123,11 @@ impl AppState {
     fn is_partner_token(&self, token: &str) -> bool {
         let mut any = false;
         for p in &self.config.partners.list {
-            any |= self.config.partners.authenticate(p.id.as_str(), token).is_some();
+            any |= self
+                .config
+                .partners
+                .authenticate(p.id.as_str(), token)
+                .is_some();
         }
         any
     }

@@ -1830,7 +1830,11 @@ fn read_staff(dir: &Path, problems: &mut Problems) -> Staff {
             );
         }
         for (j, h) in a.token_hashes.iter().enumerate() {
-            match problems.check(&s, &format!("account[{i}].token_hashes[{j}]"), TokenHash::parse(h)) {
+            match problems.check(
+                &s,
+                &format!("account[{i}].token_hashes[{j}]"),
+                TokenHash::parse(h),
+            ) {
                 Some(h) => hashes.push(h),
                 None => hashes_ok = false,
             }
@@ -1852,7 +1856,11 @@ fn check_tokens_unique(partners: &[Partner], staff: &Staff, problems: &mut Probl
     let mut seen: Vec<(&TokenHash, String)> = Vec::new();
     let owners = partners
         .iter()
-        .flat_map(|p| p.token_hashes.iter().map(move |h| (h, format!("partners/{}.toml", p.id))))
+        .flat_map(|p| {
+            p.token_hashes
+                .iter()
+                .map(move |h| (h, format!("partners/{}.toml", p.id)))
+        })
         .chain(staff.accounts.iter().flat_map(|a| {
             a.token_hashes
                 .iter()
@@ -2472,9 +2480,16 @@ mod tests {
         assert!(config.staff.authenticate("other").is_none());
         // No staff.toml: the staff APIs are closed.
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), dir.path());
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            dir.path(),
+        );
         std::fs::remove_file(dir.path().join("staff.toml")).unwrap();
-        assert!(load_with_env(dir.path(), Vec::new()).unwrap().staff.accounts.is_empty());
+        assert!(load_with_env(dir.path(), Vec::new())
+            .unwrap()
+            .staff
+            .accounts
+            .is_empty());
     }
 
     #[test]

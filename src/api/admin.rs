@@ -100,7 +100,11 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
         )
     };
     let Some(object) = doc.as_object() else {
-        return Err(shape("the import is not an object", "", "must be {\"consents\": [...]}"));
+        return Err(shape(
+            "the import is not an object",
+            "",
+            "must be {\"consents\": [...]}",
+        ));
     };
     if let Some(other) = object.keys().find(|k| *k != "consents") {
         return Err(shape(
@@ -110,7 +114,11 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
         ));
     }
     let Some(items) = object.get("consents").and_then(|c| c.as_array()) else {
-        return Err(shape("the import has no consents", "/consents", "must be a list of consents"));
+        return Err(shape(
+            "the import has no consents",
+            "/consents",
+            "must be a list of consents",
+        ));
     };
     if items.is_empty() || items.len() > MAX_IMPORT {
         return Err(shape(
@@ -192,7 +200,11 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
             Problem::unavailable("the consents could not be stored; nothing was recorded")
         })?;
     tracing::info!(consents = ids.len(), "consents imported");
-    Ok((StatusCode::CREATED, Json(ConsentImported { consent_ids: ids })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(ConsentImported { consent_ids: ids }),
+    )
+        .into_response())
 }
 
 fn known_partner(state: &SharedState, id: &str) -> Result<PartnerId, String> {
@@ -200,6 +212,8 @@ fn known_partner(state: &SharedState, id: &str) -> Result<PartnerId, String> {
     if state.config.partners.get(id.as_str()).is_some() {
         Ok(id)
     } else {
-        Err(format!("unknown partner `{id}`: not in the gateway's configuration"))
+        Err(format!(
+            "unknown partner `{id}`: not in the gateway's configuration"
+        ))
     }
 }

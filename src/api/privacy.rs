@@ -111,7 +111,11 @@ pub async fn processing_log(
     };
     let pseudonym = state.config.settings.audit.pseudonym_key.pseudonym(&bsn);
     let retention = crate::processing_log::retention_text(&state.config.settings.retention);
-    let entries = match state.store.processing_log(pseudonym.as_str(), &retention).await {
+    let entries = match state
+        .store
+        .processing_log(pseudonym.as_str(), &retention)
+        .await
+    {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "store failed reading a processing log");

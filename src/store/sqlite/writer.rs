@@ -183,8 +183,15 @@ impl Writer {
                 }
                 Job::Consents(batch, _) => {
                     for (id, consent) in &batch.consents {
-                        consent_in(&mut tx, chain, *id, consent, batch.imported_by.as_deref(), &now)
-                            .await?;
+                        consent_in(
+                            &mut tx,
+                            chain,
+                            *id,
+                            consent,
+                            batch.imported_by.as_deref(),
+                            &now,
+                        )
+                        .await?;
                     }
                     Answer::Consent
                 }
