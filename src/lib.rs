@@ -1,6 +1,7 @@
 //! The wijkbrug gateway: everything with I/O. The translation layer is `wijkbrug_adapters`.
 
 pub mod access;
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -494,6 +494,53 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    // ---- analytics (aggregates over the referrals received in a window) --------------------
+    //
+    // Counts only: residents are counted distinct inside the query (by the keyed pseudonym of
+    // the intake's audit event) and never leave the store. Sectors come from `sectors`; a
+    // partner not in it counts as [`SectorKey::Unknown`](crate::analytics::SectorKey).
+
+    /// Referrals received in `window` that were routed to a receiver, by the sender's sector
+    /// and the receiver's sector, with their distinct residents; in sector order.
+    async fn sector_flows(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError>;
+
+    /// For the referrals received in `window` that were routed, per receiving sector and
+    /// [`Stage`](crate::analytics::Stage): the time from receipt to the transition to that
+    /// stage's status (for those that reached it by now; rounded to the minute under a day,
+    /// ten minutes under a week, the hour beyond), and their distinct residents.
+    async fn stage_durations(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::StageDurations>, StoreError>;
+
+    /// Referrals received in `window` that ever became `consent_missing`, per sender, with
+    /// their distinct residents; in sector, then sender order.
+    async fn consent_refusals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError>;
+
+    /// The deliveries (outbox rows) queued in `window`, per recipient, by what became of them;
+    /// in sector, then partner order.
+    async fn delivery_outcomes(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError>;
+
+    /// The totals of the referrals received in `window` (the tables' totals, with distinct
+    /// residents, which the rows cannot give: a resident may be in several rows).
+    async fn period_totals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+    ) -> Result<crate::analytics::PeriodTotals, StoreError>;
+
     // ---- mailbox (partners that pull) -----------------------------------------------------
 
     /// Offers up to `limit` pending rows of `recipient` with id greater than `after`: rows not

@@ -8,6 +8,7 @@
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
 
+mod analytics;
 mod audit;
 mod codec;
 mod dashboard;
@@ -640,6 +641,45 @@ impl Store for SqliteStore {
         })
         .await?
         .changed()
+    }
+
+    async fn sector_flows(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError> {
+        analytics::sector_flows(&self.pool, window, sectors).await
+    }
+
+    async fn stage_durations(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::StageDurations>, StoreError> {
+        analytics::stage_durations(&self.pool, window, sectors).await
+    }
+
+    async fn consent_refusals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError> {
+        analytics::consent_refusals(&self.pool, window, sectors).await
+    }
+
+    async fn delivery_outcomes(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError> {
+        analytics::delivery_outcomes(&self.pool, window, sectors).await
+    }
+
+    async fn period_totals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+    ) -> Result<crate::analytics::PeriodTotals, StoreError> {
+        analytics::period_totals(&self.pool, window).await
     }
 
     async fn mailbox_offer(
