@@ -780,3 +780,67 @@ async fn the_referral_list_filters_and_pages_by_key_exactly() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_flows_page_draws_referrals_between_sectors_for_a_period() {
+    let n = common::network::start(&[]).await;
+    let signal = std::fs::read(
+        common::root().join("adapters/tests/fixtures/housing/accept/signal-single.json"),
+    )
+    .unwrap();
+    let res = n
+        .app
+        .post_message("woonstad-noord", "application/json", signal)
+        .await;
+    assert_eq!(res.status(), 202);
+    let v: serde_json::Value = res.json().await.unwrap();
+    let id = ReferralId::parse(v["accepted"][0]["referral_id"].as_str().unwrap()).unwrap();
+    common::network::wait_for_status(&n.app, id, ReferralStatus::Delivered).await;
+
+    let mut b = Browser::new(&n.app.base);
+    assert_eq!(
+        b.get("/ops/flows").await.status,
+        303,
+        "no session: sign in first"
+    );
+    b.sign_in(common::network::OPS_TOKEN).await;
+    let page = b.get("/ops/flows").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body.matches("<svg").count(), 2, "two charts");
+    assert!(
+        page.body.contains("Referrals between sectors"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 referrals received"), "{}", page.body);
+    // Housing to welfare, drawn as a band.
+    assert!(
+        page.body.contains("housing → welfare: 1 referral"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("style=\""),
+        "the CSP allows no style attributes"
+    );
+    assert_no_personal_data("the flows page", &page.body);
+
+    // A period without referrals draws the empty pictures; a bad one is named.
+    let empty = b.get("/ops/flows?from=2020-01-01&until=2020-01-31").await;
+    assert_eq!(empty.status, 200);
+    assert!(
+        empty.body.contains("0 referrals received"),
+        "{}",
+        empty.body
+    );
+    for bad in [
+        "from=yesterday",
+        "until=2026-13-01",
+        "from=2026-11-10&until=2026-11-01",
+    ] {
+        let a = b.get(&format!("/ops/flows?{bad}")).await;
+        assert_eq!(a.status, 422, "{bad}");
+        assert!(a.body.contains("cannot be shown"), "{bad}");
+    }
+    n.app.stop().await;
+}

@@ -458,6 +458,14 @@ async fn operations_staff_use_the_dashboard_in_a_real_browser() {
     assert!(c.find(Locator::Css("#no-dead-letters")).await.is_ok());
     c.goto(&format!("{base}/ops/")).await.unwrap();
     checked_source(&c, "the overview after the retry").await;
+    // The flow pictures: two inline SVG charts.
+    c.goto(&format!("{base}/ops/flows")).await.unwrap();
+    assert!(
+        c.find(Locator::Css("svg#flows")).await.is_ok()
+            || c.find(Locator::Css("figure.chart svg")).await.is_ok()
+    );
+    checked_source(&c, "the flows page").await;
+    screenshot(&c, "flows").await;
 
     c.close().await.unwrap();
     n.app.stop().await;

@@ -10,9 +10,10 @@ use crate::access::Role;
 use crate::config::Config;
 
 /// The navigation's entries: path, label.
-const NAV: [(&str, &str); 3] = [
+const NAV: [(&str, &str); 4] = [
     ("/ops/", "Overview"),
     ("/ops/referrals", "Referrals"),
+    ("/ops/flows", "Flows"),
     ("/ops/dead-letters", "Dead letters"),
 ];
 

@@ -17,6 +17,7 @@
 
 pub mod assets;
 pub mod dead_letters;
+pub mod flows;
 pub mod layout;
 pub mod login;
 pub mod overview;
@@ -218,6 +219,7 @@ pub fn router(app: SharedState) -> Router<SharedState> {
         .route("/ops/referrals", get(referrals::list))
         .route("/ops/referrals/{id}", get(referrals::timeline))
         .route("/ops/dead-letters", get(dead_letters::list))
+        .route("/ops/flows", get(flows::page))
         .route(
             "/ops/dead-letters/{id}/{action}",
             get(dead_letters::confirm).post(dead_letters::act),

@@ -216,7 +216,7 @@ pub fn sankey_svg(links: &[SankeyLink], options: &ChartOptions) -> String {
         if width >= LABELLED_BAND {
             band_labels.push_str(&format!(
                 "<text x=\"{}\" y=\"{}\" \
-                 style=\"paint-order:stroke;stroke:#fff;stroke-width:3px\">{}</text>",
+                 paint-order=\"stroke\" stroke=\"#fff\" stroke-width=\"3\">{}</text>",
                 num(x0 + 6.0),
                 num(y0 + 4.0),
                 l.referrals
