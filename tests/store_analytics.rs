@@ -317,6 +317,15 @@ async fn flows_times_refusals_and_totals_of_a_window() {
     assert_eq!((totals.accepted, totals.accepted_residents), (4, 2));
     assert_eq!((totals.completed, totals.completed_residents), (2, 2));
 
+    // All at once, from one snapshot: the same numbers.
+    let all = s.period_aggregates(&w, &map).await.unwrap();
+    assert_eq!(all.totals, totals);
+    assert_eq!(all.flows, s.sector_flows(&w, &map).await.unwrap());
+    assert_eq!(all.durations, durations);
+    assert_eq!(all.refusals, refusals);
+    assert_eq!(all.deliveries, s.delivery_outcomes(&w, &map).await.unwrap());
+    assert_eq!(all.window, w);
+
     // An empty window answers empty, not an error.
     let empty = TimeWindow::new(h(-100.0), h(-50.0)).unwrap();
     assert!(s.sector_flows(&empty, &map).await.unwrap().is_empty());

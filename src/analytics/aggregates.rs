@@ -91,6 +91,13 @@ impl PartnerSectors {
     }
 }
 
+impl From<&crate::config::Partners> for PartnerSectors {
+    /// The configured partners' sectors (the running gateway's map).
+    fn from(partners: &crate::config::Partners) -> Self {
+        Self::new(partners.list.iter().map(|p| (p.id.clone(), p.sector)))
+    }
+}
+
 /// Referrals from partners of one sector routed to partners of another (or the same) sector.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SectorFlow {

@@ -18,19 +18,13 @@ pub struct PeriodAggregates {
 }
 
 impl PeriodAggregates {
-    /// Reads every aggregate of `window` from `store`, grouping partners by `sectors`.
+    /// Reads every aggregate of `window` from `store` ([`Store::period_aggregates`]: one
+    /// snapshot), grouping partners by `sectors`.
     pub async fn fetch(
         store: &dyn Store,
         window: TimeWindow,
         sectors: &PartnerSectors,
     ) -> Result<Self, StoreError> {
-        Ok(Self {
-            window,
-            totals: store.period_totals(&window).await?,
-            flows: store.sector_flows(&window, sectors).await?,
-            durations: store.stage_durations(&window, sectors).await?,
-            refusals: store.consent_refusals(&window, sectors).await?,
-            deliveries: store.delivery_outcomes(&window, sectors).await?,
-        })
+        store.period_aggregates(&window, sectors).await
     }
 }

@@ -541,6 +541,24 @@ pub trait Store: Send + Sync + 'static {
         window: &crate::analytics::TimeWindow,
     ) -> Result<crate::analytics::PeriodTotals, StoreError>;
 
+    /// Every analytics aggregate of `window` at once. An implementation reads them from one
+    /// snapshot (SQLite: one read transaction), so a table's total agrees with its rows while
+    /// the gateway keeps writing; the default reads them one after the other.
+    async fn period_aggregates(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<crate::analytics::PeriodAggregates, StoreError> {
+        Ok(crate::analytics::PeriodAggregates {
+            window: *window,
+            totals: self.period_totals(window).await?,
+            flows: self.sector_flows(window, sectors).await?,
+            durations: self.stage_durations(window, sectors).await?,
+            refusals: self.consent_refusals(window, sectors).await?,
+            deliveries: self.delivery_outcomes(window, sectors).await?,
+        })
+    }
+
     // ---- mailbox (partners that pull) -----------------------------------------------------
 
     /// Offers up to `limit` pending rows of `recipient` with id greater than `after`: rows not

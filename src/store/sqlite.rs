@@ -648,7 +648,12 @@ impl Store for SqliteStore {
         window: &crate::analytics::TimeWindow,
         sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError> {
-        analytics::sector_flows(&self.pool, window, sectors).await
+        analytics::sector_flows(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn stage_durations(
@@ -656,7 +661,12 @@ impl Store for SqliteStore {
         window: &crate::analytics::TimeWindow,
         sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::StageDurations>, StoreError> {
-        analytics::stage_durations(&self.pool, window, sectors).await
+        analytics::stage_durations(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn consent_refusals(
@@ -664,7 +674,12 @@ impl Store for SqliteStore {
         window: &crate::analytics::TimeWindow,
         sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError> {
-        analytics::consent_refusals(&self.pool, window, sectors).await
+        analytics::consent_refusals(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn delivery_outcomes(
@@ -672,14 +687,27 @@ impl Store for SqliteStore {
         window: &crate::analytics::TimeWindow,
         sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError> {
-        analytics::delivery_outcomes(&self.pool, window, sectors).await
+        analytics::delivery_outcomes(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
+    }
+
+    async fn period_aggregates(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<crate::analytics::PeriodAggregates, StoreError> {
+        analytics::period_aggregates(&self.pool, window, sectors).await
     }
 
     async fn period_totals(
         &self,
         window: &crate::analytics::TimeWindow,
     ) -> Result<crate::analytics::PeriodTotals, StoreError> {
-        analytics::period_totals(&self.pool, window).await
+        analytics::period_totals(&mut *analytics::connection(&self.pool).await?, window).await
     }
 
     async fn mailbox_offer(

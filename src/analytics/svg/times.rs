@@ -57,6 +57,8 @@ const TOP: f64 = 64.0;
 const BOX_ROW: f64 = 24.0;
 const GROUP_GAP: f64 = 14.0;
 const AXIS_SPACE: f64 = 44.0;
+/// The least room between two tick labels.
+const MIN_TICK_GAP: f64 = 40.0;
 
 /// The colour of each stage.
 fn colour(stage: Stage) -> &'static str {
@@ -197,8 +199,16 @@ pub fn time_distribution_svg(rows: &[TimeRow], options: &ChartOptions) -> String
 
     // Grid and axis.
     out.push_str("<g class=\"wb-axis\">");
+    // Ticks close together on the log scale (1, 2 and 4 weeks) would print over each other:
+    // a tick is drawn only with room for its label.
+    let mut last = f64::NEG_INFINITY;
     for (t, label) in axis.ticks() {
-        let x = num(axis.x(*t));
+        let x = axis.x(*t);
+        if x - last < MIN_TICK_GAP {
+            continue;
+        }
+        last = x;
+        let x = num(x);
         out.push_str(&format!(
             "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#e3e3e3\"/>\
              <text class=\"wb-muted\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
@@ -430,6 +440,28 @@ mod tests {
         let (a, b) = (tick("6 h"), tick("1 d"));
         let expected = a + (b - a) * (10.0f64 / 6.0).log10() / 4.0f64.log10();
         assert!((median - expected).abs() < 0.05, "{median} vs {expected}");
+    }
+
+    #[test]
+    fn tick_labels_keep_their_distance() {
+        let rows = time_rows(&[durations(
+            Sector::Care,
+            Stage::Completion,
+            &[600.0, 4.0 * 7.0 * D, 80.0 * D],
+        )]);
+        let svg = time_distribution_svg(&rows, &options());
+        let elements = parse(&svg);
+        let mut xs: Vec<f64> = elements
+            .iter()
+            .filter(|e| e.name == "text" && e.attr("text-anchor") == Some("middle"))
+            .filter(|e| TICKS.iter().any(|(_, l)| *l == e.text))
+            .map(|e| e.attr("x").unwrap().parse().unwrap())
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        assert!(xs.len() >= 4, "{xs:?}");
+        for pair in xs.windows(2) {
+            assert!(pair[1] - pair[0] >= MIN_TICK_GAP, "{xs:?}");
+        }
     }
 
     #[test]

@@ -11,12 +11,12 @@
 //! The indexes these queries use are in `migrations/sqlite/0008_analytics.sql`.
 
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, SqlitePool};
+use sqlx::{Arguments, SqliteConnection, SqlitePool};
 
 use super::codec::{self, corrupt, ts, unavailable};
 use crate::analytics::{
-    ConsentRefusals, PartnerDeliveries, PartnerSectors, PeriodTotals, SectorFlow, SectorKey, Stage,
-    StageDurations, TimeWindow,
+    ConsentRefusals, PartnerDeliveries, PartnerSectors, PeriodAggregates, PeriodTotals, SectorFlow,
+    SectorKey, Stage, StageDurations, TimeWindow,
 };
 use crate::store::StoreError;
 
@@ -77,7 +77,7 @@ fn reached(status: &str) -> String {
 }
 
 pub(crate) async fn sector_flows(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     window: &TimeWindow,
     map: &PartnerSectors,
 ) -> Result<Vec<SectorFlow>, StoreError> {
@@ -95,7 +95,7 @@ pub(crate) async fn sector_flows(
          GROUP BY COALESCE(fs.sector, 'unknown'), COALESCE(ts.sector, 'unknown')"
     );
     let rows: Vec<(String, String, i64, i64)> = sqlx::query_as_with(&sql, args)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
     let mut flows = rows
@@ -114,7 +114,7 @@ pub(crate) async fn sector_flows(
 }
 
 pub(crate) async fn stage_durations(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     window: &TimeWindow,
     map: &PartnerSectors,
 ) -> Result<Vec<StageDurations>, StoreError> {
@@ -144,7 +144,7 @@ pub(crate) async fn stage_durations(
          GROUP BY sector, status, seconds"
     );
     let times: Vec<(String, String, f64, i64)> = sqlx::query_as_with(&sql, args)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
 
@@ -161,7 +161,7 @@ pub(crate) async fn stage_durations(
          GROUP BY COALESCE(ts.sector, 'unknown'), t.status"
     );
     let residents: Vec<(String, String, i64)> = sqlx::query_as_with(&sql, args)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
 
@@ -205,7 +205,7 @@ pub(crate) async fn stage_durations(
 }
 
 pub(crate) async fn consent_refusals(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     window: &TimeWindow,
     map: &PartnerSectors,
 ) -> Result<Vec<ConsentRefusals>, StoreError> {
@@ -218,7 +218,7 @@ pub(crate) async fn consent_refusals(
         refused = reached("consent_missing"),
     );
     let rows: Vec<(String, i64, i64)> = sqlx::query_as_with(&sql, args)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
     let mut out = rows
@@ -240,7 +240,7 @@ pub(crate) async fn consent_refusals(
 type DeliveryRow = (String, i64, i64, i64, i64, i64, i64);
 
 pub(crate) async fn delivery_outcomes(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     window: &TimeWindow,
     map: &PartnerSectors,
 ) -> Result<Vec<PartnerDeliveries>, StoreError> {
@@ -258,7 +258,7 @@ pub(crate) async fn delivery_outcomes(
     )
     .bind(ts(window.from))
     .bind(ts(window.to))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
     let mut out = rows
@@ -286,7 +286,7 @@ pub(crate) async fn delivery_outcomes(
 type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
 pub(crate) async fn period_totals(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     window: &TimeWindow,
 ) -> Result<PeriodTotals, StoreError> {
     let flag = |condition: String| format!("CASE WHEN {condition} THEN 1 ELSE 0 END");
@@ -324,7 +324,7 @@ pub(crate) async fn period_totals(
     let row: TotalsRow = sqlx::query_as(&sql)
         .bind(ts(window.from))
         .bind(ts(window.to))
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(unavailable)?;
     let (referrals, residents, routed, routed_r, refused, refused_r, acc, acc_r, comp, comp_r) =
@@ -341,4 +341,31 @@ pub(crate) async fn period_totals(
         completed: count(comp, "completed")?,
         completed_residents: count(comp_r, "completed residents")?,
     })
+}
+
+/// Every aggregate of `window` in one read transaction: one snapshot, so the tables' totals
+/// agree with their rows even while the gateway keeps writing.
+pub(crate) async fn period_aggregates(
+    pool: &SqlitePool,
+    window: &TimeWindow,
+    map: &PartnerSectors,
+) -> Result<PeriodAggregates, StoreError> {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let aggregates = PeriodAggregates {
+        window: *window,
+        totals: period_totals(&mut tx, window).await?,
+        flows: sector_flows(&mut tx, window, map).await?,
+        durations: stage_durations(&mut tx, window, map).await?,
+        refusals: consent_refusals(&mut tx, window, map).await?,
+        deliveries: delivery_outcomes(&mut tx, window, map).await?,
+    };
+    tx.commit().await.map_err(unavailable)?;
+    Ok(aggregates)
+}
+
+/// A connection of `pool` for one aggregate.
+pub(crate) async fn connection(
+    pool: &SqlitePool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+    pool.acquire().await.map_err(unavailable)
 }
