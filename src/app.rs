@@ -1,5 +1,6 @@
-//! The running gateway's shared state: configuration, store, partner directory and the
-//! per-partner inbound rate limits.
+//! The running gateway's shared state: configuration, store, partner directory, the
+//! per-partner inbound rate limits, and what operations read: the metrics registry, the push
+//! partners' delivery health and the audit-chain watcher's latest walk.
 //!
 //! Inbound rate limits are the partner's, not the process's: with a store that keeps them
 //! for every instance on it (PostgreSQL, [`Store::shares_rate_limits`]) each request takes a
@@ -18,7 +19,10 @@ use wijkbrug_adapters::Directory;
 
 use crate::access::{Permission, StaffAccount};
 use crate::api::problem::Problem;
-use crate::config::{Config, Partner};
+use crate::audit_watch::ChainWatch;
+use crate::config::{Config, Delivery, Partner};
+use crate::delivery::health::{BreakerSettings, DeliveryHealth};
+use crate::metrics::Metrics;
 use crate::store::{RateBucket, RateDecision, Store};
 
 /// What every request handler shares.
@@ -28,6 +32,13 @@ pub struct AppState {
     pub directory: Directory,
     /// Wakes the delivery worker when rows were queued, so it need not wait for its poll.
     pub delivery_wake: Arc<tokio::sync::Notify>,
+    /// Every push partner's delivery health and circuit breaker (fed by the delivery worker;
+    /// [`DeliveryHealth::snapshot`] for the dashboard).
+    pub delivery_health: DeliveryHealth,
+    /// The audit chain's latest walk by the background watcher.
+    pub audit_chain: Arc<ChainWatch>,
+    /// The metrics registry and the intake metrics (`GET /metrics`).
+    pub metrics: Metrics,
     limiters: Limiters,
 }
 
@@ -60,11 +71,26 @@ impl AppState {
                     .collect(),
             )
         };
+        let mut registry = Metrics::registry();
+        let delivery_health = DeliveryHealth::new(
+            config
+                .partners
+                .list
+                .iter()
+                .filter(|p| matches!(p.delivery, Delivery::Push { .. }))
+                .map(|p| p.id.as_str()),
+            BreakerSettings::from(&config.settings.delivery),
+            &mut registry,
+        );
+        let metrics = Metrics::new(registry, &config);
         Self {
             config,
             store,
             directory,
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
+            delivery_health,
+            audit_chain: Arc::new(ChainWatch::default()),
+            metrics,
             limiters,
         }
     }
@@ -165,6 +191,7 @@ impl AppState {
                     return Ok(());
                 };
                 limiter.check().map_err(|not_until| {
+                    self.metrics.inbound_rate_limited(partner.id.as_str());
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
                     Problem::rate_limited(wait.as_secs().max(1))
                 })
@@ -180,6 +207,7 @@ impl AppState {
                 {
                     Ok(RateDecision::Allowed) => Ok(()),
                     Ok(RateDecision::Limited { retry_after }) => {
+                        self.metrics.inbound_rate_limited(partner.id.as_str());
                         let secs =
                             retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                         Err(Problem::rate_limited(secs.max(1)))

@@ -30,6 +30,11 @@ struct Cli {
 enum Command {
     /// Run the gateway: the partner API until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Run the whole neighbourhood on this machine: the gateway, simulated partner systems
+    /// and a steady stream of referrals, until Ctrl-C or --duration. Exit codes: 0 stopped
+    /// cleanly, 1 could not start, 2 the listen address is in use, 3 the data directory
+    /// cannot be written.
+    Demo(crate::demo::command::DemoArgs),
     /// Translate a message from one format to another, offline, as the gateway would.
     Translate(TranslateArgs),
     /// Print the JSON Schema of case-json (wijkbrug.case/1).
@@ -43,6 +48,27 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write the learning report of a period: report.html (self-contained) and one CSV file
+    /// per table (flows.csv, times.csv, consent_refusals.csv, deliveries.csv). Aggregated
+    /// only; counts under five residents are withheld. Exit codes: 0 written, 1 could not run
+    /// (configuration, store, files), 2 bad dates.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The first day of the period, YYYY-MM-DD (from midnight UTC).
+    #[arg(long)]
+    from: String,
+    /// The first day after the period (not included), YYYY-MM-DD.
+    #[arg(long)]
+    to: String,
+    /// The folder to write the report into (created if missing).
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// The configuration folder (default.toml names the store; partners/ their sectors).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +152,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(&args),
+        Command::Demo(args) => crate::demo::command::run(args),
         Command::Translate(args) => run_translate(args),
         Command::Schema => {
             print!("{}", wijkbrug_adapters::case_json::json_schema());
@@ -135,7 +162,84 @@ pub fn main() -> ExitCode {
         Command::Partner(PartnerCommand::Token) => run_partner_token(),
         Command::Audit(AuditCommand::Verify(args)) => run_audit_verify(&args),
         Command::Audit(AuditCommand::Resident(args)) => run_audit_resident(&args),
+        Command::Report(args) => run_report(&args),
     }
+}
+
+/// Exit codes: 0 written, 1 could not run (configuration, store, files), 2 bad dates.
+fn run_report(args: &ReportArgs) -> ExitCode {
+    use crate::analytics::period::ReportPeriod;
+    use crate::analytics::PartnerSectors;
+
+    let period = match ReportPeriod::parse(&args.from, &args.to) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let problems = |problems: Vec<config::ConfigProblem>| {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        eprintln!("{} problem(s) in {}", problems.len(), args.config.display());
+        ExitCode::from(1)
+    };
+    let settings = match config::load_settings(&args.config) {
+        Ok(s) => s,
+        Err(p) => return problems(p),
+    };
+    let sectors = match directory::load(&args.config) {
+        Ok((_, partners)) => PartnerSectors::new(
+            partners
+                .into_iter()
+                .map(|p| (p.entry.partner, p.entry.sector)),
+        ),
+        Err(p) => return problems(p),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let Ok(store) = open_existing_store(&settings).await else {
+            return ExitCode::from(1);
+        };
+        let report = crate::analytics::report::Report::gather(
+            store.as_ref(),
+            period,
+            &sectors,
+            crate::store::now(),
+        )
+        .await;
+        store.close().await;
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: reading the store: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match report.write_to(&args.out) {
+            Ok(paths) => {
+                println!("learning report {}:", period.label());
+                for p in paths {
+                    println!("  {}", p.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
 }
 
 /// Exit codes: 0 stopped cleanly, 1 could not start (configuration, store, address).

@@ -71,6 +71,9 @@ pub struct AuditSettings {
     /// Whether the key is the fixed development key (the variable was not set): the gateway
     /// warns at start; in production it is a configuration problem.
     pub development_key: bool,
+    /// How often the background watcher walks the audit chain
+    /// ([`crate::audit_watch::AuditChainWatcher`]).
+    pub verify_interval: Duration,
 }
 
 /// `[delivery]`: the outbox worker.
@@ -94,6 +97,11 @@ pub struct DeliverySettings {
     pub mailbox_visibility: Duration,
     /// The most attempts in flight to one partner at a time.
     pub per_partner_concurrency: usize,
+    /// A partner's circuit opens after this many failed attempts in a row (see
+    /// [`crate::delivery::health::CircuitBreaker`]).
+    pub circuit_failure_threshold: u32,
+    /// How long an open circuit holds a partner's deliveries before one probe may go.
+    pub circuit_cooldown: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -470,12 +478,15 @@ impl Default for RawRetention {
 struct RawAudit {
     /// The environment variable holding the key of the residents' pseudonyms.
     pseudonym_key_env: String,
+    /// How often the chain is walked in the background, in seconds (default 300).
+    verify_interval_secs: u64,
 }
 
 impl Default for RawAudit {
     fn default() -> Self {
         Self {
             pseudonym_key_env: "WIJKBRUG_PSEUDONYM_KEY".into(),
+            verify_interval_secs: 300,
         }
     }
 }
@@ -503,6 +514,10 @@ struct RawDeliverySettings {
     mailbox_visibility_secs: u64,
     /// The most attempts in flight to one partner (default 4).
     per_partner_concurrency: u64,
+    /// Failed attempts in a row that open a partner's circuit (default 5).
+    circuit_failure_threshold: u64,
+    /// How long an open circuit waits before one probe, in seconds (default 30).
+    circuit_cooldown_secs: u64,
 }
 
 impl Default for RawDeliverySettings {
@@ -517,6 +532,8 @@ impl Default for RawDeliverySettings {
             max_age_secs: 86_400,
             mailbox_visibility_secs: 300,
             per_partner_concurrency: 4,
+            circuit_failure_threshold: 5,
+            circuit_cooldown_secs: 30,
         }
     }
 }
@@ -1026,6 +1043,38 @@ fn validate_settings(
             r.per_partner_concurrency,
         );
         let concurrency = usize_of(problems, "per_partner_concurrency", concurrency);
+        let threshold = positive(
+            problems,
+            "delivery",
+            "circuit_failure_threshold",
+            r.circuit_failure_threshold,
+        )
+        .and_then(|n| {
+            problems.check(
+                &src("delivery", "circuit_failure_threshold"),
+                "delivery.circuit_failure_threshold",
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or("must be at most 1000"),
+            )
+        });
+        let cooldown = positive(
+            problems,
+            "delivery",
+            "circuit_cooldown_secs",
+            r.circuit_cooldown_secs,
+        )
+        .and_then(|n| {
+            // At most a day: a longer hold outlives any sensible max_age.
+            problems.check(
+                &src("delivery", "circuit_cooldown_secs"),
+                "delivery.circuit_cooldown_secs",
+                Some(n)
+                    .filter(|n| *n <= 86_400)
+                    .ok_or("must be at most 86400 (a day)"),
+            )
+        });
         Some(DeliverySettings {
             worker_id: worker_id?,
             poll_interval: Duration::from_millis(poll?),
@@ -1036,10 +1085,19 @@ fn validate_settings(
             max_age: Duration::from_secs(max_age?),
             mailbox_visibility: Duration::from_secs(visibility?),
             per_partner_concurrency: concurrency?,
+            circuit_failure_threshold: threshold?,
+            circuit_cooldown: Duration::from_secs(cooldown?),
         })
     });
 
     let audit = audit.and_then(|r| {
+        let verify_interval = positive(
+            problems,
+            "audit",
+            "verify_interval_secs",
+            r.verify_interval_secs,
+        )
+        .map(Duration::from_secs);
         let source = src("audit", "pseudonym_key_env");
         let name = r.pseudonym_key_env;
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -1056,6 +1114,7 @@ fn validate_settings(
                 pseudonym_key: crate::audit::PseudonymKey::new(SecretString::from(v.clone())),
                 pseudonym_key_env: name,
                 development_key: false,
+                verify_interval: verify_interval?,
             }),
             None if production => {
                 problems.push(
@@ -1072,6 +1131,7 @@ fn validate_settings(
                 pseudonym_key: crate::audit::PseudonymKey::development(),
                 pseudonym_key_env: name,
                 development_key: true,
+                verify_interval: verify_interval?,
             }),
         }
     });
@@ -2428,6 +2488,47 @@ mod tests {
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert!(keys.contains(&"retention.payload_days"), "{problems:?}");
         assert!(keys.contains(&"retention.interval_secs"), "{problems:?}");
+    }
+
+    #[test]
+    fn circuit_breaker_and_chain_watch_settings_have_defaults_and_limits() {
+        let c = shipped(&[]).unwrap().settings;
+        assert_eq!(c.delivery.circuit_failure_threshold, 5);
+        assert_eq!(c.delivery.circuit_cooldown, Duration::from_secs(30));
+        assert_eq!(c.audit.verify_interval, Duration::from_secs(300));
+        let set = shipped(&[
+            ("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", "2"),
+            ("WIJKBRUG__DELIVERY__CIRCUIT_COOLDOWN_SECS", "600"),
+            ("WIJKBRUG__AUDIT__VERIFY_INTERVAL_SECS", "60"),
+        ])
+        .unwrap()
+        .settings;
+        assert_eq!(set.delivery.circuit_failure_threshold, 2);
+        assert_eq!(set.delivery.circuit_cooldown, Duration::from_secs(600));
+        assert_eq!(set.audit.verify_interval, Duration::from_secs(60));
+        for (threshold, cooldown, interval) in [("0", "0", "0"), ("1001", "86401", "0")] {
+            let problems = shipped(&[
+                ("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", threshold),
+                ("WIJKBRUG__DELIVERY__CIRCUIT_COOLDOWN_SECS", cooldown),
+                ("WIJKBRUG__AUDIT__VERIFY_INTERVAL_SECS", interval),
+            ])
+            .unwrap_err();
+            let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+            for key in [
+                "delivery.circuit_failure_threshold",
+                "delivery.circuit_cooldown_secs",
+                "audit.verify_interval_secs",
+            ] {
+                assert!(keys.contains(&key), "{key} not reported: {problems:?}");
+            }
+            assert_eq!(problems.len(), 3, "{problems:?}");
+        }
+        let problems =
+            shipped(&[("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", "many")]).unwrap_err();
+        assert_eq!(
+            problems[0].key, "delivery.circuit_failure_threshold",
+            "{problems:?}"
+        );
     }
 
     /// A copy of the shipped config/ with `staff.toml` replaced by `staff`.

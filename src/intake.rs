@@ -10,7 +10,7 @@ use wijkbrug_adapters::model::{
     Actor, PartnerId, ReasonText, Referral, ReferralRef, ReferralRequest, ReferralStatus,
     StatusHistory, StatusUpdate, Target, Transition,
 };
-use wijkbrug_adapters::{adapter_for, DecodeContext, IncomingReferral, Location, Record};
+use wijkbrug_adapters::{adapter_for, DecodeContext, Format, IncomingReferral, Location, Record};
 
 use crate::api::problem::FieldError;
 use crate::app::{new_consent_id, new_referral_id, now, AppState};
@@ -32,6 +32,8 @@ pub struct Accepted {
     pub duplicate: bool,
     /// Why it is not going anywhere (no consent), for the sender.
     pub reason: Option<String>,
+    /// The consent refusal's code when it is `consent_missing` (not for a duplicate).
+    pub consent_refusal: Option<&'static str>,
 }
 
 /// A status update that was applied.
@@ -113,10 +115,20 @@ pub async fn process(
                 }
                 Err(r) => outcome.refused.push(r),
             },
-            Ok(Record::Status(update)) => match apply_status(state, sender, update).await? {
-                Ok(applied) => outcome.applied.push(applied),
-                Err(r) => outcome.refused.push(r),
-            },
+            Ok(Record::Status(update)) => {
+                match apply_status(state, sender, update, &outcome.applied).await? {
+                    // A message may report one change once per product of the referral (an
+                    // iWmo start or stop lists each product): the first applies it, the others
+                    // are the same change.
+                    Ok(applied)
+                        if outcome
+                            .applied
+                            .iter()
+                            .any(|a| a.id == applied.id && a.status == applied.status) => {}
+                    Ok(applied) => outcome.applied.push(applied),
+                    Err(r) => outcome.refused.push(r),
+                }
+            }
         }
     }
     tracing::Span::current().record("records", count);
@@ -131,7 +143,10 @@ pub async fn process(
             .await?;
         for (i, o) in outcomes.into_iter().enumerate() {
             match (o, references.get(i)) {
-                (IntakeOutcome::Created(_), Some(a)) => outcome.accepted.push(a.clone()),
+                (IntakeOutcome::Created(_), Some(a)) => {
+                    count_consent_decision(state, a);
+                    outcome.accepted.push(a.clone());
+                }
                 (IntakeOutcome::Duplicate(id), a) => outcome.accepted.push(Accepted {
                     id,
                     reference: a.map(|a| a.reference.clone()).unwrap_or_default(),
@@ -139,6 +154,7 @@ pub async fn process(
                     receiver: None,
                     duplicate: true,
                     reason: None,
+                    consent_refusal: None,
                 }),
                 (IntakeOutcome::Created(id), None) => outcome.accepted.push(Accepted {
                     id,
@@ -147,6 +163,7 @@ pub async fn process(
                     receiver: None,
                     duplicate: false,
                     reason: None,
+                    consent_refusal: None,
                 }),
             }
         }
@@ -161,6 +178,20 @@ pub async fn process(
         "message processed"
     );
     Ok(outcome)
+}
+
+/// Counts the consent decision of a referral stored now (`/metrics`).
+fn count_consent_decision(state: &AppState, accepted: &Accepted) {
+    let sector = accepted
+        .receiver
+        .as_ref()
+        .and_then(|r| state.config.partners.get(r.as_str()))
+        .map(|p| p.sector);
+    if let Some(sector) = sector {
+        state
+            .metrics
+            .consent_decision(accepted.consent_refusal, sector);
+    }
 }
 
 /// Routes a referral, checks consent and minimises: the rows to store, or why not.
@@ -261,6 +292,7 @@ async fn prepare(
         at,
     );
     let reference = request.source.reference.to_string();
+    let consent_refusal = decision.as_ref().err().map(|r| r.code());
     let (shared, outbox, status, reason) = match decision {
         Ok(permit) => {
             info!(referral = %id, receiver = %receiver.id, kept = %permit.categories, removed = %permit.removed, "consent permits; minimised");
@@ -314,6 +346,7 @@ async fn prepare(
         receiver: Some(receiver.id.clone()),
         duplicate: false,
         reason,
+        consent_refusal,
     };
     Ok(Ok((new, accepted)))
 }
@@ -334,6 +367,7 @@ async fn apply_status(
     state: &AppState,
     reporter: &Partner,
     update: StatusUpdate,
+    already: &[Applied],
 ) -> Result<Result<Applied, Refused>, StoreError> {
     let not_found = || {
         refused(
@@ -345,11 +379,23 @@ async fn apply_status(
     };
     let id = match &update.referral {
         ReferralRef::Id(id) => Some(*id),
-        ReferralRef::External(r) => state.store.referral_by_source(&reporter.id, r).await?,
+        ReferralRef::External(r) => match state.store.referral_by_source(&reporter.id, r).await? {
+            Some(id) => Some(id),
+            None if reporter.adapter == Format::Iwmo32 => {
+                by_toewijzing_nummer(state, reporter, r.as_str(), already).await?
+            }
+            None => None,
+        },
     };
     let Some(id) = id else {
         return Ok(Err(not_found()));
     };
+    if let Some(same) = already
+        .iter()
+        .find(|a| a.id == id && a.status == update.status)
+    {
+        return Ok(Ok(same.clone()));
+    }
     let Some(stored) = state.store.referral(id).await? else {
         return Ok(Err(not_found()));
     };
@@ -386,9 +432,19 @@ async fn apply_status(
             },
         })
         .collect();
+    // A reported time before the referral's last change cannot be when it happened (a format
+    // that carries only a date, as iWmo's start and stop do, or a partner's clock running
+    // behind): the change is recorded at the time the gateway received the report, so the
+    // history stays in order and the times from referral to start and completion mean
+    // something.
+    let last = stored.referral.history.transitions().last().map(|t| t.at);
+    let at = match last {
+        Some(last) if update.at < last => now(),
+        _ => update.at,
+    };
     let transition = Transition {
         to: update.status,
-        at: update.at,
+        at,
         by: Actor::Partner(reporter.id.clone()),
         reason: update.reason,
         reason_code: update.reason_code,
@@ -408,6 +464,48 @@ async fn apply_status(
             e.to_string(),
         ))),
         TransitionOutcome::NotFound => Ok(Err(not_found())),
+    }
+}
+
+/// How many of a receiver's open referrals a WMO305/307's `ToewijzingNummer` is looked for
+/// among (newest first).
+const TOEWIJZING_CANDIDATES: u32 = 100_000;
+
+/// The referral an iWmo receiver's WMO305 or WMO307 names by its `ToewijzingNummer`: the
+/// number the gateway wrote for one of the referral's products in the WMO301 it relayed
+/// ([`wijkbrug_adapters::welfare::toewijzing_nummer`]: 7 digits from the id, then the product
+/// number), looked for among the referrals this message already changed (a stop lists every
+/// product, and the first closes the referral), then those open with `reporter`; `None` when
+/// it names no open referral, or more than one.
+async fn by_toewijzing_nummer(
+    state: &AppState,
+    reporter: &Partner,
+    nummer: &str,
+    already: &[Applied],
+) -> Result<Option<wijkbrug_adapters::model::ReferralId>, StoreError> {
+    let Ok(nummer) = nummer.parse::<u32>() else {
+        return Ok(None);
+    };
+    let names = |id: &wijkbrug_adapters::model::ReferralId| {
+        wijkbrug_adapters::welfare::toewijzing_nummer(*id, 0) / 100 == nummer / 100
+    };
+    if let Some(a) = already.iter().find(|a| names(&a.id)) {
+        return Ok(Some(a.id));
+    }
+    let candidates = state
+        .store
+        .open_received(&reporter.id, TOEWIJZING_CANDIDATES)
+        .await?;
+    let mut matching = candidates.into_iter().filter(|id| names(id));
+    match (matching.next(), matching.next()) {
+        (Some(id), None) => Ok(Some(id)),
+        // Seven digits of the id can be shared by two open referrals: then the number names
+        // neither for certain, and the update is refused rather than applied to a guess.
+        (Some(_), Some(_)) => {
+            warn!(partner = %reporter.id, "a ToewijzingNummer matches more than one open referral; not applied");
+            Ok(None)
+        }
+        (None, _) => Ok(None),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `wijkbrug serve`: open the store (SQLite or PostgreSQL, by `[store] url`), apply migrations,
-//! register the instance, and serve the API and run the delivery worker and the retention job
-//! until SIGINT or SIGTERM; then stop claiming deliveries, finish in-flight requests and
-//! delivery attempts (up to the configured grace), deregister and stop.
+//! register the instance, and serve the API and run the delivery worker, the retention job and
+//! the audit-chain watcher until SIGINT or SIGTERM; then stop claiming deliveries, finish
+//! in-flight requests and delivery attempts (up to the configured grace), deregister and stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
+use crate::audit_watch::AuditChainWatcher;
 use crate::config::Config;
 use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
 use crate::instances::Heartbeat;
@@ -27,6 +28,7 @@ pub struct Running {
     delivery: DeliveryWorker,
     retention: RetentionWorker,
     heartbeat: Heartbeat,
+    audit_watch: AuditChainWatcher,
     grace: std::time::Duration,
 }
 
@@ -37,9 +39,10 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let ((), (), served) = tokio::join!(
+        let ((), (), (), served) = tokio::join!(
             self.delivery.stop(self.grace),
             self.retention.stop(),
+            self.audit_watch.stop(),
             self.task
         );
         self.heartbeat.stop().await;
@@ -91,6 +94,11 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         Heartbeat::start(store.clone(), config.settings.delivery.worker_id.clone()).await;
     let retention = RetentionWorker::spawn(store.clone(), config.settings.retention.clone());
     let state = Arc::new(AppState::new(config, store));
+    let audit_watch = AuditChainWatcher::spawn(
+        state.store.clone(),
+        state.audit_chain.clone(),
+        state.config.settings.audit.verify_interval,
+    );
     let app = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -120,6 +128,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         delivery,
         retention,
         heartbeat,
+        audit_watch,
         grace,
     })
 }

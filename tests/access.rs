@@ -224,6 +224,7 @@ fn matrix(id: ReferralId, consent: &str) -> Vec<Case> {
         ),
         case(Method::GET, "/healthz", "/healthz".into(), None, [200; 8]),
         case(Method::GET, "/readyz", "/readyz".into(), None, [200; 8]),
+        case(Method::GET, "/metrics", "/metrics".into(), None, [200; 8]),
         case(
             Method::GET,
             "/openapi.json",

@@ -117,8 +117,8 @@ async fn housing_to_welfare_and_the_answer_back_to_housing() {
         r.request.resident.identity.unwrap().bsn.as_str(),
         "999900006"
     );
-    // It becomes delivered (the acknowledgement is stored just after the desk answered),
-    // then the desk accepts with a 301.
+    // It becomes delivered (once the gateway has recorded the partner's answer), then the desk
+    // accepts with a 301.
     wait_status(&n.app, id, ReferralStatus::Delivered).await;
     answer(
         &n,
@@ -689,4 +689,105 @@ async fn a_burst_for_one_partner_keeps_to_its_outbound_quota() {
         "9 deliveries in {span:?} exceed 4 a second"
     );
     app.stop().await;
+}
+
+/// The municipality's desk answers the WMO315 the gateway relayed with a WMO301 (accepted),
+/// then a WMO305 (started) and a WMO307 (stopped), as its own system writes them: the 305 and
+/// 307 name the referral only by each product's `ToewijzingNummer`, which the gateway links
+/// back to the referral. The housing corporation hears of every step.
+#[tokio::test]
+async fn welfare_reports_assignment_start_and_stop_in_iwmo() {
+    use wijkbrug_adapters::adapter::OutgoingStatus;
+    use wijkbrug_adapters::DirectoryEntry;
+
+    let n = network().await;
+    let signal =
+        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
+            .unwrap();
+    let id = referral_id(
+        n.app
+            .post_message("woonstad-noord", "application/json", signal)
+            .await,
+    )
+    .await;
+    let got = only_for(&n.wijkteam.wait_for(1, WAIT).await, id);
+    assert_eq!(got.len(), 1);
+    wait_status(&n.app, id, ReferralStatus::Delivered).await;
+    // The desk's system knows the gateway by its AGB code, as the requesting provider.
+    let mut directory = n.app.running.state.directory.clone();
+    let gateway = DirectoryEntry {
+        partner: pid("wijkbrug"),
+        sector: Sector::Welfare,
+        agb: directory.gateway_agb.clone(),
+        municipality: Some(MunicipalityCode::parse("0384").unwrap()),
+    };
+    directory.entries.push(gateway);
+    let ctx = DecodeContext {
+        sender: pid("wijkbrug"),
+        directory: directory.clone(),
+    };
+    let mut records: Vec<_> = adapter_for(Format::Iwmo32)
+        .decode(&got[0].body, &ctx)
+        .collect();
+    let Ok(Record::Referral(received)) = records.remove(0) else {
+        panic!("a WMO315")
+    };
+    assert_eq!(received.gateway_id, Some(id));
+    assert!(
+        received.request.needs.len() > 1,
+        "several products, so the 305 and 307 list several"
+    );
+    let mut told = 0;
+    for (status, kind) in [
+        (ReferralStatus::Accepted, "wmo301"),
+        (ReferralStatus::InProgress, "wmo305"),
+        (ReferralStatus::Completed, "wmo307"),
+    ] {
+        let update = StatusUpdate::new(ReferralRef::Id(id), status, store_now()).unwrap();
+        let body = adapter_for(Format::Iwmo32)
+            .encode_status(
+                OutgoingStatus {
+                    id,
+                    request: &received.request,
+                    update: &update,
+                },
+                &directory,
+            )
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains(kind));
+        let res = n
+            .app
+            .post_message("wijkteam-centrum", "application/xml", body)
+            .await;
+        assert_eq!(res.status(), 200, "{kind}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["applied"].as_array().unwrap().len(), 1, "{kind}: {v}");
+        assert_eq!(v["applied"][0]["referral_id"], id.to_string());
+        assert!(v["refused"].as_array().unwrap().is_empty(), "{kind}: {v}");
+        wait_status(&n.app, id, status).await;
+        told += 1;
+        let back = only_for(&n.woonstad.wait_for(told, WAIT).await, id);
+        assert_eq!(back.len(), told);
+        let callback: Value = serde_json::from_slice(&back[told - 1].body).unwrap();
+        assert_eq!(callback["status"], status.code());
+    }
+    // The 305 and 307 carry dates only (midnight): the history keeps its order, each change
+    // at the time it was reported.
+    let history = n
+        .app
+        .running
+        .state
+        .store
+        .referral(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .referral
+        .history;
+    let times: Vec<_> = history.transitions().iter().map(|t| t.at).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in order: {times:?}"
+    );
+    n.app.stop().await;
 }

@@ -741,3 +741,70 @@ async fn concurrent_claims_never_hand_out_the_same_row() {
     assert_eq!(all.len(), 50);
     assert_eq!(distinct.len(), 50);
 }
+
+#[tokio::test]
+async fn referral_counts_and_the_outbox_backlog_per_recipient() {
+    let store = open().await;
+    assert!(store.referral_counts().await.unwrap().is_empty());
+    assert!(store.outbox_backlog(now()).await.unwrap().is_empty());
+    let ids = store_referrals(
+        &store,
+        vec![
+            routed("M-1"),
+            routed("M-2"),
+            routed("M-3"),
+            routed_to("M-4", OTHER),
+        ],
+    )
+    .await;
+    let queued_by = now();
+
+    // One delivered, one dead, one retried later; the row for OTHER stays due.
+    let leases = claim(&store, "w", now()).await;
+    assert_eq!(leases.len(), 3);
+    let of = |id: ReferralId| leases.iter().find(|l| l.item.referral == id).unwrap().row;
+    assert!(store.complete(of(ids[0]), "w", now()).await.unwrap());
+    assert!(store
+        .dead_letter(of(ids[1]), "w", "HTTP 400 Bad Request", now(), vec![])
+        .await
+        .unwrap());
+    assert!(store
+        .retry_later(of(ids[2]), "w", in_secs(600), "HTTP 503")
+        .await
+        .unwrap());
+
+    let mut counts: Vec<(ReferralStatus, String, u64)> = store
+        .referral_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.status, c.receiver.unwrap().to_string(), c.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            (ReferralStatus::Routed, OTHER.to_owned(), 1),
+            (ReferralStatus::Routed, RECEIVER.to_owned(), 1),
+            (ReferralStatus::Delivered, RECEIVER.to_owned(), 1),
+            (ReferralStatus::Undeliverable, RECEIVER.to_owned(), 1),
+        ]
+    );
+
+    let at = now();
+    let backlog = store.outbox_backlog(at).await.unwrap();
+    let recipients: Vec<&str> = backlog.iter().map(|b| b.recipient.as_str()).collect();
+    assert_eq!(recipients, [OTHER, RECEIVER]);
+    let other = &backlog[0];
+    assert_eq!((other.pending, other.due, other.dead), (1, 1, 0));
+    let queued = other.oldest_due_queued_at.unwrap();
+    assert!(queued <= queued_by && queued <= at);
+    let receiver = &backlog[1];
+    // The retried row is pending but not due; the dead letter counts as dead.
+    assert_eq!((receiver.pending, receiver.due, receiver.dead), (1, 0, 1));
+    assert_eq!(receiver.oldest_due_queued_at, None);
+    // Ten minutes on, the retried row is due too.
+    let later = store.outbox_backlog(in_secs(601)).await.unwrap();
+    assert_eq!((later[1].pending, later[1].due), (1, 1));
+    assert!(later[1].oldest_due_queued_at.unwrap() <= queued_by);
+}

@@ -6,6 +6,7 @@ pub mod consents;
 pub mod health;
 pub mod intake;
 pub mod mailbox;
+pub mod metrics;
 pub mod ops;
 pub mod privacy;
 pub mod problem;
@@ -47,6 +48,7 @@ use problem::Problem;
         admin::import_consents,
         health::healthz,
         health::readyz,
+        metrics::metrics,
     ),
     components(schemas(
         problem::Problem,
@@ -82,7 +84,7 @@ use problem::Problem;
         (name = "referrals", description = "Reading referrals back"),
         (name = "consents", description = "Residents' consents"),
         (name = "mailbox", description = "Pull delivery for partners that cannot receive pushes"),
-        (name = "operations", description = "Health, readiness and dead letters"),
+        (name = "operations", description = "Health, readiness, dead letters and Prometheus metrics"),
         (name = "privacy", description = "Residents' processing logs (privacy officer) and the audit chain"),
         (name = "admin", description = "Administrators' actions: importing consents"),
     )
@@ -156,7 +158,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/admin/consents", post(admin::import_consents))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi_json))
+        // The operations dashboard (HTML, signed in with a staff token): src/dashboard/.
+        .merge(crate::dashboard::router(state.clone()))
         .fallback(not_found)
         // Handlers read bodies themselves with the configured limit (and answer 413 as
         // problem+json), so axum's own default limit is off.

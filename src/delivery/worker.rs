@@ -10,6 +10,11 @@
 //! For each lease: render (which checks the consent again), send, classify, and acknowledge
 //! as the lease holder. Logs name the referral, partner, attempt, outcome, status code and
 //! latency; never a body.
+//!
+//! Every outcome goes to the state's [`DeliveryHealth`](super::health::DeliveryHealth), whose
+//! circuit breaker decides per partner whether rows are claimed and attempted: while a
+//! partner's circuit is open its rows stay queued (not claimed; a row claimed before it opened
+//! is given back unattempted), and after the cool-down one row is claimed as the probe.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,6 +30,7 @@ use wijkbrug_adapters::model::{
 };
 
 use super::client::{DeliveryClient, Push};
+use super::health::{Admission, Attempt, Claim, ErrorKind, NotSent};
 use super::render::{render, RenderError};
 use super::retry::{AttemptResult, RandomJitter, RetryPolicy, Verdict};
 use crate::app::AppState;
@@ -246,57 +252,37 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     info!(worker = %ctx.worker, partners = lanes.len(), "delivery worker started");
 
     while !*stop.borrow() {
-        let with_room: Vec<PartnerId> = ctx
-            .state
-            .config
-            .partners
-            .list
-            .iter()
-            .filter(|p| {
-                lanes
-                    .get(p.id.as_str())
-                    .is_some_and(|l| l.pending.load(Ordering::Acquire) < l.room)
-            })
-            .map(|p| p.id.clone())
-            .collect();
-        let free: usize = lanes
-            .values()
-            .map(|l| l.room.saturating_sub(l.pending.load(Ordering::Acquire)))
-            .sum();
+        // Partners with a closed circuit and room in their lane take a share of the batch; a
+        // partner whose open circuit's cool-down has passed gets one row (the probe), once its
+        // lane is empty.
+        let health = &ctx.state.delivery_health;
+        let checked_at = Instant::now();
+        let mut with_room: Vec<PartnerId> = Vec::new();
+        let mut probing: Vec<PartnerId> = Vec::new();
+        let mut free = 0usize;
+        for p in &ctx.state.config.partners.list {
+            let Some(lane) = lanes.get(p.id.as_str()) else {
+                continue;
+            };
+            let pending = lane.pending.load(Ordering::Acquire);
+            match health.claim(p.id.as_str(), checked_at) {
+                Claim::Any if pending < lane.room => {
+                    with_room.push(p.id.clone());
+                    free += lane.room - pending;
+                }
+                Claim::One if pending == 0 => probing.push(p.id.clone()),
+                _ => {}
+            }
+        }
         let limit = settings.claim_batch.min(free);
         let mut claimed_full_batch = false;
         if !with_room.is_empty() && limit > 0 {
-            match ctx
-                .state
-                .store
-                .claim_due(
-                    &ctx.worker,
-                    &with_room,
-                    crate::app::now(),
-                    settings.lease,
-                    limit,
-                )
-                .await
-            {
-                Ok(leases) => {
-                    claimed_full_batch = leases.len() == limit;
-                    let claimed_at = Instant::now();
-                    for lease in leases {
-                        match lanes.get(lease.item.recipient.as_str()) {
-                            Some(lane) => {
-                                lane.pending.fetch_add(1, Ordering::AcqRel);
-                                if let Err(back) = lane.tx.send(Claimed { lease, claimed_at }) {
-                                    lane.pending.fetch_sub(1, Ordering::AcqRel);
-                                    release(&ctx, &back.0.lease).await;
-                                }
-                            }
-                            // Not a lane (the store gave a row not asked for): let it go.
-                            None => release(&ctx, &lease).await,
-                        }
-                    }
-                }
-                Err(e) => warn!(error = %e, "delivery: claiming due rows failed"),
+            if let Some(n) = claim_into(&ctx, &lanes, &with_room, limit).await {
+                claimed_full_batch = n == limit;
             }
+        }
+        for partner in probing {
+            claim_into(&ctx, &lanes, std::slice::from_ref(&partner), 1).await;
         }
         if claimed_full_batch {
             // More may be due: look again at once (still yielding to shutdown).
@@ -315,6 +301,57 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     while partner_tasks.join_next().await.is_some() {}
     info!(worker = %ctx.worker, "delivery worker stopped");
 }
+
+/// Claims up to `limit` due rows of `recipients` and hands them to their lanes; how many were
+/// claimed (`None` when the store failed).
+async fn claim_into(
+    ctx: &Context,
+    lanes: &HashMap<String, Lane>,
+    recipients: &[PartnerId],
+    limit: usize,
+) -> Option<usize> {
+    let settings = &ctx.state.config.settings.delivery;
+    match ctx
+        .state
+        .store
+        .claim_due(
+            &ctx.worker,
+            recipients,
+            crate::app::now(),
+            settings.lease,
+            limit,
+        )
+        .await
+    {
+        Ok(leases) => {
+            let n = leases.len();
+            let claimed_at = Instant::now();
+            for lease in leases {
+                match lanes.get(lease.item.recipient.as_str()) {
+                    Some(lane) => {
+                        lane.pending.fetch_add(1, Ordering::AcqRel);
+                        if let Err(back) = lane.tx.send(Claimed { lease, claimed_at }) {
+                            lane.pending.fetch_sub(1, Ordering::AcqRel);
+                            release(ctx, &back.0.lease, STOPPED).await;
+                        }
+                    }
+                    // Not a lane (the store gave a row not asked for): let it go.
+                    None => release(ctx, &lease, STOPPED).await,
+                }
+            }
+            Some(n)
+        }
+        Err(e) => {
+            warn!(error = %e, "delivery: claiming due rows failed");
+            None
+        }
+    }
+}
+
+/// The reason a row given back on shutdown carries.
+const STOPPED: &str = "not attempted: the worker stopped";
+/// The reason a row given back because its partner's circuit opened carries.
+const CIRCUIT_OPEN: &str = "not attempted: the partner's circuit is open";
 
 /// A push partner as its lane needs it.
 struct Target {
@@ -353,6 +390,9 @@ async fn partner_lane(
         // Wait for a slot and the rate limit; give up the row if shutdown comes first.
         let ready = async {
             let permit = slots.clone().acquire_owned().await.ok()?;
+            if limiter.check().is_err() {
+                ctx.state.delivery_health.quota_wait(target.id.as_str());
+            }
             outbound_token(&ctx, &target, &limiter).await;
             Some(permit)
         };
@@ -363,19 +403,40 @@ async fn partner_lane(
         };
         let Some(permit) = permit else {
             settle(&ctx, &pending, target.room);
-            release(&ctx, &claimed.lease).await;
+            release(&ctx, &claimed.lease, STOPPED).await;
             break;
         };
+        let health = &ctx.state.delivery_health;
+        // The circuit may have opened since the row was claimed: give it back, due as it was.
+        if health.admit(target.id.as_str(), Instant::now()) == Admission::Hold {
+            settle(&ctx, &pending, target.room);
+            release(&ctx, &claimed.lease, CIRCUIT_OPEN).await;
+            continue;
+        }
         // A row that waited so long that its lease would run out during the attempt is left
         // to expire and be claimed again, rather than sent twice at once.
         if claimed.claimed_at.elapsed() + target.timeout >= lease_time {
             warn!(referral = %claimed.lease.item.referral, partner = %target.id, "delivery: lease too short to attempt; left to expire");
+            health.not_sent(
+                target.id.as_str(),
+                NotSent::LeaseTooShort,
+                Instant::now(),
+                crate::app::now(),
+            );
             settle(&ctx, &pending, target.room);
             continue;
         }
         let (ctx2, target2, pending2) = (ctx.clone(), target.clone(), pending.clone());
         attempts.spawn(async move {
-            attempt(&ctx2, &target2, &claimed.lease).await;
+            let report = attempt(&ctx2, &target2, &claimed.lease).await;
+            let health = &ctx2.state.delivery_health;
+            let (now, at) = (Instant::now(), crate::app::now());
+            match report {
+                Report::Sent { attempt, latency } => {
+                    health.attempted(target2.id.as_str(), attempt, latency, now, at)
+                }
+                Report::NotSent(why) => health.not_sent(target2.id.as_str(), why, now, at),
+            }
             drop(permit);
             settle(&ctx2, &pending2, target2.room);
         });
@@ -385,7 +446,7 @@ async fn partner_lane(
     rx.close();
     while let Some(c) = rx.recv().await {
         settle(&ctx, &pending, target.room);
-        release(&ctx, &c.lease).await;
+        release(&ctx, &c.lease, STOPPED).await;
     }
     while attempts.join_next().await.is_some() {}
 }
@@ -420,25 +481,31 @@ fn settle(ctx: &Context, pending: &AtomicUsize, room: usize) {
     }
 }
 
-/// Gives a claimed but unattempted row back: due now, lease released.
-async fn release(ctx: &Context, lease: &Lease) {
+/// Gives a claimed but unattempted row back: due now, lease released, `reason` as its last
+/// error.
+async fn release(ctx: &Context, lease: &Lease, reason: &str) {
     if let Err(e) = ctx
         .state
         .store
-        .retry_later(
-            lease.row,
-            &ctx.worker,
-            crate::app::now(),
-            "not attempted: the worker stopped",
-        )
+        .retry_later(lease.row, &ctx.worker, crate::app::now(), reason)
         .await
     {
         warn!(referral = %lease.item.referral, error = %e, "delivery: releasing a claimed row failed; its lease will expire");
     }
 }
 
+/// What became of one admitted row, for the partner's delivery health.
+enum Report {
+    /// Sent to the partner: the outcome and how long the attempt took.
+    Sent {
+        attempt: Attempt,
+        latency: Duration,
+    },
+    NotSent(NotSent),
+}
+
 /// One attempt at one leased row.
-async fn attempt(ctx: &Context, target: &Target, lease: &Lease) {
+async fn attempt(ctx: &Context, target: &Target, lease: &Lease) -> Report {
     let item = &lease.item;
     let started = Instant::now();
     let message = match render(&ctx.state, lease).await {
@@ -460,18 +527,19 @@ async fn attempt(ctx: &Context, target: &Target, lease: &Lease) {
             ctx.stats.count(&target.id, |s| &s.cancelled);
             log_store(item, target, lease.attempts, "cancelled", &done);
             info!(referral = %item.referral, partner = %target.id, attempt = lease.attempts, outcome = "cancelled", code = refusal.code(), "delivery: consent no longer permits it");
-            return;
+            return Report::NotSent(NotSent::Cancelled);
         }
         Err(RenderError::Permanent(reason)) => {
             dead_letter(ctx, target, lease, &reason, None, started).await;
-            return;
+            return Report::NotSent(NotSent::RenderFailed);
         }
         Err(RenderError::Store(e)) => {
             // The lease expires and the row is claimed again.
             warn!(referral = %item.referral, partner = %target.id, attempt = lease.attempts, error = %e, "delivery: rendering failed on the store; will be retried");
-            return;
+            return Report::NotSent(NotSent::StoreFailed);
         }
     };
+    let sent = Instant::now();
     let result = ctx
         .client
         .send(Push {
@@ -495,7 +563,22 @@ async fn attempt(ctx: &Context, target: &Target, lease: &Lease) {
         now,
         &mut RandomJitter,
     );
+    let latency = sent.elapsed();
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let kind = ErrorKind::of(&result);
+    let transient = matches!(
+        kind,
+        Some(ErrorKind::Http5xx | ErrorKind::Http429 | ErrorKind::Timeout | ErrorKind::Connect)
+    );
+    let outcome = match (&verdict, kind) {
+        (Verdict::Delivered, _) => Attempt::Delivered,
+        (Verdict::Retry { .. }, Some(ErrorKind::Http429)) => Attempt::RateLimited,
+        (Verdict::Retry { .. }, k) => Attempt::Retry(k.unwrap_or(ErrorKind::Unreadable)),
+        (Verdict::Permanent { .. }, k) if transient => {
+            Attempt::Expired(k.unwrap_or(ErrorKind::Unreadable))
+        }
+        (Verdict::Permanent { .. }, k) => Attempt::Permanent(k.unwrap_or(ErrorKind::Unreadable)),
+    };
     match verdict {
         Verdict::Delivered => {
             let done = ctx.state.store.complete(lease.row, &ctx.worker, now).await;
@@ -516,6 +599,10 @@ async fn attempt(ctx: &Context, target: &Target, lease: &Lease) {
         Verdict::Permanent { reason } => {
             dead_letter(ctx, target, lease, &reason, status, started).await;
         }
+    }
+    Report::Sent {
+        attempt: outcome,
+        latency,
     }
 }
 

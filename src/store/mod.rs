@@ -7,6 +7,7 @@
 //! referrals, their status history, their outbox rows and the idempotency key in one
 //! transaction, and returns only after the commit is durable.
 
+pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
 
@@ -297,6 +298,31 @@ pub async fn open(
     })
 }
 
+/// How many referrals have one status and one receiver ([`Store::referral_counts`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReferralCount {
+    pub status: wijkbrug_adapters::model::ReferralStatus,
+    /// The routed receiver; `None` for referrals that were not shared with anyone (consent
+    /// missing at intake).
+    pub receiver: Option<PartnerId>,
+    pub count: u64,
+}
+
+/// One recipient's deliveries waiting or given up ([`Store::outbox_backlog`]). Push and
+/// mailbox recipients alike.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OutboxBacklog {
+    pub recipient: PartnerId,
+    /// Pending rows: queued, leased, offered or waiting for a retry.
+    pub pending: u64,
+    /// Pending rows that are due (`next_attempt_at <= now`).
+    pub due: u64,
+    /// When the oldest due row was queued (its `created_at`), if any is due.
+    pub oldest_due_queued_at: Option<DateTime<Utc>>,
+    /// Dead letters awaiting an operator.
+    pub dead: u64,
+}
+
 /// Result of applying a status transition.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum TransitionOutcome {
@@ -333,6 +359,16 @@ pub trait Store: Send + Sync + 'static {
         sender: &PartnerId,
         reference: &ExternalRef,
     ) -> Result<Option<ReferralId>, StoreError>;
+
+    /// The open referrals shared with `receiver` (delivered, accepted or in progress), newest
+    /// first, at most `limit`: the candidates for a status update that names its referral only
+    /// by a number the receiver's format derives from the id (an iWmo `ToewijzingNummer` in a
+    /// WMO305 or WMO307).
+    async fn open_received(
+        &self,
+        receiver: &PartnerId,
+        limit: u32,
+    ) -> Result<Vec<ReferralId>, StoreError>;
 
     /// Appends a transition if it is legal from the referral's current status, and queues
     /// `notify` with it, in one transaction. A `notify` item of kind
@@ -425,6 +461,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Row counts per table.
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    // ---- metrics ----------------------------------------------------------------------------
+
+    /// Every referral counted by status and routed receiver (one entry per pair that has any),
+    /// for `/metrics` and the dashboard; erased referrals included (their metadata stays).
+    /// One pass over an index on (status, receiver).
+    async fn referral_counts(&self) -> Result<Vec<ReferralCount>, StoreError>;
+
+    /// The outbox per recipient at `now`: pending rows, due rows and when the oldest due one
+    /// was queued, and dead letters. Only recipients with a pending row or a dead letter.
+    async fn outbox_backlog(&self, now: DateTime<Utc>) -> Result<Vec<OutboxBacklog>, StoreError>;
 
     // ---- retention --------------------------------------------------------------------------
 
@@ -542,6 +589,71 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    // ---- analytics (aggregates over the referrals received in a window) --------------------
+    //
+    // Counts only: residents are counted distinct inside the query (by the keyed pseudonym of
+    // the intake's audit event) and never leave the store. Sectors come from `sectors`; a
+    // partner not in it counts as [`SectorKey::Unknown`](crate::analytics::SectorKey).
+
+    /// Referrals received in `window` that were routed to a receiver, by the sender's sector
+    /// and the receiver's sector, with their distinct residents; in sector order.
+    async fn sector_flows(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError>;
+
+    /// For the referrals received in `window` that were routed, per receiving sector and
+    /// [`Stage`](crate::analytics::Stage): the time from receipt to the transition to that
+    /// stage's status (for those that reached it by now; rounded to the minute under a day,
+    /// ten minutes under a week, the hour beyond), and their distinct residents.
+    async fn stage_durations(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::StageDurations>, StoreError>;
+
+    /// Referrals received in `window` that ever became `consent_missing`, per sender, with
+    /// their distinct residents; in sector, then sender order.
+    async fn consent_refusals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError>;
+
+    /// The deliveries (outbox rows) queued in `window`, per recipient, by what became of them;
+    /// in sector, then partner order.
+    async fn delivery_outcomes(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError>;
+
+    /// The totals of the referrals received in `window` (the tables' totals, with distinct
+    /// residents, which the rows cannot give: a resident may be in several rows).
+    async fn period_totals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+    ) -> Result<crate::analytics::PeriodTotals, StoreError>;
+
+    /// Every analytics aggregate of `window` at once. An implementation reads them from one
+    /// snapshot (SQLite: one read transaction), so a table's total agrees with its rows while
+    /// the gateway keeps writing; the default reads them one after the other.
+    async fn period_aggregates(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<crate::analytics::PeriodAggregates, StoreError> {
+        Ok(crate::analytics::PeriodAggregates {
+            window: *window,
+            totals: self.period_totals(window).await?,
+            flows: self.sector_flows(window, sectors).await?,
+            durations: self.stage_durations(window, sectors).await?,
+            refusals: self.consent_refusals(window, sectors).await?,
+            deliveries: self.delivery_outcomes(window, sectors).await?,
+        })
+    }
+
     // ---- mailbox (partners that pull) -----------------------------------------------------
 
     /// Offers up to `limit` pending rows of `recipient` with id greater than `after`: rows not
@@ -603,6 +715,39 @@ pub trait Store: Send + Sync + 'static {
         let _ = (bucket, rate);
         Ok(RateDecision::Allowed)
     }
+    // ---- the operations dashboard (metadata only, see [`dashboard`]) ----------------------
+
+    /// The overview's figures, read in one snapshot: referrals per status; referrals received
+    /// at or after `since`, and how many of those are `consent_missing`; pending, retrying and
+    /// dead outbox rows; the oldest due row at `now`; and per recipient, the rows delivered
+    /// at or after `since` and those pending, retrying and dead.
+    async fn ops_overview(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<dashboard::OpsOverview, StoreError>;
+
+    /// Up to `limit` referrals matching `filter` from `start`, newest first by
+    /// `(received_at, id)`, with whether more match on either side. Keyset paging: the cost
+    /// of a page does not grow with how far into the list it is.
+    async fn referral_page(
+        &self,
+        filter: &dashboard::ReferralFilter,
+        start: dashboard::PageStart,
+        limit: usize,
+    ) -> Result<dashboard::ReferralPage, StoreError>;
+
+    /// A referral's metadata, status history (without reason texts), outbox rows and up to
+    /// `max_events` of its audit events (with only [`dashboard::TIMELINE_DETAIL_KEYS`] of
+    /// their detail); erased referrals included. `None`: no such referral.
+    async fn referral_timeline(
+        &self,
+        id: ReferralId,
+        max_events: usize,
+    ) -> Result<Option<dashboard::ReferralTimeline>, StoreError>;
+
+    /// The dead letter with this outbox row id (`None` if that row is not a dead letter).
+    async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError>;
 }
 
 /// A claimed (leased) outbox row.

@@ -24,6 +24,7 @@ mod audit;
 mod codec;
 mod delivery;
 mod instances;
+mod operations;
 mod processing_log;
 mod rate_limit;
 mod retention;
@@ -667,6 +668,103 @@ impl Store for PgStore {
         self.open_or_closed()?;
         rate_limit::take(&self.pool, bucket, rate).await
     }
+
+    async fn open_received(
+        &self,
+        receiver: &PartnerId,
+        limit: u32,
+    ) -> Result<Vec<ReferralId>, StoreError> {
+        self.open_or_closed()?;
+        operations::open_received(&self.pool, receiver, limit).await
+    }
+
+    async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {
+        self.open_or_closed()?;
+        operations::referral_counts(&self.pool).await
+    }
+
+    async fn outbox_backlog(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<super::OutboxBacklog>, StoreError> {
+        self.open_or_closed()?;
+        operations::outbox_backlog(&self.pool, now).await
+    }
+
+    async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError> {
+        self.open_or_closed()?;
+        delivery::read::dead_letter_by_id(&self.pool, row).await
+    }
+
+    // The dashboard's pages and the analytics are not on PostgreSQL yet: they answer that
+    // plainly (the dashboard shows its "unavailable" page, `wijkbrug report` exits 1) rather
+    // than a guess. See ARCHITECTURE.md, "PostgreSQL: what is not there yet".
+
+    async fn ops_overview(
+        &self,
+        _since: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> Result<super::dashboard::OpsOverview, StoreError> {
+        Err(not_yet("the dashboard overview"))
+    }
+
+    async fn referral_page(
+        &self,
+        _filter: &super::dashboard::ReferralFilter,
+        _start: super::dashboard::PageStart,
+        _limit: usize,
+    ) -> Result<super::dashboard::ReferralPage, StoreError> {
+        Err(not_yet("the dashboard's referral list"))
+    }
+
+    async fn referral_timeline(
+        &self,
+        _id: ReferralId,
+        _max_events: usize,
+    ) -> Result<Option<super::dashboard::ReferralTimeline>, StoreError> {
+        Err(not_yet("the dashboard's referral timeline"))
+    }
+
+    async fn sector_flows(
+        &self,
+        _window: &crate::analytics::TimeWindow,
+        _sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError> {
+        Err(not_yet("the analytics (flows between sectors)"))
+    }
+
+    async fn stage_durations(
+        &self,
+        _window: &crate::analytics::TimeWindow,
+        _sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::StageDurations>, StoreError> {
+        Err(not_yet(
+            "the analytics (times to acceptance and completion)",
+        ))
+    }
+
+    async fn consent_refusals(
+        &self,
+        _window: &crate::analytics::TimeWindow,
+        _sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError> {
+        Err(not_yet("the analytics (consent refusals)"))
+    }
+
+    async fn delivery_outcomes(
+        &self,
+        _window: &crate::analytics::TimeWindow,
+        _sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError> {
+        Err(not_yet("the analytics (deliveries per partner)"))
+    }
+
+    async fn period_totals(
+        &self,
+        _window: &crate::analytics::TimeWindow,
+    ) -> Result<crate::analytics::PeriodTotals, StoreError> {
+        Err(not_yet("the analytics (period totals)"))
+    }
 }
 
 fn consent_from_row(row: ConsentRow) -> Result<StoredConsent, StoreError> {
@@ -701,4 +799,11 @@ fn consent_from_row(row: ConsentRow) -> Result<StoredConsent, StoreError> {
             revoked_at,
         },
     })
+}
+
+/// The answer of a read the PostgreSQL store does not have yet.
+fn not_yet(what: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{what} is not implemented for the PostgreSQL store yet; use SQLite for it"
+    ))
 }

@@ -8,9 +8,12 @@
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
 
+mod analytics;
 mod audit;
 pub(crate) mod codec;
+mod dashboard;
 mod delivery;
+mod metrics;
 mod processing_log;
 mod retention;
 mod revoke;
@@ -317,6 +320,26 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn open_received(
+        &self,
+        receiver: &PartnerId,
+        limit: u32,
+    ) -> Result<Vec<ReferralId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM referrals WHERE receiver = ? \
+             AND status IN ('delivered', 'accepted', 'in_progress') \
+             ORDER BY received_at DESC LIMIT ?",
+        )
+        .bind(receiver.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|(id,)| codec::parse_referral_id(id, "referrals.id"))
+            .collect()
+    }
+
     async fn apply_transition(
         &self,
         id: ReferralId,
@@ -455,6 +478,17 @@ impl Store for SqliteStore {
             consents: n(consents),
             idempotency_keys: n(idempotency_keys),
         })
+    }
+
+    async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {
+        metrics::referral_counts(&self.pool).await
+    }
+
+    async fn outbox_backlog(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<super::OutboxBacklog>, StoreError> {
+        metrics::outbox_backlog(&self.pool, now).await
     }
 
     async fn referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError> {
@@ -612,6 +646,73 @@ impl Store for SqliteStore {
         .changed()
     }
 
+    async fn sector_flows(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError> {
+        analytics::sector_flows(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
+    }
+
+    async fn stage_durations(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::StageDurations>, StoreError> {
+        analytics::stage_durations(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
+    }
+
+    async fn consent_refusals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError> {
+        analytics::consent_refusals(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
+    }
+
+    async fn delivery_outcomes(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError> {
+        analytics::delivery_outcomes(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
+    }
+
+    async fn period_aggregates(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<crate::analytics::PeriodAggregates, StoreError> {
+        analytics::period_aggregates(&self.pool, window, sectors).await
+    }
+
+    async fn period_totals(
+        &self,
+        window: &crate::analytics::TimeWindow,
+    ) -> Result<crate::analytics::PeriodTotals, StoreError> {
+        analytics::period_totals(&mut *analytics::connection(&self.pool).await?, window).await
+    }
+
     async fn mailbox_offer(
         &self,
         recipient: &PartnerId,
@@ -686,6 +787,35 @@ impl Store for SqliteStore {
             *slot = None;
         }
         Ok(())
+    }
+
+    async fn ops_overview(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::store::dashboard::OpsOverview, StoreError> {
+        dashboard::overview(&self.pool, since, now).await
+    }
+
+    async fn referral_page(
+        &self,
+        filter: &crate::store::dashboard::ReferralFilter,
+        start: crate::store::dashboard::PageStart,
+        limit: usize,
+    ) -> Result<crate::store::dashboard::ReferralPage, StoreError> {
+        dashboard::page(&self.pool, filter, start, limit).await
+    }
+
+    async fn referral_timeline(
+        &self,
+        id: ReferralId,
+        max_events: usize,
+    ) -> Result<Option<crate::store::dashboard::ReferralTimeline>, StoreError> {
+        dashboard::timeline(&self.pool, id, max_events).await
+    }
+
+    async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError> {
+        delivery::read::dead_letter_by_id(&self.pool, row).await
     }
 }
 

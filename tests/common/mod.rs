@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod network;
+pub mod ops_pages;
 pub mod partner_server;
 
 use std::collections::HashMap;

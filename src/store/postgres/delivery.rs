@@ -682,4 +682,34 @@ pub(crate) mod read {
             })
             .collect()
     }
+
+    /// The dead letter with this outbox row id (`None` if that row is not a dead letter).
+    pub(crate) async fn dead_letter_by_id(
+        pool: &PgPool,
+        row: i64,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        let found: Option<DeadRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' AND id = $1"
+        ))
+        .bind(row)
+        .fetch_optional(pool)
+        .await
+        .map_err(unavailable)?;
+        found
+            .map(|row| {
+                let (id, referral, recipient, kind, transition, attempts, error, created, failed) =
+                    row;
+                Ok(DeadLetter {
+                    row: id,
+                    item: codec::outbox_from_row((referral, recipient, kind, transition))?,
+                    attempts: u32::try_from(attempts)
+                        .map_err(|_| corrupt("outbox.attempts is out of range"))?,
+                    last_error: error.unwrap_or_default(),
+                    created_at: created,
+                    failed_at: failed
+                        .ok_or_else(|| corrupt("a dead outbox row has no failed_at"))?,
+                })
+            })
+            .transpose()
+    }
 }

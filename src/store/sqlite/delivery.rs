@@ -760,25 +760,39 @@ pub(crate) mod read {
             }
         };
         tx.commit().await.map_err(unavailable)?;
-        rows.into_iter()
-            .map(|row| {
-                let (id, referral, recipient, kind, transition, attempts, error, created, failed) =
-                    row;
-                Ok(DeadLetter {
-                    row: id,
-                    item: codec::outbox_from_row((referral, recipient, kind, transition))?,
-                    attempts: u32::try_from(attempts)
-                        .map_err(|_| corrupt("outbox.attempts is out of range"))?,
-                    last_error: error.unwrap_or_default(),
-                    created_at: codec::parse_ts(&created, "outbox.created_at")?,
-                    failed_at: codec::parse_ts(
-                        failed
-                            .as_deref()
-                            .ok_or_else(|| corrupt("a dead outbox row has no failed_at"))?,
-                        "outbox.failed_at",
-                    )?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(dead_from_row).collect()
+    }
+
+    /// The dead letter with this row id (`None` if the row is not a dead letter).
+    pub(crate) async fn dead_letter_by_id(
+        pool: &SqlitePool,
+        row: i64,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        let found: Option<DeadRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE id = ? AND state = 'dead'"
+        ))
+        .bind(row)
+        .fetch_optional(pool)
+        .await
+        .map_err(unavailable)?;
+        found.map(dead_from_row).transpose()
+    }
+
+    fn dead_from_row(row: DeadRow) -> Result<DeadLetter, StoreError> {
+        let (id, referral, recipient, kind, transition, attempts, error, created, failed) = row;
+        Ok(DeadLetter {
+            row: id,
+            item: codec::outbox_from_row((referral, recipient, kind, transition))?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| corrupt("outbox.attempts is out of range"))?,
+            last_error: error.unwrap_or_default(),
+            created_at: codec::parse_ts(&created, "outbox.created_at")?,
+            failed_at: codec::parse_ts(
+                failed
+                    .as_deref()
+                    .ok_or_else(|| corrupt("a dead outbox row has no failed_at"))?,
+                "outbox.failed_at",
+            )?,
+        })
     }
 }

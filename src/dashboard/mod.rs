@@ -1,0 +1,233 @@
+//! The operations dashboard under `/ops/`: server-rendered HTML for the operations and admin
+//! roles, served by the gateway itself. No build step and nothing from outside: the style
+//! sheet and the one small script are compiled into the binary ([`assets`]), and every page
+//! works without JavaScript (the script only refreshes the overview's figures).
+//!
+//! - [`session`]: signing in with a staff token, the session cookie, the form token.
+//! - [`overview`]: referrals by status, deliveries in flight, dead letters, consent refusals,
+//!   deliveries per partner and the audit chain, refreshed live.
+//! - [`referrals`]: the referral list (filters, keyset paging) and one referral's timeline.
+//! - [`dead_letters`]: the dead-letter list; retry and discard with a confirmation step
+//!   (admin role).
+//! - [`partners`]: the per-partner table, rendered from plain rows.
+//!
+//! Metadata only, everywhere: ids, partners, sectors, statuses, times and error kinds. No
+//! page reads a request, a shared copy, a reason text or a note (the store's dashboard reads
+//! do not select them), so no resident data can reach a page.
+
+pub mod assets;
+pub mod dead_letters;
+pub mod flows;
+pub mod layout;
+pub mod login;
+pub mod overview;
+pub mod partners;
+pub mod referrals;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Mutex;
+
+use crate::access::Permission;
+use crate::app::SharedState;
+use crate::audit_chain::ChainCheck;
+use session::{Session, Sessions};
+
+/// How long the audit chain's last check is shown before it is walked again.
+const CHAIN_CHECK_TTL: Duration = Duration::from_secs(30);
+
+/// The dashboard's state: the gateway's, the sessions, and the last audit-chain check.
+pub struct Dashboard {
+    pub app: SharedState,
+    pub sessions: Sessions,
+    chain: Mutex<Option<(Instant, Result<ChainCheck, String>)>>,
+}
+
+pub type DashState = Arc<Dashboard>;
+
+impl Dashboard {
+    pub fn new(app: SharedState) -> Self {
+        Self {
+            app,
+            sessions: Sessions::default(),
+            chain: Mutex::new(None),
+        }
+    }
+
+    /// The signed-in staff member, if their role grants `permission`. Without a session the
+    /// answer is the sign-in page (a redirect back to `uri` after it); with a role that may
+    /// not, a 403 page. Records the account on the request span, as the API does.
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        permission: Permission,
+    ) -> Result<Session, Refusal> {
+        let Some(session) = self.sessions.get(headers) else {
+            let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ops/");
+            let to = format!("/ops/login?next={}", layout::encode_query(next));
+            return Err(Refusal(Box::new(Redirect::to(&to).into_response())));
+        };
+        tracing::Span::current().record(
+            "staff",
+            format!("{}:{}", session.role.code(), session.name).as_str(),
+        );
+        if !session.may(permission) {
+            return Err(Refusal(Box::new(forbidden(
+                Some(&session),
+                &format!(
+                    "Your role ({}) does not open this page. The dashboard is for operations \
+                     staff and administrators.",
+                    layout::role_label(session.role)
+                ),
+            ))));
+        }
+        Ok(session)
+    }
+
+    /// The audit chain's status, with when it was checked: the background watcher's latest
+    /// walk (`state.audit_chain`, every `[audit] verify_interval_secs`) when it is newer than
+    /// [`CHAIN_CHECK_TTL`]; otherwise walked here with [`crate::audit_chain::check`] at most
+    /// every [`CHAIN_CHECK_TTL`] (the one place the dashboard walks it).
+    pub async fn chain_status(&self) -> (Instant, Result<ChainCheck, String>) {
+        if let Some(watched) = self.app.audit_chain.latest() {
+            let age = (crate::store::now() - watched.checked_at)
+                .to_std()
+                .unwrap_or_default();
+            let mut last = self.chain.lock().await;
+            let ours_newer = last.as_ref().is_some_and(|(at, _)| at.elapsed() < age);
+            if !ours_newer {
+                if let Some(at) = Instant::now().checked_sub(age) {
+                    *last = Some((at, Ok(watched.check)));
+                }
+            }
+        }
+        let mut last = self.chain.lock().await;
+        if let Some((at, check)) = last.as_ref() {
+            if at.elapsed() < CHAIN_CHECK_TTL {
+                return (*at, check.clone());
+            }
+        }
+        let check = crate::audit_chain::check(self.app.store.as_ref())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "store failed reading the audit chain");
+                "the store could not be read".to_owned()
+            });
+        let at = Instant::now();
+        *last = Some((at, check.clone()));
+        (at, check)
+    }
+}
+
+/// A page answered instead of the one asked for (the sign-in page, a 403 or 404 page).
+pub struct Refusal(pub Box<Response>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A 403 page.
+pub fn forbidden(session: Option<&Session>, text: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        layout::message_page("Not for your role", session, text, None),
+    )
+        .into_response()
+}
+
+/// A 404 page.
+pub fn not_found(session: Option<&Session>, what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        layout::message_page(
+            "Not found",
+            session,
+            &format!("There is no {what} here."),
+            Some(("/ops/", "Back to the overview")),
+        ),
+    )
+        .into_response()
+}
+
+/// A 503 page (the store could not answer).
+pub fn unavailable(session: Option<&Session>) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        layout::message_page(
+            "The store is unavailable",
+            session,
+            "The gateway could not read its store just now. Try again in a moment.",
+            None,
+        ),
+    )
+        .into_response()
+}
+
+/// Headers every dashboard answer carries: nothing from elsewhere may run or frame it, and
+/// no page is cached.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn unknown_page(
+    axum::extract::State(dash): axum::extract::State<DashState>,
+    headers: HeaderMap,
+) -> Response {
+    let session = dash.sessions.get(&headers);
+    not_found(session.as_ref(), "such page")
+}
+
+/// The dashboard's routes, to merge into the gateway's router.
+pub fn router(app: SharedState) -> Router<SharedState> {
+    let dash: DashState = Arc::new(Dashboard::new(app));
+    Router::new()
+        .route("/ops", get(|| async { Redirect::permanent("/ops/") }))
+        .route("/ops/", get(overview::page))
+        .route("/ops/live", get(overview::live))
+        .route("/ops/login", get(login::form).post(login::sign_in))
+        .route("/ops/logout", post(login::sign_out))
+        .route("/ops/referrals", get(referrals::list))
+        .route("/ops/referrals/{id}", get(referrals::timeline))
+        .route("/ops/dead-letters", get(dead_letters::list))
+        .route("/ops/flows", get(flows::page))
+        .route(
+            "/ops/dead-letters/{id}/{action}",
+            get(dead_letters::confirm).post(dead_letters::act),
+        )
+        .route("/ops/assets/{file}", get(assets::serve))
+        .route("/ops/{*rest}", get(unknown_page))
+        // Forms are small: a token, a checkbox, a form token.
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(dash)
+}

@@ -1,0 +1,318 @@
+//! `/ops/`: the overview, and `/ops/live`, the same figures as an HTML fragment that the
+//! page's script fetches every few seconds.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use maud::{html, Markup};
+use wijkbrug_adapters::model::ReferralStatus;
+
+use super::layout::{self, duration_words, status_label, status_tone, when};
+use super::partners;
+use super::DashState;
+use crate::access::Permission;
+use crate::audit_chain::ChainCheck;
+use crate::store::dashboard::OpsOverview;
+
+/// The period of the "since" figures.
+const PERIOD_HOURS: i64 = 24;
+/// How often the page's script fetches the figures again, in seconds.
+pub const REFRESH_SECS: u32 = 5;
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What the overview shows, read at `now`.
+pub struct Snapshot {
+    pub now: DateTime<Utc>,
+    pub figures: OpsOverview,
+    pub chain: Result<ChainCheck, String>,
+    /// How long ago the chain was checked, in seconds.
+    pub chain_checked_secs: u64,
+}
+
+async fn snapshot(dash: &DashState) -> Result<Snapshot, crate::store::StoreError> {
+    let now = crate::app::now();
+    let figures = dash
+        .app
+        .store
+        .ops_overview(now - Duration::hours(PERIOD_HOURS), now)
+        .await?;
+    let (checked, chain) = dash.chain_status().await;
+    Ok(Snapshot {
+        now,
+        figures,
+        chain,
+        chain_checked_secs: checked.elapsed().as_secs(),
+    })
+}
+
+fn in_flight(f: &OpsOverview) -> u64 {
+    f.by_status
+        .iter()
+        .filter(|(s, _)| {
+            matches!(
+                s,
+                ReferralStatus::Received | ReferralStatus::Routed | ReferralStatus::Delivered
+            )
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn card(id: &str, label: &str, value: Markup, note: Markup, tone: &str) -> Markup {
+    html! {
+        div class={ "card " (tone) } data-card=(id) {
+            p.card-label { (label) }
+            p.card-value { (value) }
+            p.card-note { (note) }
+        }
+    }
+}
+
+/// The figures (the part the script replaces).
+pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
+    let f = &s.figures;
+    let total: u64 = f.by_status.iter().map(|(_, n)| n).sum();
+    let max = f
+        .by_status
+        .iter()
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let oldest = f.oldest_due.map(|t| (s.now - t).num_seconds());
+    let period = format!("{PERIOD_HOURS} h");
+    let health = dash.app.delivery_health.snapshot(std::time::Instant::now());
+    let rows = partners::rows(&dash.app.config, &f.partners, &health);
+    html! {
+        div.cards {
+            (card("in-flight", "In flight", html! { (thousands(in_flight(f))) },
+                html! { "referrals received, routed or delivered, not yet taken up" }, ""))
+            (card("queued", "Deliveries queued", html! { (thousands(f.deliveries_pending)) },
+                html! {
+                    @if f.deliveries_retrying > 0 {
+                        strong { (thousands(f.deliveries_retrying)) } " waiting to retry after a failure"
+                    } @else { "none failing" }
+                },
+                if f.deliveries_retrying > 0 { "tone-warn" } else { "" }))
+            (card("dead-letters", "Dead letters", html! {
+                    a href="/ops/dead-letters" { (thousands(f.dead_letters)) }
+                },
+                html! { @if f.dead_letters > 0 { "need an operator" } @else { "nothing to do" } },
+                if f.dead_letters > 0 { "tone-bad" } else { "" }))
+            (card("oldest-due", "Oldest due delivery", html! {
+                    @match oldest { Some(secs) => (duration_words(secs)), None => "—" }
+                },
+                html! { @if oldest.is_some() { "waiting since it was due" } @else { "nothing waiting" } },
+                if oldest.is_some_and(|s| s > OLDEST_DUE_WARN_SECS) { "tone-warn" } else { "" }))
+            (card("received", "Received", html! { (thousands(f.received_since)) },
+                html! { "referrals in the last " (period) }, ""))
+            (card("consent-refusals", "Consent refusals", html! { (thousands(f.consent_refusals_since)) },
+                html! { "of those, stopped for lack of consent" },
+                if f.consent_refusals_since > 0 { "tone-warn" } else { "" }))
+        }
+        div.columns {
+            section.panel aria-labelledby="by-status-title" {
+                h2 #by-status-title { "Referrals by status" }
+                p.panel-note { (thousands(total)) " referrals in the store" }
+                table.data.bars #by-status {
+                    caption.visually-hidden { "Referrals by current status" }
+                    thead { tr { th scope="col" { "Status" } th.num scope="col" { "Referrals" } th scope="col" { span.visually-hidden { "Share" } } } }
+                    tbody {
+                        @for (status, n) in &f.by_status {
+                            tr data-status=(status.code()) {
+                                th scope="row" {
+                                    a href={ "/ops/referrals?status=" (status.code()) } {
+                                        span class={ "dot " (status_tone(*status)) } aria-hidden="true" {}
+                                        (status_label(*status))
+                                    }
+                                }
+                                td.num { (thousands(*n)) }
+                                td.bar-cell {
+                                    svg class={ "bar " (status_tone(*status)) } viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" focusable="false" {
+                                        rect.track x="0" y="0" width="100" height="10" rx="2" {}
+                                        rect.fill x="0" y="0" width=(format!("{:.1}", (*n as f64) * 100.0 / (max as f64))) height="10" rx="2" {}
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            div.stack {
+                section.panel aria-labelledby="attention-title" {
+                    h2 #attention-title { "Needs attention" }
+                    (attention(&rows, oldest, &s.chain))
+                }
+                section.panel aria-labelledby="chain-title" {
+                    h2 #chain-title { "Audit chain" }
+                    (chain(&s.chain, s.chain_checked_secs))
+                }
+            }
+        }
+        section.panel aria-labelledby="partners-title" {
+            h2 #partners-title { "Deliveries per partner" }
+            p.panel-note { "Delivered in the last " (period) "; queued, retrying and dead letters now." }
+            (partners::table(&rows, &period))
+        }
+        p.updated {
+            "Figures of " (when(s.now)) " UTC."
+        }
+    }
+}
+
+/// A delivery due this long ago (seconds) is worth a look.
+const OLDEST_DUE_WARN_SECS: i64 = 300;
+
+/// What operations should look at first, in words, worst first.
+fn attention(
+    rows: &[partners::PartnerRow],
+    oldest_due_secs: Option<i64>,
+    chain: &Result<ChainCheck, String>,
+) -> Markup {
+    let broken = !matches!(chain, Ok(c) if c.intact);
+    let late = oldest_due_secs.filter(|s| *s > OLDEST_DUE_WARN_SECS);
+    let dead: Vec<&partners::PartnerRow> = rows.iter().filter(|r| r.dead > 0).collect();
+    let retrying: Vec<&partners::PartnerRow> = rows.iter().filter(|r| r.retrying > 0).collect();
+    let calm = !broken && late.is_none() && dead.is_empty() && retrying.is_empty();
+    html! {
+        @if calm {
+            p.calm data-attention="none" {
+                span.chain-mark aria-hidden="true" { "✓" }
+                span { "Nothing needs attention: every delivery got through or is on its way." }
+            }
+        } @else {
+            ul.attention {
+                @if broken {
+                    li.tone-bad data-attention="audit-chain" { strong { "The audit chain is broken." } " See below." }
+                }
+                @for r in &dead {
+                    li.tone-bad data-attention="dead-letters" {
+                        a href="/ops/dead-letters" { (thousands(r.dead)) " dead letter" @if r.dead != 1 { "s" } }
+                        " for " strong { (r.name) }
+                    }
+                }
+                @for r in &retrying {
+                    li.tone-warn data-attention="retrying" {
+                        (thousands(r.retrying)) " deliver" @if r.retrying == 1 { "y" } @else { "ies" }
+                        " to " strong { (r.name) } " waiting to retry after a failure"
+                    }
+                }
+                @if let Some(secs) = late {
+                    li.tone-warn data-attention="oldest-due" {
+                        "The oldest due delivery has waited " (duration_words(secs))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn chain(check: &Result<ChainCheck, String>, checked_secs: u64) -> Markup {
+    html! {
+        @match check {
+            Ok(c) if c.intact => {
+                p.chain.chain-ok data-chain="intact" {
+                    span.chain-mark aria-hidden="true" { "✓" }
+                    span { strong { "Intact" } ": every one of " (thousands(c.events)) " events links to the one before." }
+                }
+                @if let Some(head) = &c.head_hash {
+                    p.panel-note { "Head " code { (head.get(..16).unwrap_or(head)) "…" } }
+                }
+            }
+            Ok(c) => {
+                p.chain.chain-bad data-chain="broken" role="alert" {
+                    span.chain-mark aria-hidden="true" { "✗" }
+                    span {
+                        strong { "Broken" }
+                        @if let Some(at) = c.broken_at { " at event " (thousands(at)) }
+                        @if let Some(why) = &c.reason { ": " (why) }
+                    }
+                }
+                p.panel-note { "Tell the privacy officer and the administrator: the audit log was changed outside the gateway." }
+            }
+            Err(why) => {
+                p.chain.chain-bad data-chain="unknown" { span { strong { "Not checked" } ": " (why) } }
+            }
+        }
+        p.panel-note { "Checked " (checked_secs) " s ago; checked again every 30 s at most." }
+    }
+}
+
+/// `GET /ops/`.
+pub async fn page(State(dash): State<DashState>, headers: HeaderMap, uri: Uri) -> Response {
+    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let snap = match snapshot(&dash).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "store failed reading the overview");
+            return super::unavailable(Some(&session));
+        }
+    };
+    layout::page(
+        "Overview",
+        Some(&session),
+        Some("/ops/"),
+        html! {
+            div.page-head {
+                h1 { "Overview" }
+                div.live-controls {
+                    span #live-status role="status" aria-live="polite" data-refresh=(REFRESH_SECS) {
+                        noscript { "Reload the page for fresh figures." }
+                    }
+                    button.button.small #live-toggle type="button" hidden { "Pause updates" }
+                }
+            }
+            div #live data-src="/ops/live" {
+                (figures(&dash, &snap))
+            }
+        },
+    )
+    .into_response()
+}
+
+/// `GET /ops/live`: the figures alone, for the script. 401 without a session (the script
+/// then asks to sign in again), 403 for a role without the permission.
+pub async fn live(State(dash): State<DashState>, headers: HeaderMap) -> Response {
+    let Some(session) = dash.sessions.get(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    if !session.may(Permission::ViewOperations) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match snapshot(&dash).await {
+        Ok(s) => figures(&dash, &s).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "store failed reading the overview");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

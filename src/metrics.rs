@@ -1,0 +1,283 @@
+//! Prometheus metrics, served at `GET /metrics` in the OpenMetrics text format (which
+//! Prometheus scrapes natively), every name prefixed `wijkbrug_`.
+//!
+//! Two kinds of values:
+//! - **counted as they happen**, kept in the state's long-lived [`Registry`]: delivery attempts
+//!   by partner and outcome, their latency histogram, dead-lettered and cancelled deliveries
+//!   and outbound rate-limit waits (all from [`crate::delivery::DeliveryHealth`]); consent
+//!   decisions at intake and inbound 429s (from [`Metrics`]). They start at zero when the
+//!   gateway starts, as Prometheus counters do.
+//! - **read at scrape time** ([`render`]): referrals by status and receiving sector and the
+//!   outbox backlog from the store, the audit chain from the watcher's latest walk, and each
+//!   push partner's circuit state.
+//!
+//! Label values are partner ids, sectors, statuses, outcomes, reasons' codes and circuit
+//! states only: never anything about a resident. The route is open (no token) like
+//! `/healthz`, for a Prometheus scraper on the operations network: see README, Operations.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use wijkbrug_adapters::model::{ReferralStatus, Sector};
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::delivery::health::{CircuitState, PartnerLabel};
+use crate::store::StoreError;
+
+/// The prefix of every metric name.
+pub const PREFIX: &str = "wijkbrug";
+
+/// The `sector` label of referrals no partner was routed for (consent missing at intake).
+pub const NO_SECTOR: &str = "none";
+
+/// The content type of `/metrics`.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Label set of consent decisions: `decision` is `shared` or `refused`, `reason` is `permit`
+/// or the refusal's code (`no-consent`, `objection`, `consent-insufficient`,
+/// `needs-not-covered`), `sector` the routed receiver's sector.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsentLabels {
+    pub decision: &'static str,
+    pub reason: &'static str,
+    pub sector: &'static str,
+}
+
+/// The metrics counted outside delivery, and the registry every counted metric is in.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    consent_decisions: Family<ConsentLabels, Counter>,
+    inbound_rate_limited: Family<PartnerLabel, Counter>,
+}
+
+impl Metrics {
+    /// Registers the intake metrics in `registry` (which already holds the delivery health's)
+    /// with a zero series per partner for the inbound 429s.
+    pub fn new(mut registry: Registry, config: &Config) -> Self {
+        let consent_decisions = Family::<ConsentLabels, Counter>::default();
+        let inbound_rate_limited = Family::<PartnerLabel, Counter>::default();
+        for p in &config.partners.list {
+            inbound_rate_limited.get_or_create_owned(&PartnerLabel {
+                partner: p.id.to_string(),
+            });
+        }
+        registry.register(
+            "consent_decisions",
+            "Consent decisions on referrals stored at intake: shared (permit) or refused (with the refusal's code), by the receiver's sector",
+            consent_decisions.clone(),
+        );
+        registry.register(
+            "inbound_rate_limited",
+            "Requests from a partner refused with 429 because of its inbound rate limit",
+            inbound_rate_limited.clone(),
+        );
+        Self {
+            registry,
+            consent_decisions,
+            inbound_rate_limited,
+        }
+    }
+
+    /// A new registry for the metrics counted as they happen, with the common prefix.
+    pub fn registry() -> Registry {
+        Registry::with_prefix(PREFIX)
+    }
+
+    /// A referral stored at intake whose receiver is in `sector`: shared, or refused with the
+    /// refusal's `code`.
+    pub fn consent_decision(&self, refused: Option<&'static str>, sector: Sector) {
+        let (decision, reason) = match refused {
+            None => ("shared", "permit"),
+            Some(code) => ("refused", code),
+        };
+        self.consent_decisions
+            .get_or_create(&ConsentLabels {
+                decision,
+                reason,
+                sector: sector.code(),
+            })
+            .inc();
+    }
+
+    /// A request from `partner` was refused by its inbound rate limit.
+    pub fn inbound_rate_limited(&self, partner: &str) {
+        self.inbound_rate_limited
+            .get_or_create(&PartnerLabel {
+                partner: partner.to_owned(),
+            })
+            .inc();
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReferralLabels {
+    status: &'static str,
+    sector: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    partner: String,
+    state: &'static str,
+}
+
+/// Why `/metrics` could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The encoder failed (writing to a string cannot; this would be a bug).
+    #[error("the metrics could not be encoded")]
+    Encode,
+}
+
+/// The whole `/metrics` text at `now`: the counted metrics, then the ones read now from the
+/// store, the audit-chain watcher and the circuit breakers.
+pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, MetricsError> {
+    let counts = state.store.referral_counts().await?;
+    let backlog = state.store.outbox_backlog(now).await?;
+    let mut scrape = Registry::with_prefix(PREFIX);
+
+    // Referrals by status and the receiver's sector: every pair, zero included.
+    let referrals = Family::<ReferralLabels, Gauge>::default();
+    let sectors: Vec<&'static str> = Sector::ALL
+        .iter()
+        .map(|s| s.code())
+        .chain([NO_SECTOR])
+        .collect();
+    for status in ReferralStatus::ALL {
+        for sector in &sectors {
+            referrals.get_or_create_owned(&ReferralLabels {
+                status: status.code(),
+                sector,
+            });
+        }
+    }
+    for c in &counts {
+        let sector = match &c.receiver {
+            None => NO_SECTOR,
+            Some(r) => state
+                .config
+                .partners
+                .get(r.as_str())
+                .map_or("unknown", |p| p.sector.code()),
+        };
+        referrals
+            .get_or_create(&ReferralLabels {
+                status: c.status.code(),
+                sector,
+            })
+            .inc_by(i64::try_from(c.count).unwrap_or(i64::MAX));
+    }
+    scrape.register(
+        "referrals",
+        "Referrals in the store by status and the routed receiver's sector (none: not routed to anyone)",
+        referrals,
+    );
+
+    // The outbox per recipient: every configured partner, zero included.
+    let pending = Family::<PartnerLabel, Gauge>::default();
+    let due = Family::<PartnerLabel, Gauge>::default();
+    let oldest = Family::<PartnerLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let dead = Family::<PartnerLabel, Gauge>::default();
+    let label = |p: &str| PartnerLabel {
+        partner: p.to_owned(),
+    };
+    for p in &state.config.partners.list {
+        let l = label(p.id.as_str());
+        pending.get_or_create_owned(&l);
+        due.get_or_create_owned(&l);
+        oldest.get_or_create_owned(&l);
+        dead.get_or_create_owned(&l);
+    }
+    for b in &backlog {
+        let l = label(b.recipient.as_str());
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        pending.get_or_create(&l).set(n(b.pending));
+        due.get_or_create(&l).set(n(b.due));
+        dead.get_or_create(&l).set(n(b.dead));
+        let age = b.oldest_due_queued_at.map_or(0.0, |t| {
+            ((now - t).num_milliseconds().max(0) as f64) / 1000.0
+        });
+        oldest.get_or_create(&l).set(age);
+    }
+    scrape.register(
+        "outbox_pending",
+        "Deliveries queued for a partner (due, leased, offered or waiting for a retry): the queue depth",
+        pending,
+    );
+    scrape.register(
+        "outbox_due",
+        "Deliveries for a partner whose time has come (waiting for the worker or the partner's pull)",
+        due,
+    );
+    scrape.register_with_unit(
+        "outbox_oldest_due_age",
+        "How long ago the oldest due delivery for a partner was queued (0 when none is due)",
+        Unit::Seconds,
+        oldest,
+    );
+    scrape.register(
+        "dead_letters",
+        "Dead letters awaiting an operator (retry or discard), by partner",
+        dead,
+    );
+
+    // The audit chain, from the watcher's latest walk (absent until the first one).
+    if let Some(latest) = state.audit_chain.latest() {
+        let events = Gauge::<i64>::default();
+        events.set(i64::try_from(latest.check.events).unwrap_or(i64::MAX));
+        let intact = Gauge::<i64>::default();
+        intact.set(i64::from(latest.check.intact));
+        let checked = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        checked.set(latest.checked_at.timestamp_millis() as f64 / 1000.0);
+        scrape.register(
+            "audit_chain_events",
+            "Events in the audit chain that were found linked at the latest walk",
+            events,
+        );
+        scrape.register(
+            "audit_chain_intact",
+            "1 when the latest walk found the audit chain intact, 0 when a link is broken",
+            intact,
+        );
+        scrape.register(
+            "audit_chain_checked_timestamp_seconds",
+            "When the audit chain was last walked (Unix time)",
+            checked,
+        );
+    }
+
+    // Circuit states, one series per partner and state (1 for the current one).
+    let circuit = Family::<CircuitLabels, Gauge>::default();
+    for p in state.delivery_health.snapshot(Instant::now()) {
+        for s in CircuitState::ALL {
+            circuit
+                .get_or_create(&CircuitLabels {
+                    partner: p.partner.clone(),
+                    state: s.as_str(),
+                })
+                .set(i64::from(p.circuit == s));
+        }
+    }
+    scrape.register(
+        "delivery_circuit_state",
+        "A push partner's circuit breaker: 1 for its current state (closed, open, half_open), 0 for the others",
+        circuit,
+    );
+
+    let mut text = String::new();
+    encode_registry(&mut text, &state.metrics.registry)
+        .and_then(|()| encode_registry(&mut text, &scrape))
+        .and_then(|()| encode_eof(&mut text))
+        .map_err(|_| MetricsError::Encode)?;
+    Ok(text)
+}

@@ -1,0 +1,90 @@
+//! What operations read that is not a dashboard page: referral counts and the outbox backlog
+//! for `/metrics`, and a receiver's open referrals (for iWmo start and stop messages, which
+//! name their referral by a number derived from its id).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+use wijkbrug_adapters::model::{PartnerId, ReferralId, ReferralStatus};
+
+use super::codec::{corrupt, parse_partner, referral_id, unavailable};
+use crate::store::{OutboxBacklog, ReferralCount, StoreError};
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+pub(crate) async fn referral_counts(pool: &PgPool) -> Result<Vec<ReferralCount>, StoreError> {
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT status, receiver, COUNT(*) FROM referrals GROUP BY status, receiver \
+         ORDER BY status, receiver",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|(status, receiver, n)| {
+            Ok(ReferralCount {
+                status: status
+                    .parse::<ReferralStatus>()
+                    .map_err(|_| corrupt("referrals.status is not a status"))?,
+                receiver: receiver
+                    .map(|r| parse_partner(&r, "referrals.receiver"))
+                    .transpose()?,
+                count: count(n),
+            })
+        })
+        .collect()
+}
+
+/// Recipient, pending, due, the oldest due row's queueing time, dead.
+type BacklogRow = (String, i64, i64, Option<DateTime<Utc>>, i64);
+
+pub(crate) async fn outbox_backlog(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxBacklog>, StoreError> {
+    let rows: Vec<BacklogRow> = sqlx::query_as(
+        "SELECT recipient, \
+                COUNT(*) FILTER (WHERE state = 'pending'), \
+                COUNT(*) FILTER (WHERE state = 'pending' AND next_attempt_at <= $1), \
+                MIN(created_at) FILTER (WHERE state = 'pending' AND next_attempt_at <= $1), \
+                COUNT(*) FILTER (WHERE state = 'dead') \
+         FROM outbox WHERE state IN ('pending', 'dead') GROUP BY recipient ORDER BY recipient",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|(recipient, pending, due, oldest, dead)| {
+            Ok(OutboxBacklog {
+                recipient: parse_partner(&recipient, "outbox.recipient")?,
+                pending: count(pending),
+                due: count(due),
+                oldest_due_queued_at: oldest,
+                dead: count(dead),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn open_received(
+    pool: &PgPool,
+    receiver: &PartnerId,
+    limit: u32,
+) -> Result<Vec<ReferralId>, StoreError> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM referrals WHERE receiver = $1 \
+         AND status IN ('delivered', 'accepted', 'in_progress') \
+         ORDER BY received_at DESC LIMIT $2",
+    )
+    .bind(receiver.as_str())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|(id,)| referral_id(id, "referrals.id"))
+        .collect()
+}
