@@ -390,9 +390,6 @@ async fn partner_lane(
         // Wait for a slot and the rate limit; give up the row if shutdown comes first.
         let ready = async {
             let permit = slots.clone().acquire_owned().await.ok()?;
-            if limiter.check().is_err() {
-                ctx.state.delivery_health.quota_wait(target.id.as_str());
-            }
             outbound_token(&ctx, &target, &limiter).await;
             Some(permit)
         };
@@ -457,12 +454,21 @@ async fn partner_lane(
 /// own, as a single instance would).
 async fn outbound_token(ctx: &Context, target: &Target, limiter: &DefaultDirectRateLimiter) {
     let store = &ctx.state.store;
+    let mut waited = false;
     if store.shares_rate_limits() {
         let bucket = RateBucket::Outbound(target.id.clone());
         loop {
             match store.take_rate_token(&bucket, target.quota).await {
-                Ok(RateDecision::Allowed) => return,
-                Ok(RateDecision::Limited { retry_after }) => tokio::time::sleep(retry_after).await,
+                Ok(RateDecision::Allowed) => {
+                    if waited {
+                        ctx.state.delivery_health.quota_wait(target.id.as_str());
+                    }
+                    return;
+                }
+                Ok(RateDecision::Limited { retry_after }) => {
+                    waited = true;
+                    tokio::time::sleep(retry_after).await;
+                }
                 Err(e) => {
                     warn!(partner = %target.id, error = %e, "delivery: the shared outbound quota could not be read; keeping to it in this instance");
                     break;
@@ -470,7 +476,13 @@ async fn outbound_token(ctx: &Context, target: &Target, limiter: &DefaultDirectR
             }
         }
     }
-    limiter.until_ready().await;
+    if limiter.check().is_err() {
+        waited = true;
+        limiter.until_ready().await;
+    }
+    if waited {
+        ctx.state.delivery_health.quota_wait(target.id.as_str());
+    }
 }
 
 /// One row leaves the lane; wake the dispatcher if the lane was full.
