@@ -1,7 +1,8 @@
 //! Durable intakes: one at a time, and 64 at once, which each store's writer groups into shared
 //! commits. Into a real SQLite file (WAL, synchronous = FULL), and into PostgreSQL (a database
 //! made for the run on the server of `WIJKBRUG_BENCH_PG`, default
-//! postgres://postgres@127.0.0.1:5432, dropped afterwards; skipped when there is none), where
+//! postgres://postgres@127.0.0.1:5432, dropped afterwards, and swept by `.ci/run` like
+//! the tests' databases if the run was killed; skipped when there is none), where
 //! the 64 are also split over two store handles, as two gateway instances would send them.
 
 use std::sync::Arc;
@@ -133,7 +134,7 @@ fn bench(c: &mut Criterion) {
 
     let server = std::env::var("WIJKBRUG_BENCH_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let name = format!("wijkbrug_bench_{}", std::process::id());
+    let name = format!("wijkbrug_test_{}_bench", std::process::id());
     let admin = |sql: String| {
         let server = server.clone();
         rt.block_on(async move {

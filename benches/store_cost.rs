@@ -2,9 +2,10 @@
 //! on PostgreSQL: N referrals (default 2,000; `WIJKBRUG_COST_N`) are taken in, delivered,
 //! read by the receiver, accepted and completed (each status sent back to the sender as a
 //! notice, delivered too), 64 at a time. Prints, per store, the rate of each step and what the
-//! store wrote per referral: commits, rows, WAL bytes and fsyncs (PostgreSQL's statistics),
+//! store wrote per referral: transactions, rows, WAL bytes and fsyncs (PostgreSQL's statistics),
 //! and the space the tables hold. PostgreSQL: a database made for the run on the server of
-//! `WIJKBRUG_BENCH_PG` (default postgres://postgres@127.0.0.1:5432), dropped afterwards.
+//! `WIJKBRUG_BENCH_PG` (default postgres://postgres@127.0.0.1:5432), dropped afterwards, and
+//! swept by `.ci/run` like the tests' databases if the run was killed.
 //!
 //! `cargo bench --bench store_cost` (a plain program, not criterion).
 
@@ -316,7 +317,7 @@ fn main() {
     // PostgreSQL.
     let server = std::env::var("WIJKBRUG_BENCH_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let name = format!("wijkbrug_cost_{}", std::process::id());
+    let name = format!("wijkbrug_test_{}_cost", std::process::id());
     rt.block_on(async {
         let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await else {
             println!("\npostgres: skipped, no server at {server}");
@@ -347,7 +348,8 @@ fn main() {
             .map(|(b, a)| (a - b) as f64 / n as f64)
             .collect();
         println!(
-            "  per referral: {:.2} commits ({:.2} of them the writer's), {:.1} rows inserted, \
+            "  per referral: {:.2} transactions, reads included ({:.2} of them the writer's \
+             batches), {:.1} rows inserted, \
              {:.1} updated, {:.1} deleted",
             d[0],
             writer_commits as f64 / n as f64,
