@@ -476,6 +476,16 @@ async fn an_admin_imports_consents_all_or_nothing_and_the_import_is_audited() {
     ] {
         assert_eq!(import(bad).await.status(), 422);
     }
+    // A BSN sent as a number is refused without being echoed.
+    let res = import(json!({"consents": [
+        {"recorded_by": "woonstad-noord", "resident_bsn": 999900043u64, "grantee_sector": "welfare",
+         "purpose": "referral", "categories": ["needs"], "valid_from": "2026-01-01T00:00:00Z"}
+    ]}))
+    .await;
+    assert_eq!(res.status(), 422);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("/consents/0"), "{text}");
+    assert!(!text.contains("999900043"), "{text}");
     let res = import(json!({"consents": [
         {"recorded_by": "woonstad-noord", "resident_bsn": "999900043", "grantee_sector": "welfare",
          "purpose": "referral", "categories": ["identity", "contact", "needs"],

@@ -157,10 +157,20 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
         let req: ConsentRequest = match serde_json::from_value(item) {
             Ok(r) => r,
             Err(e) => {
-                // serde names the field, never the value: no BSN in the message.
+                // serde's messages for a wrong type quote the value (a BSN sent as a number
+                // would come back): only the unknown- and missing-field ones, which name a
+                // field, are passed on.
+                let message = e.to_string();
+                let rule = if message.starts_with("unknown field")
+                    || message.starts_with("missing field")
+                {
+                    message
+                } else {
+                    "a field has the wrong type: every value is a string, categories a list of strings".to_owned()
+                };
                 errors.push(FieldError {
                     location: at(""),
-                    rule: e.to_string(),
+                    rule,
                 });
                 continue;
             }
