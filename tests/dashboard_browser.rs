@@ -141,13 +141,22 @@ async fn checked_source(c: &Client, what: &str) -> String {
     html
 }
 
+/// The text of the element `css` selects. The overview swaps its figures in every few seconds,
+/// so an element found may be replaced before its text is read: then it is found again.
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut tries = 0;
+    loop {
+        let found = c.find(Locator::Css(css)).await.unwrap();
+        match found.text().await {
+            Ok(t) => return t,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                eprintln!("{css}: read again after {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
 }
 
 /// The number shown in the first numeric cell of the row `css`.
