@@ -1,29 +1,38 @@
 //! The operations dashboard in a real headless Chromium, driven through chromedriver
-//! (WebDriver, the fantoccini crate): the demo network on loopback with real partner servers,
-//! some referrals in each outcome, then a person's walk through the pages: sign in, the
-//! overview's figures against the API (and their live refresh), a referral's timeline, a dead
-//! letter retried through its confirmation page until the referral is delivered, sign out.
-//! Every page's HTML is checked for the test residents' data, and screenshots of the main
-//! pages are saved under target/screenshots/.
+//! (WebDriver, the fantoccini crate), watching the real `wijkbrug demo` binary at work: the
+//! demo runs (port 0, a fresh data directory, a scripted rate) while operations staff sign in,
+//! compare the overview's figures with the API's, watch them refresh, open a referral's
+//! timeline, see the dead letters without being able to act on them and sign out; then the
+//! administrator retries a dead letter (district nursing's planning system refused the
+//! referral: 422) through its confirmation page and sees it delivered. Every page's HTML is
+//! checked for every demo resident's BSN, names, street and postcode and for the senders'
+//! notes, and screenshots of the main pages are saved under target/screenshots/ (`demo-*.png`).
+//! Ctrl-C then stops the demo cleanly.
+//!
+//! The demo keeps running during the walk, so the figures are compared in a way that holds
+//! while they change: the API is read just before and just after the page, and figures that
+//! only grow must lie between the two readings. No timing assertions: every wait is bounded.
 //!
 //! Needs the Debian packages chromium and chromium-driver (`.ci/run` installs them); the
 //! test installs nothing itself and fails, saying so, when they are missing.
 
 mod common;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::network::{wait_for_status, Network, ADMIN_TOKEN, OPS_TOKEN, WAIT};
-use common::ops_pages::assert_no_personal_data;
-use common::partner_server::Reply;
+use common::demo_process::DemoProcess;
+use common::network::WAIT;
+use common::ops_pages::{
+    assert_no_demo_personal_data, assert_no_personal_data, demo_personal_data,
+};
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use wijkbrug_adapters::model::{ReferralId, ReferralStatus, Sector, Target};
-use wijkbrug_adapters::Format;
+use wijkbrug::demo::manifest::Manifest;
 
 /// chromedriver on a free loopback port, stopped (by its own process id) when dropped.
 struct Driver {
@@ -134,9 +143,11 @@ async fn screenshot(c: &Client, name: &str) {
     c.set_window_size(1360, 900).await.unwrap();
 }
 
-/// The page's HTML, checked for the test residents' data.
-async fn checked_source(c: &Client, what: &str) -> String {
+/// The page's HTML, checked for the demo residents' data (`words`, [`demo_personal_data`])
+/// and the other tests' residents.
+async fn checked_source(c: &Client, what: &str, words: &[String]) -> String {
     let html = c.source().await.unwrap();
+    assert_no_demo_personal_data(what, &html, words);
     assert_no_personal_data(what, &html);
     html
 }
@@ -159,15 +170,6 @@ async fn text(c: &Client, css: &str) -> String {
     }
 }
 
-/// The number shown in the first numeric cell of the row `css`.
-async fn figure(c: &Client, css: &str) -> u64 {
-    let cell = text(c, &format!("{css} td.num")).await;
-    cell.replace(',', "")
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{css}: {cell:?}"))
-}
-
 async fn sign_in(c: &Client, base: &str, token: &str) {
     c.goto(&format!("{base}/ops/login")).await.unwrap();
     let field = c.find(Locator::Css("#token")).await.unwrap();
@@ -178,265 +180,382 @@ async fn sign_in(c: &Client, base: &str, token: &str) {
         .click()
         .await
         .unwrap();
-    wait_until("the overview after sign-in", || async {
+    wait_until("the overview after sign-in", WAIT, || async {
         c.current_url().await.unwrap().path() == "/ops/"
     })
     .await;
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+/// Waits (bounded by `limit`) until `check` holds.
+async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + limit;
     while !check().await {
         assert!(Instant::now() < deadline, "waited in vain for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-fn signal(reference: &str, bsn: &str) -> String {
-    let mut v: Value = serde_json::from_slice(
-        &std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    v["ID"] = reference.into();
-    v["client"]["Burgerservicenummer"] = bsn.into();
-    v.to_string()
-}
-
-async fn accepted_id(res: reqwest::Response) -> ReferralId {
-    let v: Value = res.json().await.unwrap();
-    ReferralId::parse(v["accepted"][0]["referral_id"].as_str().unwrap())
-        .unwrap_or_else(|_| panic!("{v}"))
-}
-
-/// Referrals in each outcome: one dead letter (the welfare team answers 400 once), two
-/// delivered to the welfare team, one delivered to district nursing, one without consent.
-/// Returns (referral, sender) pairs and the dead letter's referral.
-async fn traffic(n: &Network) -> (Vec<(ReferralId, &'static str)>, ReferralId) {
-    n.wijkteam.script([Reply::Status(400)]);
-    let dead = accepted_id(
-        n.app
-            .post_message(
-                "woonstad-noord",
-                "application/json",
-                signal("SIG-WEB-1", "999900006"),
-            )
-            .await,
-    )
-    .await;
-    wait_for_status(&n.app, dead, ReferralStatus::Undeliverable).await;
-    let mut sent = vec![(dead, "woonstad-noord")];
-    for r in ["SIG-WEB-2", "SIG-WEB-3"] {
-        let id = accepted_id(
-            n.app
-                .post_message("woonstad-noord", "application/json", signal(r, "999900006"))
-                .await,
-        )
-        .await;
-        sent.push((id, "woonstad-noord"));
-    }
-    let fhir = native(
-        Format::FhirR4,
-        &request(
-            "huisarts-de-linde",
-            "GP-WEB-1",
-            "999900018",
-            Target::Sector(Sector::Care),
-            true,
-        ),
-    );
-    let gp = accepted_id(
-        n.app
-            .post_message("huisarts-de-linde", "application/fhir+json", fhir)
-            .await,
-    )
-    .await;
-    sent.push((gp, "huisarts-de-linde"));
-    let refused = n
-        .app
-        .post_message(
-            "woonstad-noord",
-            "application/json",
-            signal("SIG-WEB-4", "999900043"),
-        )
-        .await;
-    let v: Value = refused.json().await.unwrap();
-    let no_consent = ReferralId::parse(v["accepted"][0]["referral_id"].as_str().unwrap())
-        .unwrap_or_else(|_| panic!("{v}"));
-    assert_eq!(v["accepted"][0]["status"], "consent_missing", "{v}");
-    sent.push((no_consent, "woonstad-noord"));
-    for (id, _) in &sent[1..4] {
-        wait_for_status(&n.app, *id, ReferralStatus::Delivered).await;
-    }
-    (sent, dead)
-}
-
-/// Each referral's status as its sender reads it through the API.
-async fn statuses_from_the_api(n: &Network, sent: &[(ReferralId, &str)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (id, sender) in sent {
-        let v: Value = n
-            .app
-            .get_referral(sender, &id.to_string())
-            .await
-            .json()
-            .await
+/// Referrals by status as `/metrics` counts them (summed over the receivers' sectors).
+async fn api_counts(http: &reqwest::Client, base: &str) -> HashMap<String, u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut counts = HashMap::new();
+    for line in text.lines() {
+        let Some(labels) = line.strip_prefix("wijkbrug_referrals{") else {
+            continue;
+        };
+        let (labels, value) = labels.split_once("} ").unwrap();
+        let status = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("status=\""))
+            .and_then(|l| l.strip_suffix('"'))
             .unwrap();
-        out.push(v["status"].as_str().unwrap().to_owned());
+        *counts.entry(status.to_owned()).or_default() += value.trim().parse::<u64>().unwrap();
     }
-    out
+    assert!(!counts.is_empty(), "no referral counts in /metrics");
+    counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_staff_use_the_dashboard_in_a_real_browser() {
-    let driver = start_driver().await;
-    let n = common::network::start(&[]).await;
-    let base = n.app.base.clone();
-    let (sent, dead) = traffic(&n).await;
-    let c = browser(&driver).await;
-
-    // The sign-in page.
-    c.goto(&format!("{base}/ops/")).await.unwrap();
-    wait_until("the sign-in page", || async {
-        c.current_url().await.unwrap().path() == "/ops/login"
-    })
-    .await;
-    checked_source(&c, "the sign-in page").await;
-    screenshot(&c, "login").await;
-
-    // Operations staff: the overview's figures are the API's.
-    sign_in(&c, &base, OPS_TOKEN).await;
-    let statuses = statuses_from_the_api(&n, &sent).await;
-    for status in ReferralStatus::ALL {
-        let want = statuses.iter().filter(|s| *s == status.code()).count() as u64;
-        let got = figure(&c, &format!("tr[data-status=\"{}\"]", status.code())).await;
-        assert_eq!(got, want, "{status} on the overview");
-    }
-    let api_dead: Value = n
-        .app
-        .http
-        .get(format!("{base}/v1/ops/dead-letters"))
-        .bearer_auth(OPS_TOKEN)
+/// The dead letters the API lists (newest first, up to 200).
+async fn api_dead_letters(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
+    let v: Value = http
+        .get(format!("{base}/v1/ops/dead-letters?limit=200"))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let api_dead = api_dead["items"].as_array().unwrap().len() as u64;
-    assert_eq!(api_dead, 1);
-    let shown: u64 = text(&c, "[data-card=\"dead-letters\"] .card-value")
-        .await
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(shown, api_dead);
-    let wijkteam_dead = text(
-        &c,
-        "tr[data-partner=\"wijkteam-centrum\"] td[data-figure=\"dead\"]",
-    )
-    .await;
-    assert_eq!(wijkteam_dead.trim(), "1");
-    assert!(text(&c, "[data-chain]").await.contains("Intact"));
-    // The script refreshes the figures: a new referral shows without reloading.
-    wait_until("the live refresh to start", || async {
-        text(&c, "#live-status").await.starts_with("Live")
-    })
-    .await;
-    let before = figure(&c, "tr[data-status=\"consent_missing\"]").await;
-    let late = n
-        .app
-        .post_message(
-            "woonstad-noord",
-            "application/json",
-            signal("SIG-WEB-5", "999900043"),
-        )
-        .await;
-    assert!(late.status().is_success());
-    wait_until("the overview to show the new referral", || async {
-        figure(&c, "tr[data-status=\"consent_missing\"]").await == before + 1
-    })
-    .await;
-    assert!(text(&c, "#live-status").await.contains("updated"));
-    checked_source(&c, "the overview").await;
-    screenshot(&c, "overview").await;
+    v["items"].as_array().unwrap().clone()
+}
 
-    // The referral list, and a referral's timeline from it.
-    c.find(Locator::LinkText("Referrals"))
+/// A referral as its receiver reads it through the API.
+async fn api_referral(http: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    let res = http
+        .get(format!("{base}/v1/referrals/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{id}");
+    res.json().await.unwrap()
+}
+
+/// The number in the HTML after `marker`, then after `opening` (the tag that holds it), with
+/// its thousands separators and any tags inside left out.
+fn number_after(html: &str, marker: &str, opening: &str) -> u64 {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not on the page"));
+    let rest = &html[at..];
+    let start = rest
+        .find(opening)
+        .unwrap_or_else(|| panic!("{marker}: no {opening}"))
+        + opening.len();
+    let rest = &rest[start..];
+    let mut digits = String::new();
+    let mut in_tag = false;
+    for ch in rest.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if in_tag => {
+                let _ = c;
+            }
+            c if c.is_ascii_digit() => digits.push(c),
+            ',' => {}
+            _ if digits.is_empty() => {}
+            _ => break,
+        }
+    }
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("{marker}: no number after {opening}"))
+}
+
+/// Statuses no referral leaves once it has them (while nobody retries a dead letter).
+const ONLY_GROWING: [&str; 5] = [
+    "completed",
+    "declined",
+    "cancelled",
+    "consent_missing",
+    "undeliverable",
+];
+
+/// The steps of a timeline's history in order: the status and its reason code, if any.
+async fn timeline_steps(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for li in c
+        .find_all(Locator::Css("#history li .step-title"))
+        .await
+        .unwrap()
+    {
+        out.push(li.text().await.unwrap());
+    }
+    out
+}
+
+/// How the dashboard labels an API status code (`in_progress` → `In progress`).
+fn label(code: &str) -> String {
+    let words = code.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|f| f.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_staff_watch_the_running_demo_in_a_real_browser() {
+    let driver = start_driver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("demo-data");
+    // Long enough for the walk: the test stops it with Ctrl-C when done.
+    let mut demo = DemoProcess::start(&["demo", "--rate", "10", "--duration", "300s"], &data_dir);
+    let base = demo.base.clone();
+    let manifest: Manifest =
+        toml::from_str(&std::fs::read_to_string(data_dir.join("demo-partners.toml")).unwrap())
+            .unwrap();
+    let ops_token = manifest.staff["demo-operations"].token.clone();
+    let admin_token = manifest.staff["demo-admin"].token.clone();
+    let nursing_token = manifest
+        .partner
+        .iter()
+        .find(|p| p.id == "thuiszorg-oost")
+        .unwrap()
+        .token
+        .clone();
+    let words = demo_personal_data();
+    let http = reqwest::Client::new();
+    let c = browser(&driver).await;
+
+    // The sign-in page.
+    c.goto(&format!("{base}/ops/")).await.unwrap();
+    wait_until("the sign-in page", WAIT, || async {
+        c.current_url().await.unwrap().path() == "/ops/login"
+    })
+    .await;
+    checked_source(&c, "the sign-in page", &words).await;
+    screenshot(&c, "demo-login").await;
+
+    // District nursing's planning system refuses a share of referrals (422): wait for one of
+    // those dead letters, and for referrals that went all the way.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let dead = loop {
+        let refused = api_dead_letters(&http, &base, &admin_token)
+            .await
+            .into_iter()
+            .find(|d| {
+                d["recipient"] == "thuiszorg-oost"
+                    && d["kind"] == "referral"
+                    && d["last_error"].as_str().unwrap_or_default().contains("422")
+            });
+        let completed = api_counts(&http, &base).await["completed"];
+        if let (Some(d), true) = (refused, completed > 0) {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline && demo.running(),
+            "waited in vain for a refused referral and a completed one"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let dead_row = dead["id"].as_i64().unwrap();
+    let dead_referral = dead["referral_id"].as_str().unwrap().to_owned();
+
+    // Operations staff: the overview's figures lie between the API's just before and just
+    // after the page was read; the page's own figures add up.
+    sign_in(&c, &base, &ops_token).await;
+    let before = api_counts(&http, &base).await;
+    let dead_before = api_dead_letters(&http, &base, &ops_token).await.len() as u64;
+    c.goto(&format!("{base}/ops/")).await.unwrap();
+    let html = checked_source(&c, "the overview", &words).await;
+    let dead_after = api_dead_letters(&http, &base, &ops_token).await.len() as u64;
+    let after = api_counts(&http, &base).await;
+    let mut shown = HashMap::new();
+    for status in after.keys() {
+        let marker = format!("data-status=\"{status}\"");
+        shown.insert(
+            status.clone(),
+            number_after(&html, &marker, "<td class=\"num\">"),
+        );
+    }
+    let page_total = number_after(&html, "id=\"by-status-title\"", "<p class=\"panel-note\">");
+    assert_eq!(
+        page_total,
+        shown.values().sum::<u64>(),
+        "the page's rows add up"
+    );
+    let total = |m: &HashMap<String, u64>| m.values().sum::<u64>();
+    assert!(
+        total(&before) <= page_total && page_total <= total(&after),
+        "{page_total} referrals on the page, {} to {} by the API",
+        total(&before),
+        total(&after)
+    );
+    for status in ONLY_GROWING {
+        let (low, high) = (before[status], after[status]);
+        assert!(
+            low <= shown[status] && shown[status] <= high,
+            "{status}: {} on the page, {low} to {high} by the API",
+            shown[status]
+        );
+    }
+    assert!(shown["completed"] > 0 && shown["undeliverable"] > 0);
+    let in_flight = ["received", "routed", "delivered"]
+        .iter()
+        .map(|s| shown[*s])
+        .sum::<u64>();
+    assert_eq!(
+        number_after(&html, "data-card=\"in-flight\"", "<p class=\"card-value\">"),
+        in_flight
+    );
+    let dead_shown = number_after(
+        &html,
+        "data-card=\"dead-letters\"",
+        "<a href=\"/ops/dead-letters\">",
+    );
+    assert!(
+        dead_before <= dead_shown && dead_shown <= dead_after && dead_shown > 0,
+        "{dead_shown} dead letters on the page, {dead_before} to {dead_after} by the API"
+    );
+    assert!(text(&c, "[data-chain]").await.contains("Intact"));
+    // The script refreshes the figures without a reload.
+    let first = text(&c, "#live p.updated").await;
+    wait_until("the figures to refresh", WAIT, || async {
+        text(&c, "#live-status").await.contains("updated")
+            && text(&c, "#live p.updated").await != first
+    })
+    .await;
+    checked_source(&c, "the refreshed overview", &words).await;
+    screenshot(&c, "demo-overview").await;
+
+    // From the overview's undeliverable row to the list, and the refused referral's timeline
+    // from there: its history is the one the API gives its receiver.
+    c.find(Locator::Css("tr[data-status=\"undeliverable\"] th a"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_until("the referral list", || async {
+    wait_until("the referral list", WAIT, || async {
         c.current_url().await.unwrap().path() == "/ops/referrals"
     })
     .await;
     let rows = c.find_all(Locator::Css("tr[data-referral]")).await.unwrap();
-    assert_eq!(rows.len(), sent.len() + 1);
-    checked_source(&c, "the referral list").await;
-    screenshot(&c, "referrals").await;
-    c.find(Locator::Css(&format!("a[href=\"/ops/referrals/{dead}\"]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_until("the timeline", || async {
-        c.current_url().await.unwrap().path() == format!("/ops/referrals/{dead}")
+    assert!(!rows.is_empty());
+    checked_source(&c, "the undeliverable referrals", &words).await;
+    c.find(Locator::Css(&format!(
+        "a[href=\"/ops/referrals/{dead_referral}\"]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_until("the timeline", WAIT, || async {
+        c.current_url().await.unwrap().path() == format!("/ops/referrals/{dead_referral}")
     })
     .await;
-    assert_eq!(text(&c, "#referral-id").await, dead.to_string());
+    assert_eq!(text(&c, "#referral-id").await, dead_referral);
     assert_eq!(text(&c, "#status").await, "Undeliverable");
-    let steps = c.find_all(Locator::Css("#history li")).await.unwrap();
-    assert_eq!(steps.len(), 3, "received, routed, undeliverable");
+    let api = api_referral(&http, &base, &nursing_token, &dead_referral).await;
+    assert_eq!(api["status"], "undeliverable");
+    let api_steps: Vec<String> = api["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| match h["reason_code"].as_str() {
+            Some(code) => format!("{} {code}", label(h["status"].as_str().unwrap())),
+            None => label(h["status"].as_str().unwrap()),
+        })
+        .collect();
+    assert_eq!(timeline_steps(&c).await, api_steps);
     let outbox = text(&c, "#outbox").await;
     assert!(
-        outbox.contains("dead") && outbox.contains("HTTP 400"),
+        outbox.contains("dead") && outbox.contains("HTTP 422"),
         "{outbox}"
     );
-    checked_source(&c, "a timeline").await;
-    screenshot(&c, "timeline").await;
+    checked_source(&c, "a timeline", &words).await;
+    screenshot(&c, "demo-timeline").await;
 
-    // Operations staff see the dead letter but cannot act on it.
+    // The whole referral list, and the next page of it.
+    c.goto(&format!("{base}/ops/referrals")).await.unwrap();
+    assert!(!c
+        .find_all(Locator::Css("tr[data-referral]"))
+        .await
+        .unwrap()
+        .is_empty());
+    checked_source(&c, "the referral list", &words).await;
+    screenshot(&c, "demo-referrals").await;
+    if let Ok(next) = c.find(Locator::Css("a[rel=next]")).await {
+        next.click().await.unwrap();
+        wait_until("the next page of referrals", WAIT, || async {
+            c.current_url()
+                .await
+                .unwrap()
+                .query()
+                .is_some_and(|q| q.contains("before"))
+        })
+        .await;
+        checked_source(&c, "the referral list's second page", &words).await;
+    }
+
+    // Operations staff see the dead letters but cannot act on them; they sign out.
     c.goto(&format!("{base}/ops/dead-letters")).await.unwrap();
+    assert!(c
+        .find(Locator::Css(&format!(
+            "tr[data-dead-letter=\"{dead_row}\"]"
+        )))
+        .await
+        .is_ok());
     assert!(c
         .find_all(Locator::LinkText("Retry…"))
         .await
         .unwrap()
         .is_empty());
+    checked_source(&c, "the dead-letter list (operations)", &words).await;
     c.find(Locator::Css(".account button"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_until("the sign-in page after signing out", || async {
+    wait_until("the sign-in page after signing out", WAIT, || async {
         c.current_url().await.unwrap().path() == "/ops/login"
     })
     .await;
 
-    // The administrator retries it through the confirmation page; it is delivered.
-    sign_in(&c, &base, ADMIN_TOKEN).await;
+    // The administrator retries the refused referral through the confirmation page.
+    sign_in(&c, &base, &admin_token).await;
     c.goto(&format!("{base}/ops/dead-letters")).await.unwrap();
-    checked_source(&c, "the dead-letter list").await;
-    screenshot(&c, "dead-letters").await;
-    c.find(Locator::LinkText("Retry…"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_until("the confirmation page", || async {
-        c.current_url().await.unwrap().path().ends_with("/retry")
+    checked_source(&c, "the dead-letter list", &words).await;
+    screenshot(&c, "demo-dead-letters").await;
+    c.find(Locator::Css(&format!(
+        "a[href=\"/ops/dead-letters/{dead_row}/retry\"]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_until("the confirmation page", WAIT, || async {
+        c.current_url().await.unwrap().path() == format!("/ops/dead-letters/{dead_row}/retry")
     })
     .await;
-    checked_source(&c, "the confirmation page").await;
-    screenshot(&c, "retry-confirmation").await;
+    checked_source(&c, "the confirmation page", &words).await;
+    screenshot(&c, "demo-retry-confirmation").await;
     c.find(Locator::Css("#confirm"))
         .await
         .unwrap()
@@ -449,33 +568,73 @@ async fn operations_staff_use_the_dashboard_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_until("the dead-letter list after the retry", || async {
+    wait_until("the dead-letter list after the retry", WAIT, || async {
         c.current_url().await.unwrap().path() == "/ops/dead-letters"
     })
     .await;
     assert!(text(&c, ".alert-good").await.contains("queued again"));
-    wait_for_status(&n.app, dead, ReferralStatus::Delivered).await;
-    c.goto(&format!("{base}/ops/referrals/{dead}"))
+    assert!(c
+        .find_all(Locator::Css(&format!(
+            "tr[data-dead-letter=\"{dead_row}\"]"
+        )))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // District nursing takes it this time (after its outage and the circuit's cool-down at
+    // worst): the API and the timeline show it delivered after the operator's retry.
+    wait_until(
+        "the retried referral to be delivered",
+        Duration::from_secs(120),
+        || async {
+            let v = api_referral(&http, &base, &nursing_token, &dead_referral).await;
+            let history = v["history"].as_array().unwrap().clone();
+            let retried = history.iter().position(|h| {
+                h["by"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("operator:")
+            });
+            retried.is_some_and(|i| history[i..].iter().any(|h| h["status"] == "delivered"))
+        },
+    )
+    .await;
+    c.goto(&format!("{base}/ops/referrals/{dead_referral}"))
         .await
         .unwrap();
-    assert_eq!(text(&c, "#status").await, "Delivered");
+    let steps = timeline_steps(&c).await;
+    let retried = steps
+        .iter()
+        .position(|s| s == "Routed")
+        .zip(steps.iter().rposition(|s| s == "Delivered"));
+    assert!(
+        retried.is_some_and(|(routed, delivered)| routed < delivered),
+        "{steps:?}"
+    );
     let history = text(&c, "#history").await;
     assert!(history.contains("operator demo-admin"), "{history}");
-    checked_source(&c, "the delivered referral's timeline").await;
-    screenshot(&c, "timeline-after-retry").await;
-    c.goto(&format!("{base}/ops/dead-letters")).await.unwrap();
-    assert!(c.find(Locator::Css("#no-dead-letters")).await.is_ok());
-    c.goto(&format!("{base}/ops/")).await.unwrap();
-    checked_source(&c, "the overview after the retry").await;
-    // The flow pictures: two inline SVG charts.
+    let outbox = text(&c, "#outbox").await;
+    assert!(outbox.contains("delivered"), "{outbox}");
+    checked_source(&c, "the delivered referral's timeline", &words).await;
+    screenshot(&c, "demo-timeline-after-retry").await;
+
+    // The flow pictures: inline SVG charts.
     c.goto(&format!("{base}/ops/flows")).await.unwrap();
     assert!(
-        c.find(Locator::Css("svg#flows")).await.is_ok()
-            || c.find(Locator::Css("figure.chart svg")).await.is_ok()
+        c.find(Locator::Css("figure.chart svg")).await.is_ok()
+            || c.find(Locator::Css("svg#flows")).await.is_ok()
     );
-    checked_source(&c, "the flows page").await;
-    screenshot(&c, "flows").await;
-
+    checked_source(&c, "the flows page", &words).await;
+    screenshot(&c, "demo-flows").await;
     c.close().await.unwrap();
-    n.app.stop().await;
+
+    // Ctrl-C: the demo stops cleanly, with its summary.
+    demo.interrupt();
+    let status = demo.wait();
+    assert!(status.success(), "{status}");
+    assert!(
+        demo.stdout().contains("demo stopped after"),
+        "{}",
+        demo.stdout()
+    );
 }

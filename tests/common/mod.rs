@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod demo_process;
 pub mod network;
 pub mod ops_pages;
 pub mod partner_server;

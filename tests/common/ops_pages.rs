@@ -57,6 +57,44 @@ pub fn assert_no_personal_data(what: &str, text: &str) {
     }
 }
 
+/// Everything the demo knows about its residents, which no page may show: each resident's
+/// BSN, given and family name, street, postcode and the town, and every note the demo's
+/// senders write.
+pub fn demo_personal_data() -> Vec<String> {
+    use wijkbrug::demo::{residents, scenarios};
+    let mut words: Vec<String> = Vec::new();
+    for r in residents::Residents::generate().list {
+        words.push(r.bsn.as_str().to_owned());
+        words.push(r.given_name.to_owned());
+        words.push(r.family_name.to_owned());
+        words.push(r.street.to_owned());
+        words.push(r.postcode.clone());
+    }
+    words.push(residents::TOWN.to_owned());
+    for s in scenarios::SCENARIOS {
+        words.extend(s.notes.iter().map(|n| (*n).to_owned()));
+    }
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Whether `word` is in `text` as a word of its own (not inside a longer word or number).
+fn contains_word(text: &str, word: &str) -> bool {
+    let standalone = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
+    text.match_indices(word).any(|(i, _)| {
+        standalone(text[..i].chars().next_back())
+            && standalone(text[i + word.len()..].chars().next())
+    })
+}
+
+/// Fails if any of `words` ([`demo_personal_data`]) is in `text` as a word of its own.
+pub fn assert_no_demo_personal_data(what: &str, text: &str, words: &[String]) {
+    for word in words {
+        assert!(!contains_word(text, word), "{what} shows {word:?}");
+    }
+}
+
 /// A browser-like client of one gateway.
 #[derive(Clone)]
 pub struct Browser {
