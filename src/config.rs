@@ -114,6 +114,13 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The address people reach the gateway at (`https://...` behind a proxy that ends TLS),
+    /// if configured. An `https` address marks the dashboard's session cookie `Secure`.
+    pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` headers are believed:
+    /// the dashboard throttles failed sign-ins by the client address they name, and marks
+    /// the session cookie `Secure` when they say the request came over https.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -561,6 +568,10 @@ struct RawServer {
     request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests, in seconds (default 10).
     shutdown_grace_secs: u64,
+    /// The address people reach the gateway at; empty: not configured.
+    public_url: String,
+    /// IP addresses of trusted reverse proxies, separated by commas; empty: none.
+    trusted_proxies: String,
 }
 
 impl Default for RawServer {
@@ -570,8 +581,39 @@ impl Default for RawServer {
             body_limit_bytes: 8 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 10,
+            public_url: String::new(),
+            trusted_proxies: String::new(),
         }
     }
+}
+
+/// `server.public_url`: empty, or an `http://` or `https://` address with a host.
+fn parse_public_url(url: &str) -> Result<Option<String>, &'static str> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://, e.g. https://wijkbrug.example.nl")?;
+    let host = host.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.chars().any(char::is_whitespace) {
+        return Err("must name a host after the scheme, e.g. https://wijkbrug.example.nl");
+    }
+    Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+/// `server.trusted_proxies`: IP addresses separated by commas (empty: none).
+fn parse_ip_list(list: &str) -> Result<Vec<std::net::IpAddr>, &'static str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| "must be IP addresses separated by commas, e.g. 10.0.0.5, ::1")
+        })
+        .collect()
 }
 
 /// `[store]`
@@ -901,11 +943,23 @@ fn validate_settings(
             "request_timeout_secs",
             r.request_timeout_secs,
         );
+        let public_url = problems.check(
+            &src("server", "public_url"),
+            "server.public_url",
+            parse_public_url(&r.public_url),
+        );
+        let trusted_proxies = problems.check(
+            &src("server", "trusted_proxies"),
+            "server.trusted_proxies",
+            parse_ip_list(&r.trusted_proxies),
+        );
         Some(ServerSettings {
             listen: listen?,
             body_limit_bytes: body?,
             request_timeout: Duration::from_secs(timeout?),
             shutdown_grace: Duration::from_secs(r.shutdown_grace_secs),
+            public_url: public_url?,
+            trusted_proxies: trusted_proxies?,
         })
     });
 

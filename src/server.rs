@@ -103,6 +103,8 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let (drained_tx, drained_rx) = oneshot::channel::<()>();
+        // The peer's address reaches handlers (the dashboard throttles sign-ins by it).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = rx.await;
             let _ = drained_tx.send(());

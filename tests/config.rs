@@ -677,3 +677,50 @@ fn the_pseudonym_key_comes_from_its_variable_and_only_production_requires_it() {
     )
     .is_ok());
 }
+
+#[test]
+fn the_public_address_and_trusted_proxies_are_checked() {
+    let problems = load_with_env(
+        &shipped(),
+        env(&[
+            ("WIJKBRUG__SERVER__PUBLIC_URL", "wijkbrug.example.nl"),
+            ("WIJKBRUG__SERVER__TRUSTED_PROXIES", "10.0.0.5, proxy.local"),
+        ]),
+    )
+    .unwrap_err();
+    assert_reported(&problems, "environment", "server.public_url", "https://");
+    assert_reported(
+        &problems,
+        "environment",
+        "server.trusted_proxies",
+        "IP addresses separated by commas",
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+
+    let config = load_with_env(
+        &shipped(),
+        env(&[
+            (
+                "WIJKBRUG__SERVER__PUBLIC_URL",
+                "https://wijkbrug.example.nl/",
+            ),
+            ("WIJKBRUG__SERVER__TRUSTED_PROXIES", "10.0.0.5, ::1"),
+        ]),
+    )
+    .unwrap();
+    let server = &config.settings.server;
+    assert_eq!(
+        server.public_url.as_deref(),
+        Some("https://wijkbrug.example.nl")
+    );
+    assert_eq!(
+        server.trusted_proxies,
+        vec![
+            "10.0.0.5".parse::<std::net::IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
+    let defaults = load_with_env(&shipped(), no_env()).unwrap();
+    assert!(defaults.settings.server.public_url.is_none());
+    assert!(defaults.settings.server.trusted_proxies.is_empty());
+}

@@ -184,6 +184,177 @@ async fn staff_sign_in_and_each_role_opens_only_what_it_may() {
     app.stop().await;
 }
 
+/// A sign-in from client `addr` (as a trusted proxy on 127.0.0.1 names it) with `token`.
+async fn sign_in_from(b: &Browser, addr: &str, token: &str, proto: Option<&str>) -> Answer {
+    let mut headers = vec![("x-forwarded-for", addr)];
+    if let Some(p) = proto {
+        headers.push(("x-forwarded-proto", p));
+    }
+    b.post_with("/ops/login", &[("token", token)], &headers)
+        .await
+}
+
+fn retry_after(a: &Answer) -> u64 {
+    a.headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {:?}", a.headers))
+}
+
+fn cookie_of(a: &Answer) -> String {
+    a.headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no cookie: {} {}", a.status, a.body))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_client_and_in_all() {
+    use wijkbrug::dashboard::sign_in_throttle::{CLIENT_BURST, GLOBAL_BURST};
+    let app = TestApp::spawn_with(
+        |_| {},
+        &[("WIJKBRUG__SERVER__TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    let b = Browser::new(&app.base);
+    let guess = "wbt_a-guess-that-is-no-token";
+
+    // One address: its failures are answered 401, then 429 with Retry-After on the form page.
+    for _ in 0..CLIENT_BURST {
+        assert_eq!(
+            sign_in_from(&b, "198.51.100.7", guess, None).await.status,
+            401
+        );
+    }
+    let mut refused = None;
+    for _ in 0..CLIENT_BURST {
+        let a = sign_in_from(&b, "198.51.100.7", guess, None).await;
+        if a.status == 429 {
+            refused = Some(a);
+            break;
+        }
+        assert_eq!(a.status, 401);
+    }
+    let refused = refused.expect("429 after the allowance of failed sign-ins");
+    assert!(retry_after(&refused) >= 1);
+    assert!(refused
+        .body
+        .contains("Too many failed sign-ins from your address"));
+    assert!(refused.body.contains("type=\"password\""), "the form again");
+    assert!(!refused.body.contains(guess));
+    // Now even the right token from that address waits, and starts no session.
+    let right = sign_in_from(&b, "198.51.100.7", OPS_TOKEN, None).await;
+    assert_eq!(right.status, 429);
+    assert!(right.headers.get("set-cookie").is_none());
+    assert!(retry_after(&right) >= 1);
+    // Another address behind the same proxy signs in; the proxy itself too.
+    assert_eq!(
+        sign_in_from(&b, "198.51.100.8", OPS_TOKEN, None)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        b.post("/ops/login", &[("token", OPS_TOKEN)]).await.status,
+        303
+    );
+
+    // The ceiling for all addresses together: failures from many addresses are refused, even
+    // from an address with failures to spare.
+    let mut everyone = None;
+    for i in 0..(GLOBAL_BURST * 3) {
+        let addr = format!("203.0.113.{}", i / (CLIENT_BURST - 1));
+        let a = sign_in_from(&b, &addr, guess, None).await;
+        if a.status == 429 {
+            everyone = Some(a);
+            break;
+        }
+        assert_eq!(a.status, 401, "{addr}");
+    }
+    let everyone = everyone.expect("429 at the ceiling of failed sign-ins");
+    assert!(
+        everyone.body.contains("to this gateway"),
+        "{}",
+        everyone.body
+    );
+    assert!(retry_after(&everyone) >= 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_browser_came_over_https() {
+    // Behind a trusted proxy: its X-Forwarded-Proto decides.
+    let app = TestApp::spawn_with(
+        |_| {},
+        &[("WIJKBRUG__SERVER__TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    let b = Browser::new(&app.base);
+    let https = sign_in_from(&b, "198.51.100.7", OPS_TOKEN, Some("https")).await;
+    assert!(
+        cookie_of(&https).ends_with("; Secure"),
+        "{}",
+        cookie_of(&https)
+    );
+    let http = sign_in_from(&b, "198.51.100.7", OPS_TOKEN, Some("http")).await;
+    assert!(!cookie_of(&http).contains("Secure"));
+    let direct = b.post("/ops/login", &[("token", OPS_TOKEN)]).await;
+    assert!(!cookie_of(&direct).contains("Secure"));
+    // Signing out over https clears the cookie with the same attribute.
+    let mut signed = Browser::new(&app.base);
+    let a = signed.sign_in(OPS_TOKEN).await;
+    assert_eq!(a.status, 303);
+    let csrf = signed.get("/ops/").await.csrf().unwrap();
+    let out = signed
+        .post_with(
+            "/ops/logout",
+            &[("csrf", &csrf)],
+            &[("x-forwarded-proto", "https")],
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    assert!(cookie_of(&out).contains("Max-Age=0; Secure"));
+    app.stop().await;
+
+    // Without trusted proxies the header is anyone's and counts for nothing; an https public
+    // address marks every session cookie Secure. Forwarded client addresses are not believed
+    // either: failures under made-up addresses all count against the one connection.
+    let app = TestApp::spawn_with(
+        |_| {},
+        &[(
+            "WIJKBRUG__SERVER__PUBLIC_URL",
+            "https://wijkbrug.example.nl",
+        )],
+    )
+    .await;
+    let b = Browser::new(&app.base);
+    let a = sign_in_from(&b, "198.51.100.7", OPS_TOKEN, Some("http")).await;
+    assert!(cookie_of(&a).ends_with("; Secure"), "{}", cookie_of(&a));
+    let mut status = 0;
+    for i in 0..20 {
+        status = sign_in_from(&b, &format!("198.51.100.{i}"), "wbt_guess", None)
+            .await
+            .status;
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(status, 429);
+    assert_eq!(
+        sign_in_from(&b, "192.0.2.99", OPS_TOKEN, None).await.status,
+        429
+    );
+    app.stop().await;
+
+    let app = TestApp::spawn_with(|_| {}, &[]).await;
+    let b = Browser::new(&app.base);
+    let a = sign_in_from(&b, "198.51.100.7", OPS_TOKEN, Some("https")).await;
+    assert!(!cookie_of(&a).contains("Secure"), "{}", cookie_of(&a));
+    app.stop().await;
+}
+
 /// Stores a referral from woonstad-noord for wijkteam-centrum that will become a dead letter
 /// (the partner answers 400), and waits until it has.
 async fn dead_letter(n: &common::network::Network, reference: &str) -> (ReferralId, i64) {

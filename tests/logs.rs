@@ -90,6 +90,23 @@ async fn no_personal_data_appears_in_any_log_line() {
         .json(&serde_json::json!({"resident_bsn": "999900043", "grantee_sector": "welfare", "purpose": "referral",
             "categories": ["identity", "needs"], "valid_from": "2026-01-01T00:00:00Z"}))
         .send().await.unwrap();
+    // Failed dashboard sign-ins until they are throttled: logged, never the token presented.
+    let guess = "wbt_guessed-staff-token-0451";
+    let mut throttled = false;
+    for _ in 0..20 {
+        let res = app
+            .http
+            .post(format!("{}/ops/login", app.base))
+            .form(&[("token", guess)])
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "failed sign-ins are throttled");
     app.stop().await;
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -101,6 +118,8 @@ async fn no_personal_data_appears_in_any_log_line() {
         logs.contains(&id),
         "referral ids are what the logs identify"
     );
+    assert!(logs.contains("dashboard sign-in throttled"), "{logs}");
+    assert!(!logs.contains(guess), "a presented token is never logged");
     for word in PERSONAL
         .iter()
         .chain(["Anna", "Utrecht", "1234AB", "Commentaar client"].iter())

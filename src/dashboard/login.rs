@@ -7,8 +7,10 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::client::{Client, Peer};
 use super::layout::page;
 use super::session::{clear_cookie, same_origin, set_cookie};
+use super::sign_in_throttle::Throttled;
 use super::{forbidden, DashState};
 use crate::access::Permission;
 
@@ -91,10 +93,38 @@ pub async fn form(
     page("Sign in", None, None, form_markup(&next, None)).into_response()
 }
 
+/// The sign-in form again with 429 and `Retry-After`: too many failed sign-ins. Logged with
+/// the client address and whose allowance ran out, never the token presented.
+fn throttled(client: &Client, next: &str, t: Throttled) -> Response {
+    let secs = t.retry_after_secs();
+    tracing::warn!(
+        client = %client.addr,
+        scope = t.scope.code(),
+        retry_after_secs = secs,
+        "dashboard sign-in throttled after too many failed sign-ins"
+    );
+    let problem = format!(
+        "Too many failed sign-ins{}. Try again in {secs} second{}.",
+        match t.scope {
+            super::sign_in_throttle::Scope::Client(_) => " from your address",
+            super::sign_in_throttle::Scope::Everyone => " to this gateway",
+        },
+        if secs == 1 { "" } else { "s" }
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        page("Sign in", None, None, form_markup(next, Some(&problem))),
+    )
+        .into_response()
+}
+
 /// `POST /ops/login`: checks the token in constant time against the staff accounts (as the
-/// API does) and starts a session.
+/// API does) and starts a session. Failed sign-ins are throttled per client address and in
+/// all ([`super::sign_in_throttle`]).
 pub async fn sign_in(
     State(dash): State<DashState>,
+    peer: Peer,
     headers: HeaderMap,
     Form(f): Form<SignInForm>,
 ) -> Response {
@@ -105,6 +135,10 @@ pub async fn sign_in(
         );
     }
     let next = safe_next(f.next.as_deref());
+    let client = Client::of(peer, &headers, &dash.app.config.settings.server);
+    if let Err(t) = dash.sign_ins.check(client.addr) {
+        return throttled(&client, &next, t);
+    }
     let token = f.token.trim();
     let staff = &dash.app.config.staff;
     let Some(account) = (!token.is_empty())
@@ -118,15 +152,18 @@ pub async fn sign_in(
                 .authenticate(p.id.as_str(), token)
                 .is_some()
         });
+        if let Err(t) = dash.sign_ins.failed(client.addr) {
+            return throttled(&client, &next, t);
+        }
         if partner {
-            tracing::warn!("dashboard sign-in with a partner's token refused");
+            tracing::warn!(client = %client.addr, "dashboard sign-in with a partner's token refused");
             return forbidden(
                 None,
                 "This is a partner system's token. The dashboard is for the gateway's \
                  operations staff and administrators.",
             );
         }
-        tracing::warn!("dashboard sign-in with an unknown token refused");
+        tracing::warn!(client = %client.addr, "dashboard sign-in with an unknown token refused");
         return (
             StatusCode::UNAUTHORIZED,
             page(
@@ -140,13 +177,18 @@ pub async fn sign_in(
     };
     let id = dash.sessions.start(account);
     tracing::info!(staff = %account.audit_name(), "dashboard sign-in");
-    ([(header::SET_COOKIE, set_cookie(&id))], Redirect::to(&next)).into_response()
+    (
+        [(header::SET_COOKIE, set_cookie(&id, client.https))],
+        Redirect::to(&next),
+    )
+        .into_response()
 }
 
 /// `POST /ops/logout`: ends the session (with the form token, so no other site can sign
 /// anyone out).
 pub async fn sign_out(
     State(dash): State<DashState>,
+    peer: Peer,
     headers: HeaderMap,
     form: Result<Form<SignOutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -162,8 +204,9 @@ pub async fn sign_out(
         );
     }
     dash.sessions.end(&headers);
+    let client = Client::of(peer, &headers, &dash.app.config.settings.server);
     (
-        [(header::SET_COOKIE, clear_cookie())],
+        [(header::SET_COOKIE, clear_cookie(client.https))],
         Redirect::to("/ops/login"),
     )
         .into_response()

@@ -4,6 +4,8 @@
 //! works without JavaScript (the script only refreshes the overview's figures).
 //!
 //! - [`session`]: signing in with a staff token, the session cookie, the form token.
+//! - [`sign_in_throttle`]: failed sign-ins limited per client address and in all
+//!   ([`client`]: the address and scheme, through trusted proxies).
 //! - [`overview`]: referrals by status, deliveries in flight, dead letters, consent refusals,
 //!   deliveries per partner and the audit chain, refreshed live.
 //! - [`referrals`]: the referral list (filters, keyset paging) and one referral's timeline.
@@ -16,6 +18,7 @@
 //! do not select them), so no resident data can reach a page.
 
 pub mod assets;
+pub mod client;
 pub mod dead_letters;
 pub mod flows;
 pub mod layout;
@@ -24,6 +27,7 @@ pub mod overview;
 pub mod partners;
 pub mod referrals;
 pub mod session;
+pub mod sign_in_throttle;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +43,7 @@ use crate::access::Permission;
 use crate::app::SharedState;
 use crate::audit_chain::ChainCheck;
 use session::{Session, Sessions};
+use sign_in_throttle::SignInThrottle;
 
 /// How long the audit chain's last check is shown before it is walked again.
 const CHAIN_CHECK_TTL: Duration = Duration::from_secs(30);
@@ -47,6 +52,8 @@ const CHAIN_CHECK_TTL: Duration = Duration::from_secs(30);
 pub struct Dashboard {
     pub app: SharedState,
     pub sessions: Sessions,
+    /// The allowances of failed sign-ins.
+    pub sign_ins: SignInThrottle,
     chain: Mutex<Option<(Instant, Result<ChainCheck, String>)>>,
 }
 
@@ -57,6 +64,7 @@ impl Dashboard {
         Self {
             app,
             sessions: Sessions::default(),
+            sign_ins: SignInThrottle::default(),
             chain: Mutex::new(None),
         }
     }

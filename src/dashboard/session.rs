@@ -12,8 +12,9 @@
 //! ([`crate::access::Role::may`]): no session means the sign-in page, a role without the
 //! permission a 403 page.
 //!
-//! The cookie is not yet marked `Secure`: the gateway speaks plain HTTP and TLS is ended in
-//! front of it; marking it when the request came over TLS is a later step.
+//! The cookie is marked `Secure` when the browser reached the gateway over https
+//! ([`super::client::Client::https`]: `server.public_url` is an https address, or a trusted
+//! proxy in front says so with `X-Forwarded-Proto`); the gateway itself speaks plain HTTP.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -121,14 +122,29 @@ fn fresh(s: &Session, now: Instant) -> bool {
     now.duration_since(s.seen) < IDLE && now.duration_since(s.started) < LIFETIME
 }
 
-/// The `Set-Cookie` value that holds a session id.
-pub fn set_cookie(id: &str) -> String {
-    format!("{COOKIE}={id}; Path=/ops; HttpOnly; SameSite=Strict")
+fn secure_attr(https: bool) -> &'static str {
+    if https {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// The `Set-Cookie` value that holds a session id; `Secure` when the browser came over
+/// https.
+pub fn set_cookie(id: &str, https: bool) -> String {
+    format!(
+        "{COOKIE}={id}; Path=/ops; HttpOnly; SameSite=Strict{}",
+        secure_attr(https)
+    )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/ops; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_cookie(https: bool) -> String {
+    format!(
+        "{COOKIE}=; Path=/ops; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure_attr(https)
+    )
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -228,9 +244,12 @@ mod tests {
 
     #[test]
     fn cookies_are_http_only_and_strict() {
-        let c = set_cookie("abc");
+        let c = set_cookie("abc", false);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/ops"));
-        assert!(clear_cookie().contains("Max-Age=0"));
+        assert!(!c.contains("Secure"));
+        assert!(set_cookie("abc", true).ends_with("; Secure"));
+        assert!(clear_cookie(false).contains("Max-Age=0"));
+        assert!(clear_cookie(true).contains("Max-Age=0; Secure"));
     }
 
     #[test]
