@@ -342,6 +342,47 @@ async fn flows_times_refusals_and_totals_of_a_window() {
 }
 
 #[tokio::test]
+async fn times_under_an_hour_keep_their_seconds() {
+    // A referral taken up within seconds (as in the demo) is not rounded away to 0 or 1 min.
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path()).await;
+    let received = h(10.0);
+    let id = put(
+        &s,
+        referral(
+            "woonstad-noord",
+            Some("wijkteam-centrum"),
+            "999900006",
+            received,
+        ),
+    )
+    .await;
+    let after = |secs: f64| received + chrono::Duration::milliseconds((secs * 1000.0) as i64);
+    let team = || Actor::Partner(partner("wijkteam-centrum"));
+    for (to, at, by) in [
+        (ReferralStatus::Delivered, after(2.0), Actor::Gateway),
+        (ReferralStatus::Accepted, after(7.4), team()),
+        (ReferralStatus::InProgress, after(20.0), team()),
+        (ReferralStatus::Completed, after(42.6), team()),
+    ] {
+        s.apply_transition(id, step(to, at, by), vec![])
+            .await
+            .unwrap();
+    }
+    let durations = s.stage_durations(&window(), &sectors()).await.unwrap();
+    let of = |stage: Stage| {
+        durations
+            .iter()
+            .find(|d| d.stage == stage)
+            .unwrap()
+            .seconds
+            .clone()
+    };
+    assert_eq!(of(Stage::Acceptance), vec![7.0]);
+    assert_eq!(of(Stage::Completion), vec![43.0]);
+}
+
+#[tokio::test]
 async fn delivery_outcomes_per_partner() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path()).await;

@@ -155,8 +155,9 @@ pub struct StageDurations {
     pub stage: Stage,
     /// Distinct residents among these referrals.
     pub residents: u64,
-    /// One time per referral, in seconds, ascending; rounded to the minute under a day, to
-    /// ten minutes under a week and to the hour beyond (what a median or a chart needs).
+    /// One time per referral, in seconds, ascending; rounded to the second under an hour, to
+    /// the minute under a day, to ten minutes under a week and to the hour beyond (what a
+    /// median or a chart needs).
     pub seconds: Vec<f64>,
 }
 

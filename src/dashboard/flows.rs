@@ -130,8 +130,8 @@ pub async fn page(
                 proportional to referrals; the box plots show the median, the middle half and the
                 90th percentile per receiving sector."
             }
-            figure.chart { (PreEscaped(sankey_svg)) }
-            figure.chart { (PreEscaped(times_svg)) }
+            figure.chart.panel { (PreEscaped(sankey_svg)) }
+            figure.chart.panel { (PreEscaped(times_svg)) }
         },
     )
     .into_response()
@@ -144,10 +144,20 @@ fn flows_page(session: &Session, q: &FlowsQuery, body: Markup) -> Markup {
         Some("/ops/flows"),
         html! {
             div.page-head { h1 { "Flows between sectors" } }
-            form.filters method="get" action="/ops/flows" {
-                label { "From " input type="date" name="from" value=[q.from.as_deref()]; }
-                label { "Until " input type="date" name="until" value=[q.until.as_deref()]; }
-                button type="submit" { "Show" }
+            section.panel {
+                form.filters.period method="get" action="/ops/flows" aria-label="Choose the period" {
+                    div.field {
+                        label for="f-from" { "From (UTC)" }
+                        input #f-from type="date" name="from" value=[q.from.as_deref()];
+                    }
+                    div.field {
+                        label for="f-until" { "Until, included (UTC)" }
+                        input #f-until type="date" name="until" value=[q.until.as_deref()];
+                    }
+                    div.field.actions {
+                        button.button.primary type="submit" { "Show" }
+                    }
+                }
             }
             (body)
         },

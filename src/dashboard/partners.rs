@@ -149,15 +149,13 @@ pub fn table(rows: &[PartnerRow], period: &str) -> Markup {
                 thead {
                     tr {
                         th scope="col" { "Partner" }
-                        th scope="col" { "Sector" }
-                        th scope="col" { "Receives by" }
                         th scope="col" { "Health" }
                         th.num scope="col" { "Delivered (" (period) ")" }
                         th.num scope="col" { "Queued" }
                         th.num scope="col" { "Retrying" }
                         th.num scope="col" { "Dead letters" }
                         th.num scope="col" { "Success" }
-                        th.num scope="col" { "Latency p50 / p95 / p99" }
+                        th.num scope="col" { "Latency" br; span.th-note { "p50 · p95 · p99" } }
                         th.num scope="col" { "Rate-limited" }
                         th scope="col" { "Circuit" }
                     }
@@ -167,10 +165,11 @@ pub fn table(rows: &[PartnerRow], period: &str) -> Markup {
                         tr data-partner=(r.id) {
                             th scope="row" {
                                 span.partner-name { (r.name) }
-                                span.partner-id { (r.id) }
+                                span.partner-id {
+                                    (r.id) " · " (r.sector.map(sector_label).unwrap_or("—"))
+                                    " · " span data-figure="delivery" { (r.delivery) }
+                                }
                             }
-                            td { (r.sector.map(sector_label).unwrap_or("—")) }
-                            td { (r.delivery) }
                             td { (health_badge(r.health())) }
                             td.num data-figure="delivered" { (r.delivered) }
                             td.num data-figure="pending" { (r.pending) }
@@ -185,8 +184,8 @@ pub fn table(rows: &[PartnerRow], period: &str) -> Markup {
                             @match &r.live {
                                 Some(l) => {
                                     td.num data-figure="success" { (percent(l.success_rate)) }
-                                    td.num data-figure="latency" {
-                                        (millis(l.p50_ms)) " / " (millis(l.p95_ms)) " / " (millis(l.p99_ms))
+                                    td.num.nowrap data-figure="latency" {
+                                        (latencies(l.p50_ms, l.p95_ms, l.p99_ms))
                                     }
                                     td.num data-figure="rate-limited" { (l.rate_limited) }
                                     td data-figure="circuit" {
@@ -210,6 +209,15 @@ pub fn table(rows: &[PartnerRow], period: &str) -> Markup {
 
 fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "—".to_owned(), |r| format!("{:.0}%", r * 100.0))
+}
+
+/// Three latencies with one unit: `154 · 249 · 260 ms` (`—` for one not known).
+fn latencies(p50: Option<f64>, p95: Option<f64>, p99: Option<f64>) -> String {
+    if p50.is_none() && p95.is_none() && p99.is_none() {
+        return "—".to_owned();
+    }
+    let one = |ms: Option<f64>| millis(ms).trim_end_matches(" ms").to_owned();
+    format!("{} · {} · {} ms", one(p50), one(p95), one(p99))
 }
 
 fn millis(ms: Option<f64>) -> String {
@@ -278,7 +286,7 @@ mod tests {
         assert_eq!(r.health(), Health::Failing);
         let html = table(&[r], "24 h").into_string();
         assert!(html.contains("50%"), "{html}");
-        assert!(html.contains("3.2 ms / 40 ms / —"), "{html}");
+        assert!(html.contains("3.2 · 40 · — ms"), "{html}");
         assert!(html.contains(">open<"), "{html}");
         assert!(html.contains("last: http_5xx"), "{html}");
     }

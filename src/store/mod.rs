@@ -605,8 +605,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// For the referrals received in `window` that were routed, per receiving sector and
     /// [`Stage`](crate::analytics::Stage): the time from receipt to the transition to that
-    /// stage's status (for those that reached it by now; rounded to the minute under a day,
-    /// ten minutes under a week, the hour beyond), and their distinct residents.
+    /// stage's status (for those that reached it by now; rounded to the second under an hour,
+    /// the minute under a day, ten minutes under a week, the hour beyond), and their distinct
+    /// residents.
     async fn stage_durations(
         &self,
         window: &crate::analytics::TimeWindow,

@@ -193,7 +193,7 @@ pub fn time_distribution_svg(rows: &[TimeRow], options: &ChartOptions) -> String
     }
     out.push_str(&format!(
         "<text class=\"wb-muted\" x=\"{}\" y=\"46\">box: middle half · line: median · \
-         ◆: 90th percentile · whisker: shortest to longest</text>",
+         ◆: p90 · whisker: min–max</text>",
         num(lx)
     ));
 

@@ -120,9 +120,10 @@ pub(crate) async fn stage_durations(
 ) -> Result<Vec<StageDurations>, StoreError> {
     // One time per referral and stage. The state machine lets a referral be accepted once and
     // completed once (nothing leads back to before `accepted`), so there is one transition
-    // to each. Times are rounded to what a chart or a median needs (the minute under a day,
-    // ten minutes under a week, the hour beyond: under 1% of the time from an hour on) and
-    // counted per rounded value, so a long window answers thousands of rows, not a million.
+    // to each. Times are rounded to what a chart or a median needs (the second under an hour,
+    // the minute under a day, ten minutes under a week, the hour beyond: under 1% of the time
+    // from an hour on) and counted per rounded value, so a long window answers thousands of
+    // rows, not a million.
     let mut args = SqliteArguments::default();
     let cte = sectors_cte(map, &mut args)?;
     bind_window(window, &mut args)?;
@@ -136,7 +137,8 @@ pub(crate) async fn stage_durations(
              WHERE c.receiver IS NOT NULL AND t.status IN ('accepted', 'completed')), \
          rounded AS (\
              SELECT sector, status, \
-                    CASE WHEN seconds < 86400 THEN ROUND(seconds / 60.0) * 60 \
+                    CASE WHEN seconds < 3600 THEN ROUND(seconds) \
+                         WHEN seconds < 86400 THEN ROUND(seconds / 60.0) * 60 \
                          WHEN seconds < 604800 THEN ROUND(seconds / 600.0) * 600 \
                          ELSE ROUND(seconds / 3600.0) * 3600 END AS seconds \
              FROM times) \
