@@ -252,8 +252,8 @@ async fn api_referral(http: &reqwest::Client, base: &str, token: &str, id: &str)
     res.json().await.unwrap()
 }
 
-/// The number in the HTML after `marker`, then after `opening` (the tag that holds it), with
-/// its thousands separators and any tags inside left out.
+/// The number in the HTML after `marker`, then after `opening` (the tag that holds it, or
+/// holds the tag that holds it), its thousands separators left out.
 fn number_after(html: &str, marker: &str, opening: &str) -> u64 {
     let at = html
         .find(marker)
@@ -268,14 +268,13 @@ fn number_after(html: &str, marker: &str, opening: &str) -> u64 {
     let mut in_tag = false;
     for ch in rest.chars() {
         match ch {
+            '<' if !digits.is_empty() => break,
             '<' => in_tag = true,
             '>' => in_tag = false,
-            c if in_tag => {
-                let _ = c;
-            }
+            _ if in_tag => {}
             c if c.is_ascii_digit() => digits.push(c),
-            ',' => {}
-            _ if digits.is_empty() => {}
+            ',' if !digits.is_empty() => {}
+            c if c.is_whitespace() && digits.is_empty() => {}
             _ => break,
         }
     }
