@@ -140,7 +140,14 @@ pub async fn sign_in(
     };
     let id = dash.sessions.start(account);
     tracing::info!(staff = %account.audit_name(), "dashboard sign-in");
-    ([(header::SET_COOKIE, set_cookie(&id))], Redirect::to(&next)).into_response()
+    (
+        [(
+            header::SET_COOKIE,
+            set_cookie(&id, dash.app.config.settings.server.tls.is_some()),
+        )],
+        Redirect::to(&next),
+    )
+        .into_response()
 }
 
 /// `POST /ops/logout`: ends the session (with the form token, so no other site can sign
@@ -163,7 +170,10 @@ pub async fn sign_out(
     }
     dash.sessions.end(&headers);
     (
-        [(header::SET_COOKIE, clear_cookie())],
+        [(
+            header::SET_COOKIE,
+            clear_cookie(dash.app.config.settings.server.tls.is_some()),
+        )],
         Redirect::to("/ops/login"),
     )
         .into_response()

@@ -12,8 +12,9 @@
 //! ([`crate::access::Role::may`]): no session means the sign-in page, a role without the
 //! permission a 403 page.
 //!
-//! The cookie is not yet marked `Secure`: the gateway speaks plain HTTP and TLS is ended in
-//! front of it; marking it when the request came over TLS is a later step.
+//! When the gateway serves TLS itself (`[server.tls]`) the cookie is marked `Secure`, so a
+//! browser never sends it over plain HTTP. Without it the gateway speaks plain HTTP (on
+//! loopback, or with TLS ended in front of it) and the cookie cannot be marked.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -121,14 +122,16 @@ fn fresh(s: &Session, now: Instant) -> bool {
     now.duration_since(s.seen) < IDLE && now.duration_since(s.started) < LIFETIME
 }
 
-/// The `Set-Cookie` value that holds a session id.
-pub fn set_cookie(id: &str) -> String {
-    format!("{COOKIE}={id}; Path=/ops; HttpOnly; SameSite=Strict")
+/// The `Set-Cookie` value that holds a session id (`Secure` when the gateway serves TLS).
+pub fn set_cookie(id: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={id}; Path=/ops; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/ops; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}=; Path=/ops; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -227,10 +230,17 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_http_only_and_strict() {
-        let c = set_cookie("abc");
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/ops"));
-        assert!(clear_cookie().contains("Max-Age=0"));
+    fn cookies_are_http_only_and_strict_and_secure_over_tls() {
+        for secure in [false, true] {
+            let c = set_cookie("abc", secure);
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/ops")
+            );
+            assert_eq!(c.contains("; Secure"), secure, "{c}");
+            let gone = clear_cookie(secure);
+            assert!(gone.contains("Max-Age=0"));
+            assert_eq!(gone.contains("; Secure"), secure, "{gone}");
+        }
     }
 
     #[test]
