@@ -31,8 +31,9 @@ use tokio_rustls::TlsAcceptor;
 /// How long a client may take over the TLS handshake before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most TLS handshakes in progress at once; further connections wait to be accepted.
-const MAX_HANDSHAKES: usize = 256;
+/// The most TLS handshakes in progress at once; further connections wait in the kernel's
+/// backlog until one finishes or times out.
+const MAX_HANDSHAKES: usize = 1024;
 
 /// The crypto the gateway uses (ring), for every rustls configuration it builds.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -220,7 +221,8 @@ pub fn server_config(
             )),
         )]
     })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The server speaks HTTP/1.1 (axum without its http2 feature): offer only that.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(ServerTls {
         config: Arc::new(config),
         client_ca: client_ca.is_some(),

@@ -165,6 +165,24 @@ async fn with_server_tls_the_gateway_speaks_https_only_and_marks_the_session_coo
         .unwrap();
     assert_eq!(by_name.status(), 200);
 
+    // Connections that never start their handshake hold up nobody else (each handshake has a
+    // task and a time limit of its own).
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(
+            tokio::net::TcpStream::connect(app.running.addr)
+                .await
+                .unwrap(),
+        );
+    }
+    let health = client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    drop(silent);
+
     // A client that does not trust the gateway's CA does not get through the handshake.
     let stranger = pki::client(&Ca::new("Another CA"), None);
     let refused = stranger.get(format!("{}/healthz", app.base)).send().await;
