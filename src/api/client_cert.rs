@@ -6,7 +6,8 @@
 //! A layer in front of every route: requests without a bearer token, with a staff token, or
 //! with the token of a partner without the rule pass on unchanged (the routes authenticate them
 //! as before). A refusal is 403 problem+json naming the rule, and an `access_refused` audit
-//! event with the partner and the presented certificate's fingerprint (never the token).
+//! event with the partner and the presented certificate's fingerprint (never the token); it
+//! counts against the partner's inbound rate (429 beyond it, not audited).
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
@@ -45,6 +46,11 @@ pub async fn gate(State(state): State<SharedState>, request: Request, next: Next
     });
     if matches {
         return next.run(request).await;
+    }
+    // Refusals count against the partner's inbound rate, so a system retrying without its
+    // certificate cannot grow the audit log faster than it may send.
+    if let Err(over) = state.check_rate(partner).await {
+        return over.into_response();
     }
     let shown = presented.map_or_else(|| "none".to_owned(), |p| p.to_string());
     tracing::warn!(
