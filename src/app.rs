@@ -184,7 +184,7 @@ impl AppState {
     /// 429 when the partner is over its inbound quota. A shared quota the store cannot be
     /// asked about lets the request through (with a warning): the request needs the store
     /// anyway and fails there, so a 429 would only mislead.
-    async fn check_rate(&self, partner: &Partner) -> Result<(), Problem> {
+    pub(crate) async fn check_rate(&self, partner: &Partner) -> Result<(), Problem> {
         match &self.limiters {
             Limiters::Local(limiters) => {
                 let Some(limiter) = limiters.get(partner.id.as_str()) else {
@@ -223,7 +223,7 @@ impl AppState {
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

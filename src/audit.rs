@@ -134,10 +134,14 @@ pub enum AuditAction {
     /// A resident's processing log was read (detail: reader, entries shown); carries the
     /// resident's pseudonym.
     ProcessingLogRead,
+    /// A partner's valid token was refused because a rule of its own was not met (detail:
+    /// rule, e.g. `client_certificate`, and what was presented: `none` or a certificate
+    /// fingerprint). Never carries the token.
+    AccessRefused,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::MessageReceived,
         Self::ConsentDecision,
         Self::Minimised,
@@ -149,6 +153,7 @@ impl AuditAction {
         Self::ConsentRevoked,
         Self::PayloadErased,
         Self::ProcessingLogRead,
+        Self::AccessRefused,
     ];
 
     /// The stored code.
@@ -165,6 +170,7 @@ impl AuditAction {
             Self::ConsentRevoked => "consent_revoked",
             Self::PayloadErased => "payload_erased",
             Self::ProcessingLogRead => "processing_log_read",
+            Self::AccessRefused => "access_refused",
         }
     }
 }

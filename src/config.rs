@@ -121,6 +121,9 @@ pub struct ServerSettings {
     /// the dashboard throttles failed sign-ins by the client address they name, and marks
     /// the session cookie `Secure` when they say the request came over https.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `[server.tls]`: serve HTTPS (and, with `client_ca`, verify client certificates)
+    /// instead of plain HTTP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,8 +178,13 @@ pub enum OutboundAuth {
 /// How a partner receives.
 #[derive(Debug, Clone)]
 pub enum Delivery {
-    /// The gateway pushes to this HTTP(S) endpoint.
-    Push { url: String, auth: OutboundAuth },
+    /// The gateway pushes to this HTTP(S) endpoint; over https with the partner's own
+    /// `[delivery.tls]` (CA bundle, client certificate) if it has one.
+    Push {
+        url: String,
+        auth: OutboundAuth,
+        tls: Option<crate::tls::OutboundTls>,
+    },
     /// The partner pulls from its mailbox.
     Mailbox,
 }
@@ -191,6 +199,9 @@ pub struct Partner {
     pub delivery: Delivery,
     /// Hashes of the API tokens it may use (two during a change-over).
     pub token_hashes: Vec<TokenHash>,
+    /// Fingerprints of the client certificates it must present with its token (empty: none
+    /// needed; two during a change-over). See [`crate::api::client_cert`].
+    pub client_certs: Vec<crate::tls::CertFingerprint>,
     /// Requests a second it may make to the gateway.
     pub inbound_rate: RateLimit,
     /// Deliveries a second the gateway may make to it.
@@ -263,6 +274,22 @@ impl Partners {
         }
         bool::from(ok).then_some(partner)
     }
+
+    /// The partner `presented_token` belongs to, if any (every partner's hashes compared).
+    pub fn owner_of(&self, presented_token: &str) -> Option<&Partner> {
+        let mut owner = None;
+        for p in &self.list {
+            if self.authenticate(p.id.as_str(), presented_token).is_some() && owner.is_none() {
+                owner = Some(p);
+            }
+        }
+        owner
+    }
+
+    /// Whether any partner must present a client certificate.
+    pub fn any_client_certs(&self) -> bool {
+        self.list.iter().any(|p| !p.client_certs.is_empty())
+    }
 }
 
 impl Config {
@@ -295,7 +322,7 @@ where
     let mut problems = Problems::default();
 
     let settings = match layered_settings(dir, &env, true) {
-        Ok(layers) => validate_settings(&layers, &env, &mut problems),
+        Ok(layers) => validate_settings(dir, &layers, &env, &mut problems),
         Err(p) => {
             problems.0.extend(p);
             None
@@ -316,7 +343,7 @@ where
         .collect();
     let mut partners = Vec::new();
     for (file, identity) in files.iter().zip(identities) {
-        if let Some(p) = validate_partner(file, identity, &env, &mut problems) {
+        if let Some(p) = validate_partner(dir, file, identity, &env, &mut problems) {
             partners.push(p);
         }
     }
@@ -327,6 +354,7 @@ where
     check_tokens_unique(&partners, &staff, &mut problems);
     if let Some(settings) = &settings {
         check_lease_covers_timeouts(settings, &partners, &mut problems);
+        check_client_certs_verifiable(settings, &partners, &mut problems);
     }
 
     match settings {
@@ -359,6 +387,26 @@ fn check_lease_covers_timeouts(settings: &Settings, partners: &[Partner], proble
     }
 }
 
+/// A partner that must present a client certificate can only do so to a gateway that serves
+/// TLS and asks for client certificates.
+fn check_client_certs_verifiable(
+    settings: &Settings,
+    partners: &[Partner],
+    problems: &mut Problems,
+) {
+    let asks = settings.server.tls.as_ref().is_some_and(|t| t.client_ca);
+    for p in partners {
+        if !p.client_certs.is_empty() && !asks {
+            problems.push(
+                &format!("partners/{}.toml", p.id),
+                "client_cert_sha256",
+                "needs server.tls with client_ca set: the gateway only sees client certificates \
+                 on TLS connections where it asks for them",
+            );
+        }
+    }
+}
+
 /// The settings alone (`default.toml`, the environment's layer and `WIJKBRUG__` variables,
 /// the audit key), without partners, routing or consents: for tools such as `audit verify`
 /// that need only the store.
@@ -366,7 +414,7 @@ pub fn load_settings(dir: &Path) -> Result<Settings, Vec<ConfigProblem>> {
     let env: HashMap<String, String> = process_env().into_iter().collect();
     let mut problems = Problems::default();
     let settings = match layered_settings(dir, &env, true) {
-        Ok(layers) => validate_settings(&layers, &env, &mut problems),
+        Ok(layers) => validate_settings(dir, &layers, &env, &mut problems),
         Err(p) => {
             problems.0.extend(p);
             None
@@ -572,6 +620,21 @@ struct RawServer {
     public_url: String,
     /// IP addresses of trusted reverse proxies, separated by commas; empty: none.
     trusted_proxies: String,
+    /// Serve HTTPS instead of plain HTTP (see `[server.tls]`).
+    tls: Option<RawServerTls>,
+}
+
+/// `[server.tls]`. Paths are relative to the configuration folder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerTls {
+    /// The server's certificate chain (PEM, leaf first).
+    cert: Option<PathBuf>,
+    /// The server certificate's private key (PEM).
+    key: Option<PathBuf>,
+    /// The CA(s) (PEM) partners' client certificates are verified against; set, the gateway
+    /// asks every client for a certificate (partners with `client_cert_sha256` must send one).
+    client_ca: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -583,6 +646,7 @@ impl Default for RawServer {
             shutdown_grace_secs: 10,
             public_url: String::new(),
             trusted_proxies: String::new(),
+            tls: None,
         }
     }
 }
@@ -888,6 +952,7 @@ fn settings_section<T: for<'de> Deserialize<'de> + Default>(
 
 /// Reports unknown sections and keys and reads and checks every setting.
 fn validate_settings(
+    dir: &Path,
     layers: &Layers,
     env: &HashMap<String, String>,
     problems: &mut Problems,
@@ -953,6 +1018,10 @@ fn validate_settings(
             "server.trusted_proxies",
             parse_ip_list(&r.trusted_proxies),
         );
+        let tls = match &r.tls {
+            None => Some(None),
+            Some(t) => server_tls(dir, t, &src("server", "tls"), problems).map(Some),
+        };
         Some(ServerSettings {
             listen: listen?,
             body_limit_bytes: body?,
@@ -960,6 +1029,7 @@ fn validate_settings(
             shutdown_grace: Duration::from_secs(r.shutdown_grace_secs),
             public_url: public_url?,
             trusted_proxies: trusted_proxies?,
+            tls: tls?,
         })
     });
 
@@ -1221,6 +1291,50 @@ fn validate_settings(
     })
 }
 
+/// A path from the configuration: a relative one is under the configuration folder.
+fn config_path(dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        dir.join(p)
+    }
+}
+
+/// `[server.tls]`: both files there and usable, and the client CA if named.
+fn server_tls(
+    dir: &Path,
+    raw: &RawServerTls,
+    source: &str,
+    problems: &mut Problems,
+) -> Option<crate::tls::ServerTls> {
+    let needed = |problems: &mut Problems, key: &str, v: &Option<PathBuf>| {
+        if v.is_none() {
+            problems.push(
+                source,
+                format!("server.tls.{key}"),
+                "is needed to serve TLS: the path of a PEM file (relative to the configuration folder)",
+            );
+        }
+    };
+    needed(problems, "cert", &raw.cert);
+    needed(problems, "key", &raw.key);
+    let (cert, key) = (raw.cert.as_deref()?, raw.key.as_deref()?);
+    let client_ca = raw.client_ca.as_deref().map(|p| config_path(dir, p));
+    match crate::tls::server_config(
+        &config_path(dir, cert),
+        &config_path(dir, key),
+        client_ca.as_deref(),
+    ) {
+        Ok(tls) => Some(tls),
+        Err(found) => {
+            for (key, e) in found {
+                problems.push(source, key.name(), e.to_string());
+            }
+            None
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Partners: partners/<id>.toml
 
@@ -1243,6 +1357,10 @@ struct RawPartner {
     /// `sha256:<hex>` hashes of its API tokens: one, or two while changing over.
     #[serde(default)]
     token_hashes: Vec<String>,
+    /// `sha256:<hex>` fingerprints of the client certificate(s) it must present with its
+    /// token (one, or two while changing over); absent: no client certificate needed.
+    #[serde(default)]
+    client_cert_sha256: Vec<String>,
     /// Requests a second it may make to the gateway.
     #[serde(default = "RawRate::inbound")]
     inbound_rate: RawRate,
@@ -1287,6 +1405,21 @@ struct RawDelivery {
     url: Option<String>,
     /// How the gateway authenticates to the endpoint (push only).
     auth: Option<RawOutboundAuth>,
+    /// TLS towards the endpoint (push to an https:// URL only).
+    tls: Option<RawOutboundTls>,
+}
+
+/// `[delivery.tls]`. Paths are relative to the configuration folder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutboundTls {
+    /// The CA bundle (PEM) the partner's server certificate must chain to; absent: the public
+    /// web roots.
+    ca: Option<PathBuf>,
+    /// The client certificate (PEM) the gateway presents to the partner.
+    client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    client_key: Option<PathBuf>,
 }
 
 /// `[delivery.auth]`
@@ -1495,6 +1628,7 @@ pub(crate) fn check_duplicate_ids(files: &[PartnerFile], problems: &mut Problems
 
 /// The whole partner: every key known, delivery, secrets, token hashes, rates.
 fn validate_partner(
+    dir: &Path,
     file: &PartnerFile,
     identity: Option<PartnerIdentity>,
     env: &HashMap<String, String>,
@@ -1508,6 +1642,9 @@ fn validate_partner(
         if let Some(toml::Value::Table(a)) = d.get_mut("auth") {
             strip_unknown_keys::<RawOutboundAuth>(a, "delivery.auth", s, problems);
         }
+        if let Some(toml::Value::Table(t)) = d.get_mut("tls") {
+            strip_unknown_keys::<RawOutboundTls>(t, "delivery.tls", s, problems);
+        }
     }
     for rate in ["inbound_rate", "outbound_rate"] {
         if let Some(toml::Value::Table(r)) = table.get_mut(rate) {
@@ -1516,7 +1653,7 @@ fn validate_partner(
     }
     let raw: RawPartner = read_lenient(table, "", s, problems)?;
 
-    let delivery = validate_delivery(&raw.delivery, env, s, problems);
+    let delivery = validate_delivery(dir, &raw.delivery, env, s, problems);
 
     let mut token_hashes = Vec::new();
     match raw.token_hashes.len() {
@@ -1537,6 +1674,23 @@ fn validate_partner(
             token_hashes.push(h);
         }
     }
+    if raw.client_cert_sha256.len() > 2 {
+        problems.push(
+            s,
+            "client_cert_sha256",
+            "at most two: the current certificate and, while changing over, the next",
+        );
+    }
+    let mut client_certs = Vec::new();
+    for (i, f) in raw.client_cert_sha256.iter().enumerate() {
+        if let Some(f) = problems.check(
+            s,
+            &format!("client_cert_sha256[{i}]"),
+            crate::tls::CertFingerprint::parse(f),
+        ) {
+            client_certs.push(f);
+        }
+    }
     let inbound_rate = rate(&raw.inbound_rate, "inbound_rate", s, problems);
     let outbound_rate = rate(&raw.outbound_rate, "outbound_rate", s, problems);
     if raw.timeout_ms == 0 {
@@ -1544,6 +1698,9 @@ fn validate_partner(
     }
     let identity = identity?;
     if token_hashes.len() != raw.token_hashes.len() || !(1..=2).contains(&token_hashes.len()) {
+        return None;
+    }
+    if client_certs.len() != raw.client_cert_sha256.len() || client_certs.len() > 2 {
         return None;
     }
     Some(Partner {
@@ -1557,6 +1714,7 @@ fn validate_partner(
         adapter: identity.adapter,
         delivery: delivery?,
         token_hashes,
+        client_certs,
         inbound_rate: inbound_rate?,
         outbound_rate: outbound_rate?,
         timeout: (raw.timeout_ms > 0).then(|| Duration::from_millis(raw.timeout_ms))?,
@@ -1581,6 +1739,7 @@ fn rate(raw: &RawRate, key: &str, s: &str, problems: &mut Problems) -> Option<Ra
 }
 
 fn validate_delivery(
+    dir: &Path,
     raw: &RawDelivery,
     env: &HashMap<String, String>,
     s: &str,
@@ -1603,9 +1762,29 @@ fn validate_delivery(
                 None => Some(OutboundAuth::None),
                 Some(a) => validate_auth(a, env, s, problems),
             };
+            let tls = match &raw.tls {
+                None => Some(None),
+                Some(t) => {
+                    let https = raw.url.as_deref().is_some_and(|u| {
+                        u.get(..8)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+                    });
+                    if https {
+                        outbound_tls(dir, t, s, problems).map(Some)
+                    } else {
+                        problems.push(
+                            s,
+                            "delivery.tls",
+                            "applies to an https:// URL only; use https:// in delivery.url or remove [delivery.tls]",
+                        );
+                        None
+                    }
+                }
+            };
             Some(Delivery::Push {
                 url: url?,
                 auth: auth?,
+                tls: tls?,
             })
         }
         "mailbox" => {
@@ -1623,10 +1802,70 @@ fn validate_delivery(
                     "a mailbox partner pulls its referrals; outbound auth is for push only",
                 );
             }
-            (raw.url.is_none() && raw.auth.is_none()).then_some(Delivery::Mailbox)
+            if raw.tls.is_some() {
+                problems.push(
+                    s,
+                    "delivery.tls",
+                    "a mailbox partner pulls its referrals; outbound TLS settings are for push only",
+                );
+            }
+            (raw.url.is_none() && raw.auth.is_none() && raw.tls.is_none())
+                .then_some(Delivery::Mailbox)
         }
         _ => {
             problems.push(s, "delivery.kind", "must be one of: push, mailbox");
+            None
+        }
+    }
+}
+
+/// `[delivery.tls]`: the CA bundle and the client certificate and key (both or neither),
+/// read and checked.
+fn outbound_tls(
+    dir: &Path,
+    raw: &RawOutboundTls,
+    s: &str,
+    problems: &mut Problems,
+) -> Option<crate::tls::OutboundTls> {
+    let client = match (&raw.client_cert, &raw.client_key) {
+        (Some(c), Some(k)) => Some((config_path(dir, c), config_path(dir, k))),
+        (None, None) => None,
+        (Some(_), None) => {
+            problems.push(
+                s,
+                "delivery.tls.client_key",
+                "is needed with client_cert: the path of the certificate's PEM private key",
+            );
+            return None;
+        }
+        (None, Some(_)) => {
+            problems.push(
+                s,
+                "delivery.tls.client_cert",
+                "is needed with client_key: the path of the PEM client certificate",
+            );
+            return None;
+        }
+    };
+    if raw.ca.is_none() && client.is_none() {
+        problems.push(
+            s,
+            "delivery.tls",
+            "name a CA bundle (ca), a client certificate (client_cert, client_key) or both; \
+             without [delivery.tls] the public web roots are trusted",
+        );
+        return None;
+    }
+    let ca = raw.ca.as_deref().map(|p| config_path(dir, p));
+    match crate::tls::outbound_config(
+        ca.as_deref(),
+        client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    ) {
+        Ok(tls) => Some(tls),
+        Err(found) => {
+            for (key, e) in found {
+                problems.push(s, key.name(), e.to_string());
+            }
             None
         }
     }

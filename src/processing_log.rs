@@ -250,6 +250,14 @@ pub fn entries(events: &[AuditEvent], retention: &str) -> Vec<ProcessingEntry> {
                     "-".into(),
                     "processing log read".into(),
                 ),
+                // About a connection, not a resident: never in a processing log.
+                AuditAction::AccessRefused => (
+                    partner.unwrap_or_else(|| "-".into()),
+                    None,
+                    None,
+                    "-".into(),
+                    "access refused".into(),
+                ),
             };
             ProcessingEntry {
                 seq: e.seq,

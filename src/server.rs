@@ -2,6 +2,10 @@
 //! register the instance, and serve the API and run the delivery worker, the retention job and
 //! the audit-chain watcher until SIGINT or SIGTERM; then stop claiming deliveries, finish
 //! in-flight requests and delivery attempts (up to the configured grace), deregister and stop.
+//!
+//! Plain HTTP by default; with `[server.tls]` HTTPS through rustls ([`crate::tls::TlsListener`]),
+//! each request carrying its connection's verified client certificate (if any) for
+//! [`crate::api::client_cert`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,10 +22,13 @@ use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
 use crate::instances::Heartbeat;
 use crate::retention::RetentionWorker;
 use crate::store::Store;
+use crate::tls::{TlsListener, TlsPeer};
 
 /// A running gateway.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Whether it serves HTTPS (`[server.tls]`).
+    pub tls: bool,
     pub state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -33,6 +40,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// `http://<addr>` or `https://<addr>`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
     /// Stops taking new connections and claiming deliveries, finishes in-flight requests and
     /// delivery attempts (within the shutdown grace), and waits for both.
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -89,7 +102,12 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         .with_context(|| format!("binding {}", config.settings.server.listen))?;
     let addr = listener.local_addr()?;
     let grace = config.settings.server.shutdown_grace;
-    let client = DeliveryClient::new()?;
+    let tls = config.settings.server.tls.clone();
+    let listener = match &tls {
+        None => Listening::Plain(listener),
+        Some(tls) => Listening::Tls(TlsListener::new(listener, tls).context("serving TLS")?),
+    };
+    let client = DeliveryClient::new(&config.partners)?;
     let heartbeat =
         Heartbeat::start(store.clone(), config.settings.delivery.worker_id.clone()).await;
     let retention = RetentionWorker::spawn(store.clone(), config.settings.retention.clone());
@@ -103,13 +121,23 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let (drained_tx, drained_rx) = oneshot::channel::<()>();
-        // The peer's address reaches handlers (the dashboard throttles sign-ins by it).
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let signal = async move {
             let _ = rx.await;
             let _ = drained_tx.send(());
-        });
-        let server = tokio::spawn(async move { serve.await });
+        };
+        let server = match listener {
+            Listening::Plain(l) => {
+                // The peer's address reaches handlers (the dashboard throttles sign-ins by it).
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                let serve = axum::serve(l, app).with_graceful_shutdown(signal);
+                tokio::spawn(async move { serve.await })
+            }
+            Listening::Tls(l) => {
+                let app = app.into_make_service_with_connect_info::<TlsPeer>();
+                let serve = axum::serve(l, app).with_graceful_shutdown(signal);
+                tokio::spawn(async move { serve.await })
+            }
+        };
         // Once shutdown starts, in-flight requests get `grace` to finish.
         let _ = drained_rx.await;
         match tokio::time::timeout(grace, server).await {
@@ -121,9 +149,10 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         }
     });
     let delivery = DeliveryWorker::spawn(state.clone(), client);
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, tls = tls.is_some(), "listening");
     Ok(Running {
         addr,
+        tls: tls.is_some(),
         state,
         shutdown: Some(tx),
         task,
@@ -135,10 +164,16 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     })
 }
 
+/// The listener: plain TCP, or TCP with a TLS handshake before each connection is served.
+enum Listening {
+    Plain(TcpListener),
+    Tls(TlsListener),
+}
+
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let running = start(config).await?;
-    println!("wijkbrug listening on http://{}", running.addr);
+    println!("wijkbrug listening on {}", running.base_url());
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and delivery attempts");
     running.stop().await

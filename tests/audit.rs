@@ -325,6 +325,7 @@ async fn a_clean_run_records_every_kind_of_event_and_the_chain_verifies() {
             AuditAction::ConsentRevoked
                 | AuditAction::PayloadErased
                 | AuditAction::ProcessingLogRead
+                | AuditAction::AccessRefused
         ) {
             assert!(kinds.contains(&kind), "no {kind} event");
         }

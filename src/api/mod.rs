@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit_chain;
+pub mod client_cert;
 pub mod consents;
 pub mod health;
 pub mod intake;
@@ -166,6 +167,11 @@ pub fn router(state: SharedState) -> Router {
         // Handlers read bodies themselves with the configured limit (and answer 413 as
         // problem+json), so axum's own default limit is off.
         .layer(DefaultBodyLimit::disable())
+        // A partner bound to a client certificate is refused without it (src/api/client_cert.rs).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_cert::gate,
+        ))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(timed_out))

@@ -4,8 +4,8 @@
 //!
 //! The address is the connection's peer. `X-Forwarded-For` and `X-Forwarded-Proto` are
 //! believed only when that peer is one of `server.trusted_proxies`: anyone else could write
-//! them. The gateway itself speaks plain HTTP; a request came over https when
-//! `server.public_url` is an https address or a trusted proxy says so.
+//! them. A request came over https when the gateway serves TLS itself (`[server.tls]`),
+//! `server.public_url` is an https address, or a trusted proxy says so.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -24,12 +24,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
+        // Plain HTTP records the socket address; TLS records it in its peer with the
+        // client certificate.
+        let plain = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let tls = || {
             parts
                 .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+                .get::<ConnectInfo<crate::tls::TlsPeer>>()
+                .map(|c| c.0.addr)
+        };
+        Ok(Peer(plain.or_else(tls)))
     }
 }
 
@@ -69,6 +73,7 @@ impl Client {
                 }
             }
         }
+        let own_tls = settings.tls.is_some();
         let public_https = settings
             .public_url
             .as_deref()
@@ -81,7 +86,7 @@ impl Client {
                 .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
         Self {
             addr,
-            https: public_https || forwarded_https,
+            https: own_tls || public_https || forwarded_https,
         }
     }
 }
@@ -100,6 +105,7 @@ mod tests {
             shutdown_grace: Duration::from_secs(1),
             public_url: public_url.map(str::to_owned),
             trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
+            tls: None,
         }
     }
 

@@ -14,7 +14,7 @@
 //!
 //! The cookie is marked `Secure` when the browser reached the gateway over https
 //! ([`super::client::Client::https`]: `server.public_url` is an https address, or a trusted
-//! proxy in front says so with `X-Forwarded-Proto`); the gateway itself speaks plain HTTP.
+//! proxy in front says so with `X-Forwarded-Proto`, or the gateway serves TLS itself).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,16 +1,20 @@
-//! The one HTTP client the gateway talks to partners with: pooled connections, rustls, a
-//! per-request timeout (the partner's), and the delivery headers. Bodies are never logged.
+//! The HTTP client the gateway talks to partners with: pooled connections, rustls, a
+//! per-request timeout (the partner's), and the delivery headers. A partner with its own
+//! `[delivery.tls]` (CA bundle, client certificate) gets a client of its own built with it;
+//! the others share one that trusts the public web roots. Bodies are never logged.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use rustls::ClientConfig;
 use secrecy::ExposeSecret;
 use thiserror::Error;
-use wijkbrug_adapters::model::ReferralId;
+use wijkbrug_adapters::model::{PartnerId, ReferralId};
 
 use super::render::Rendered;
 use super::retry::AttemptResult;
-use crate::config::OutboundAuth;
+use crate::config::{Delivery, OutboundAuth, Partners};
 
 /// The header carrying the referral id on every delivery.
 pub const REFERRAL_HEADER: &str = "X-Wijkbrug-Referral";
@@ -25,6 +29,8 @@ pub struct ClientError(String);
 
 /// One push.
 pub struct Push<'a> {
+    /// The partner pushed to (picks its TLS settings).
+    pub partner: &'a PartnerId,
     pub url: &'a str,
     pub auth: &'a OutboundAuth,
     pub timeout: Duration,
@@ -39,30 +45,45 @@ pub fn idempotency_key(referral: ReferralId, row: i64) -> String {
     format!("{referral}:{row}")
 }
 
-/// The shared client. Cheap to clone (the pool is shared).
+/// The clients. Cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
 pub struct DeliveryClient {
     http: reqwest::Client,
+    /// The clients of partners with their own `[delivery.tls]`, by partner id.
+    own: HashMap<PartnerId, reqwest::Client>,
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("wijkbrug/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(16)
+        .connect_timeout(Duration::from_secs(10))
+        // A partner redirect is answered as a permanent failure, not followed.
+        .redirect(reqwest::redirect::Policy::none())
 }
 
 impl DeliveryClient {
-    pub fn new() -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("wijkbrug/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(16)
-            .connect_timeout(Duration::from_secs(10))
-            // A partner redirect is answered as a permanent failure, not followed.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ClientError(e.to_string()))?;
-        Ok(Self { http })
+    /// The shared client, and one for each partner with `[delivery.tls]`.
+    pub fn new(partners: &Partners) -> Result<Self, ClientError> {
+        let http = builder().build().map_err(|e| ClientError(e.to_string()))?;
+        let mut own = HashMap::new();
+        for p in &partners.list {
+            if let Delivery::Push { tls: Some(tls), .. } = &p.delivery {
+                let client = builder()
+                    .use_preconfigured_tls(ClientConfig::clone(&tls.config))
+                    .build()
+                    .map_err(|e| ClientError(format!("partner {}: {e}", p.id)))?;
+                own.insert(p.id.clone(), client);
+            }
+        }
+        Ok(Self { http, own })
     }
 
     /// Sends one push and reports what came of it.
     pub async fn send(&self, push: Push<'_>) -> AttemptResult {
-        let mut request = self
-            .http
+        let http = self.own.get(push.partner).unwrap_or(&self.http);
+        let mut request = http
             .post(push.url)
             .timeout(push.timeout)
             .header(CONTENT_TYPE, push.message.media_type)
@@ -111,6 +132,9 @@ fn failure(e: &reqwest::Error, timeout: Duration) -> AttemptResult {
             return AttemptResult::Connect("connection closed before an answer".into());
         }
     }
+    if let Some(why) = cause::<rustls::Error>(e).or_else(|| tls_in_io(e)) {
+        return AttemptResult::Connect(tls_reason(why));
+    }
     if let Some(io) = cause::<std::io::Error>(e) {
         use std::io::ErrorKind as K;
         let why = match io.kind() {
@@ -132,6 +156,51 @@ fn failure(e: &reqwest::Error, timeout: Duration) -> AttemptResult {
         return AttemptResult::Connect("connection closed before an answer".into());
     }
     AttemptResult::Unreadable
+}
+
+/// A rustls error wrapped in (possibly nested) I/O errors of `e`'s chain: how the TLS
+/// connector reports a failed handshake. `io::Error::source` skips the error it wraps, so the
+/// wrapped errors are looked into one by one.
+fn tls_in_io(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = next {
+        let mut wrapped = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        while let Some(inner) = wrapped {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            wrapped = inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref());
+        }
+        next = c.source();
+    }
+    None
+}
+
+/// A failed TLS handshake in words for operations (rustls's reason; nothing from a message).
+fn tls_reason(e: &rustls::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    let why = match e {
+        E::InvalidCertificate(C::UnknownIssuer) => {
+            "the partner's certificate is not signed by a trusted CA (check delivery.tls.ca)"
+                .to_owned()
+        }
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "the partner's certificate is not valid for the host in delivery.url".to_owned()
+        }
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the partner's certificate has expired".to_owned()
+        }
+        E::InvalidCertificate(other) => format!("the partner's certificate is not valid: {other:?}"),
+        E::AlertReceived(alert) => format!(
+            "the partner refused the handshake ({alert:?}; does it need a client certificate, delivery.tls.client_cert?)"
+        ),
+        other => format!("handshake failed: {other}"),
+    };
+    format!("TLS: {why}")
 }
 
 /// The first error of type `T` in `e`'s chain of causes.

@@ -217,7 +217,7 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     let mut partner_tasks = JoinSet::new();
     for partner in &ctx.state.config.partners.list {
-        let Delivery::Push { url, auth } = &partner.delivery else {
+        let Delivery::Push { url, auth, .. } = &partner.delivery else {
             continue;
         };
         let (tx, rx) = mpsc::unbounded_channel();
@@ -555,6 +555,7 @@ async fn attempt(ctx: &Context, target: &Target, lease: &Lease) -> Report {
     let result = ctx
         .client
         .send(Push {
+            partner: &target.id,
             url: &target.url,
             auth: &target.auth,
             timeout: target.timeout,

@@ -137,8 +137,10 @@ fn provider(url: String) -> Option<Partner> {
         delivery: Delivery::Push {
             url,
             auth: OutboundAuth::None,
+            tls: None,
         },
         token_hashes: vec![TokenHash::of(PROVIDER_TOKEN)],
+        client_certs: Vec::new(),
         inbound_rate: rate(50, 100),
         outbound_rate: rate(20, 40),
         timeout: Duration::from_secs(5),

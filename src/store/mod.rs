@@ -400,6 +400,15 @@ pub trait Store: Send + Sync + 'static {
         referral: ReferralId,
     ) -> Result<(), StoreError>;
 
+    /// Audits that a valid token of `partner` was refused under `rule` (an
+    /// `access_refused` event; `presented` says what the connection offered, never the token).
+    async fn record_access_refused(
+        &self,
+        partner: &PartnerId,
+        rule: &str,
+        presented: &str,
+    ) -> Result<(), StoreError>;
+
     /// Up to `limit` audit events with seq greater than `after_seq`, in seq order (pages for
     /// [`crate::audit::Verifier`]).
     async fn audit_events(

@@ -373,6 +373,20 @@ impl Store for PgStore {
         processing_log::processing_log(&self.pool, pseudonym, retention).await
     }
 
+    async fn record_access_refused(
+        &self,
+        partner: &PartnerId,
+        rule: &str,
+        presented: &str,
+    ) -> Result<(), StoreError> {
+        let event =
+            crate::audit::AuditDraft::new(super::now(), crate::audit::AuditAction::AccessRefused)
+                .partner(partner)
+                .detail("rule", rule)
+                .detail("presented", presented);
+        self.write(|reply| Job::Event(Box::new(event), reply)).await
+    }
+
     async fn record_processing_log_read(
         &self,
         reader: &str,

@@ -8,6 +8,7 @@ pub mod demo_process;
 pub mod network;
 pub mod ops_pages;
 pub mod partner_server;
+pub mod pki;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,8 @@ pub struct TestApp {
     /// The temporary directory (config/, data/) and, on PostgreSQL, the test's database
     /// (dropped after the app, when the test ends).
     pub db: db::TestDb,
+    /// The `env` it was started with (a restart uses it again).
+    env: Vec<(String, String)>,
 }
 
 /// The token of an extra iWmo-speaking welfare provider some tests add.
@@ -91,28 +94,61 @@ impl TestApp {
         let config_dir = db.dir.path().join("config");
         copy_dir(&root().join("config"), &config_dir);
         change(&config_dir);
-        let data_dir = db.data_dir();
-        let mut vars: Vec<(String, String)> = vec![
-            ("WIJKBRUG__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
-            (
-                "WIJKBRUG__STORE__DATA_DIR".into(),
-                data_dir.display().to_string(),
-            ),
-            ("WIJKBRUG__STORE__URL".into(), db.url()),
-        ];
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = wijkbrug::config::load_with_env(&config_dir, vars)
-            .unwrap_or_else(|p| panic!("test config does not load: {p:#?}"));
-        let running = server::start(config).await.unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let running = Self::start_on(&db, &config_dir, &env).await;
         let mut tokens = demo_tokens();
         tokens.insert("zorgaanbieder-west".into(), PROVIDER_TOKEN.into());
         Self {
-            base: format!("http://{}", running.addr),
+            base: running.base_url(),
             running,
             config_dir,
             tokens,
             http: reqwest::Client::new(),
             db,
+            env,
+        }
+    }
+
+    async fn start_on(db: &db::TestDb, config_dir: &Path, env: &[(String, String)]) -> Running {
+        let mut vars: Vec<(String, String)> = vec![
+            ("WIJKBRUG__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+            (
+                "WIJKBRUG__STORE__DATA_DIR".into(),
+                db.data_dir().display().to_string(),
+            ),
+            ("WIJKBRUG__STORE__URL".into(), db.url()),
+        ];
+        vars.extend(env.iter().cloned());
+        let config = wijkbrug::config::load_with_env(config_dir, vars)
+            .unwrap_or_else(|p| panic!("test config does not load: {p:#?}"));
+        server::start(config).await.unwrap()
+    }
+
+    /// Stops the gateway and starts it again on the same store and configuration folder,
+    /// which it reads afresh (as after an edit and a restart).
+    pub async fn restart(self) -> Self {
+        let Self {
+            running,
+            config_dir,
+            tokens,
+            http,
+            db,
+            env,
+            ..
+        } = self;
+        running.stop().await.unwrap();
+        let running = Self::start_on(&db, &config_dir, &env).await;
+        Self {
+            base: running.base_url(),
+            running,
+            config_dir,
+            tokens,
+            http,
+            db,
+            env,
         }
     }
 

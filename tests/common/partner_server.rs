@@ -54,6 +54,8 @@ struct Inner {
 pub struct PartnerServer {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
+    /// Whether it serves HTTPS.
+    tls: bool,
 }
 
 async fn receive(
@@ -121,20 +123,45 @@ impl Drop for Finish {
 
 impl PartnerServer {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A partner that serves HTTPS (rustls) with `tls` (its certificate, and the CA it checks
+    /// client certificates against, if any).
+    pub async fn start_tls(tls: &wijkbrug::tls::ServerTls) -> Self {
+        Self::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<&wijkbrug::tls::ServerTls>) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/inbox", post(receive))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, inner }
+        match tls {
+            None => {
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+            }
+            Some(tls) => {
+                let listener = wijkbrug::tls::TlsListener::new(listener, tls).unwrap();
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+            }
+        }
+        Self {
+            addr,
+            inner,
+            tls: tls.is_some(),
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/inbox", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/inbox", self.addr)
     }
 
     /// The next requests are answered like this, in order; after that with 200.
