@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod flaky_link;
+pub mod gateway_process;
 pub mod network;
 pub mod ops_pages;
 pub mod partner_server;
