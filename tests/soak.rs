@@ -403,8 +403,8 @@ async fn a_stream_survives_a_flapping_partner_two_kills_and_a_full_disk() {
     };
     client.disk_full.store(true, Ordering::SeqCst);
     tokio::time::sleep_until(at(DISK_FULL.1)).await;
-    client.disk_full.store(false, Ordering::SeqCst);
     std::fs::remove_file(&filler).unwrap();
+    client.disk_full.store(false, Ordering::SeqCst);
 
     tokio::time::sleep_until(at(SECOND_KILL)).await;
     gateway = restart(gateway, &config, &data).await;
@@ -513,7 +513,7 @@ async fn a_stream_survives_a_flapping_partner_two_kills_and_a_full_disk() {
         })
         .collect();
 
-    let tally = client.tally.lock().unwrap();
+    let tally = std::mem::take(&mut *client.tally.lock().unwrap());
     let mut per_second: BTreeMap<u64, u32> = BTreeMap::new();
     for t in &tally.refused_at {
         *per_second.entry(*t).or_default() += 1;
@@ -589,6 +589,15 @@ async fn a_stream_survives_a_flapping_partner_two_kills_and_a_full_disk() {
     assert!(
         tally.refused_while_full > 0,
         "the full disk never showed: no 503 while it was full"
+    );
+    // The store told a full disk apart from other failures (StoreError::Full); the log is the
+    // gateway's that ran while the disk was full.
+    assert!(
+        logs[1]
+            .lock()
+            .unwrap()
+            .contains("store's disk is full or failing"),
+        "the full disk was not reported as such"
     );
     // Once the disk has room again the gateway takes writes again, without a restart.
     let after_freed: Vec<&u64> = tally
