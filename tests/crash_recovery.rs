@@ -6,46 +6,26 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::gateway_process::GatewayProcess;
 use common::partner_server::{point_partner_at, PartnerServer, Reply};
 use common::*;
 use wijkbrug_adapters::model::{Sector, Target};
 use wijkbrug_adapters::Format;
 
-/// Starts `wijkbrug serve` on a config dir and data dir; returns the child and its address.
-fn start_gateway(config: &std::path::Path, data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wijkbrug"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .env("WIJKBRUG__SERVER__LISTEN", "127.0.0.1:0")
-        .env("WIJKBRUG__STORE__DATA_DIR", data)
-        .env("WIJKBRUG__DELIVERY__LEASE_SECS", "3")
-        .env("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20")
-        .env("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20")
-        .env("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1")
-        .env("WIJKBRUG__LOG__FILTER", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the gateway binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the gateway prints its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("wijkbrug listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+/// Starts `wijkbrug serve` on a config dir and data dir, with a short lease and quick retries.
+fn start_gateway(config: &std::path::Path, data: &std::path::Path) -> GatewayProcess {
+    GatewayProcess::serve(
+        config,
+        &[
+            ("WIJKBRUG__STORE__DATA_DIR", data.display().to_string()),
+            ("WIJKBRUG__DELIVERY__LEASE_SECS", "3".into()),
+            ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20".into()),
+            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20".into()),
+            ("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1".into()),
+        ],
+    )
 }
 
 #[tokio::test]
@@ -81,7 +61,8 @@ async fn after_a_kill_and_a_restart_every_accepted_referral_is_delivered() {
         std::fs::write(&file, text.join("\n") + "\n").unwrap();
     }
 
-    let (mut first, addr) = start_gateway(&config, &data);
+    let mut first = start_gateway(&config, &data);
+    let addr = first.base.clone();
     let http = reqwest::Client::new();
     let token = demo_tokens()["werkplein"].clone();
     let mut accepted = BTreeSet::new();
@@ -109,10 +90,9 @@ async fn after_a_kill_and_a_restart_every_accepted_referral_is_delivered() {
         accepted.insert(v["accepted"][0]["referral_id"].as_str().unwrap().to_owned());
     }
     partner.wait_for(2, Duration::from_secs(20)).await;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
 
-    let (mut second, _addr) = start_gateway(&config, &data);
+    let mut second = start_gateway(&config, &data);
     let deadline = Instant::now() + Duration::from_secs(60);
     let delivered = loop {
         let got: BTreeSet<String> = partner.received().into_iter().map(|r| r.referral).collect();
@@ -121,8 +101,7 @@ async fn after_a_kill_and_a_restart_every_accepted_referral_is_delivered() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     let missing: Vec<_> = accepted.difference(&delivered).collect();
     assert!(missing.is_empty(), "never delivered: {missing:?}");
     // Every copy of a referral on the wire carries the same key.

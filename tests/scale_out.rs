@@ -8,12 +8,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::db::TestDb;
+use common::gateway_process::GatewayProcess;
 use common::partner_server::{point_partner_at, PartnerServer, Reply};
 use common::*;
 use wijkbrug_adapters::model::{Sector, Target};
@@ -24,41 +24,23 @@ const LEASE_SECS: &str = "3";
 /// How long the test waits for something asynchronous before it fails.
 const WAIT: Duration = Duration::from_secs(90);
 
-/// Starts `wijkbrug serve` as instance `worker` on the test's database; the child and its
-/// base url.
-fn start_gateway(config: &Path, db: &TestDb, worker: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wijkbrug"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .env_remove("WIJKBRUG_ENVIRONMENT")
-        .env("WIJKBRUG__STORE__URL", db.url())
-        .env("WIJKBRUG__STORE__DATA_DIR", db.data_dir())
-        .env("WIJKBRUG__SERVER__LISTEN", "127.0.0.1:0")
-        .env("WIJKBRUG__DELIVERY__WORKER_ID", worker)
-        .env("WIJKBRUG__DELIVERY__LEASE_SECS", LEASE_SECS)
-        .env("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20")
-        .env("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20")
-        .env("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1")
-        .env("WIJKBRUG__LOG__FILTER", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the gateway binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the gateway prints its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("wijkbrug listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+/// Starts `wijkbrug serve` as instance `worker` on the test's database.
+fn start_gateway(config: &Path, db: &TestDb, worker: &str) -> GatewayProcess {
+    GatewayProcess::serve(
+        config,
+        &[
+            ("WIJKBRUG__STORE__URL", db.url()),
+            (
+                "WIJKBRUG__STORE__DATA_DIR",
+                db.data_dir().display().to_string(),
+            ),
+            ("WIJKBRUG__DELIVERY__WORKER_ID", worker.to_owned()),
+            ("WIJKBRUG__DELIVERY__LEASE_SECS", LEASE_SECS.to_owned()),
+            ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20".into()),
+            ("WIJKBRUG__DELIVERY__BACKOFF_BASE_MS", "20".into()),
+            ("WIJKBRUG__DELIVERY__BACKOFF_MAX_SECS", "1".into()),
+        ],
+    )
 }
 
 /// The config dir: the demo network with the receiver pointed at `partner`, attempts that fit
@@ -124,15 +106,6 @@ async fn send(http: &reqwest::Client, base: &str, reference: &str) -> String {
     v["accepted"][0]["referral_id"].as_str().unwrap().to_owned()
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    child.wait().unwrap()
-}
-
 #[tokio::test]
 async fn two_processes_share_the_work_and_one_finishes_what_a_killed_one_had_leased() {
     let db = TestDb::postgres().await;
@@ -142,8 +115,10 @@ async fn two_processes_share_the_work_and_one_finishes_what_a_killed_one_had_lea
     let config = config(&db, &partner, |_| {});
 
     // Both start at once on an empty database: the migrations are applied once.
-    let (mut a, base_a) = start_gateway(&config, &db, "gw-a");
-    let (mut b, base_b) = start_gateway(&config, &db, "gw-b");
+    let mut a = start_gateway(&config, &db, "gw-a");
+    let base_a = a.base.clone();
+    let mut b = start_gateway(&config, &db, "gw-b");
+    let base_b = b.base.clone();
     let http = reqwest::Client::new();
     eventually("readyz lists both instances", || async {
         let v: serde_json::Value = http
@@ -186,8 +161,7 @@ async fn two_processes_share_the_work_and_one_finishes_what_a_killed_one_had_lea
         !held().await.is_empty()
     })
     .await;
-    a.kill().unwrap();
-    a.wait().unwrap();
+    a.kill();
     let orphaned: Vec<i64> = held().await.into_iter().map(|(id,)| id).collect();
     assert!(!orphaned.is_empty());
 
@@ -262,7 +236,7 @@ async fn two_processes_share_the_work_and_one_finishes_what_a_killed_one_had_lea
     }
 
     // A clean stop deregisters b; the chain written by both verifies.
-    assert!(terminate(&mut b).success());
+    assert!(b.terminate().success());
     let (left,): (i64,) = raw
         .fetch_one("SELECT count(*) FROM instances WHERE id = 'gw-b'", &[])
         .await;
@@ -330,8 +304,10 @@ async fn a_partners_quotas_hold_across_two_processes() {
         );
         set(dir, "wijkteam-centrum", "outbound_rate", "burst", OUT_BURST);
     });
-    let (mut a, base_a) = start_gateway(&config, &db, "gw-a");
-    let (mut b, base_b) = start_gateway(&config, &db, "gw-b");
+    let mut a = start_gateway(&config, &db, "gw-a");
+    let base_a = a.base.clone();
+    let mut b = start_gateway(&config, &db, "gw-b");
+    let base_b = b.base.clone();
     let http = reqwest::Client::new();
 
     // Inbound: requests as fast as they come, alternately to each instance; each costs a
@@ -388,8 +364,8 @@ async fn a_partners_quotas_hold_across_two_processes() {
         send(&http, base, &format!("RL-{i}")).await;
     }
     let got = partner.wait_for(N as usize, WAIT).await;
-    let _ = terminate(&mut a);
-    let _ = terminate(&mut b);
+    let _ = a.terminate();
+    let _ = b.terminate();
     assert_eq!(got.len(), N as usize);
     let first = got.iter().map(|r| r.at).min().unwrap();
     let last = got.iter().map(|r| r.at).max().unwrap();

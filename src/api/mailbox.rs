@@ -2,7 +2,7 @@
 //! own format and acknowledge each; what is not acknowledged is offered again after the
 //! visibility timeout.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use wijkbrug_adapters::model::{Actor, ReasonText, ReferralStatus, Transition};
 
 use super::problem::Problem;
+use super::query::{QueryRules, ValidQuery};
 use crate::app::{now, SharedState};
 use crate::config::Delivery;
 use crate::delivery::render::{render, RenderError};
@@ -25,6 +26,13 @@ pub struct MailboxQuery {
     pub after: Option<i64>,
     /// At most this many items (1–100, default 20).
     pub limit: Option<usize>,
+}
+
+impl QueryRules for MailboxQuery {
+    const RULES: &'static [(&'static str, &'static str)] = &[
+        ("after", "a cursor of a previous answer (a whole number)"),
+        ("limit", "a whole number from 1 to 100"),
+    ];
 }
 
 /// One pending item, in your own format.
@@ -61,7 +69,7 @@ pub struct MailboxPage {
         (status = 200, description = "Pending items, oldest first; each is hidden until acknowledged or the visibility timeout passes", body = MailboxPage),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "You receive by push, not by mailbox", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `after` or `limit`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("partner_token" = [])),
     tag = "mailbox"
@@ -70,10 +78,10 @@ pub struct MailboxPage {
 pub async fn get_mailbox(
     State(state): State<SharedState>,
     Path(partner): Path<String>,
-    Query(q): Query<MailboxQuery>,
     headers: HeaderMap,
+    query: Result<ValidQuery<MailboxQuery>, Problem>,
 ) -> Response {
-    match handle_get(&state, &partner, q, &headers).await {
+    match handle_get(&state, &partner, query, &headers).await {
         Ok(r) => r,
         Err(p) => p.into_response(),
     }
@@ -82,10 +90,11 @@ pub async fn get_mailbox(
 async fn handle_get(
     state: &SharedState,
     partner: &str,
-    q: MailboxQuery,
+    query: Result<ValidQuery<MailboxQuery>, Problem>,
     headers: &HeaderMap,
 ) -> Result<Response, Problem> {
     let p = state.authenticate_as(partner, headers).await?;
+    let ValidQuery(q) = query?;
     if !matches!(p.delivery, Delivery::Mailbox) {
         return Err(Problem::conflict(
             "you receive by push; your mailbox is not used",

@@ -4,6 +4,8 @@ pub mod admin;
 pub mod audit_chain;
 pub mod client_cert;
 pub mod consents;
+mod documented;
+
 pub mod health;
 pub mod intake;
 pub mod mailbox;
@@ -11,6 +13,7 @@ pub mod metrics;
 pub mod ops;
 pub mod privacy;
 pub mod problem;
+pub mod query;
 pub mod referrals;
 
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +27,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::app::SharedState;
+use documented::CommonAnswers;
 use problem::Problem;
 
 /// The OpenAPI description, generated from the handlers and types.
@@ -79,7 +83,7 @@ use problem::Problem;
         health::Readiness,
         health::InstanceView,
     )),
-    modifiers(&PartnerToken),
+    modifiers(&PartnerToken, &CommonAnswers),
     tags(
         (name = "intake", description = "Messages from partners' systems"),
         (name = "referrals", description = "Reading referrals back"),

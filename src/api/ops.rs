@@ -1,7 +1,7 @@
 //! The operations API: dead letters, listed (operations and admin roles) and retried or
 //! discarded (admin role). Metadata only, never resident data.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::problem::Problem;
+use super::query::{QueryRules, ValidQuery};
 use crate::access::Permission;
 use crate::app::{now, SharedState};
 use crate::store::{DeadLetter, OutboxKind};
@@ -19,6 +20,13 @@ pub struct DeadLetterQuery {
     pub before: Option<i64>,
     /// 1–200, default 50.
     pub limit: Option<usize>,
+}
+
+impl QueryRules for DeadLetterQuery {
+    const RULES: &'static [(&'static str, &'static str)] = &[
+        ("before", "a dead letter's id (a whole number)"),
+        ("limit", "a whole number from 1 to 200"),
+    ];
 }
 
 /// A delivery that failed for good. Metadata only.
@@ -72,19 +80,23 @@ fn view(d: DeadLetter) -> DeadLetterView {
         (status = 200, body = DeadLetterPage),
         (status = 401, description = "No staff token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `before` or `limit`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("staff_token" = [])),
     tag = "operations"
 )]
 pub async fn list_dead_letters(
     State(state): State<SharedState>,
-    Query(q): Query<DeadLetterQuery>,
     headers: HeaderMap,
+    query: Result<ValidQuery<DeadLetterQuery>, Problem>,
 ) -> Response {
     if let Err(p) = state.authorize_staff(&headers, Permission::ViewOperations) {
         return p.into_response();
     }
+    let q = match query {
+        Ok(ValidQuery(q)) => q,
+        Err(p) => return p.into_response(),
+    };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 200 {
         return Problem::invalid_request(

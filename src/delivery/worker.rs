@@ -251,6 +251,9 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     }
     info!(worker = %ctx.worker, partners = lanes.len(), "delivery worker started");
 
+    // Claims in a row that failed because the store did (a full disk, the database away):
+    // the worker waits longer between tries; the rows stay in the queue.
+    let mut store_failures: u32 = 0;
     while !*stop.borrow() {
         // Partners with a closed circuit and room in their lane take a share of the batch; a
         // partner whose open circuit's cool-down has passed gets one row (the probe), once its
@@ -276,14 +279,26 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         }
         let limit = settings.claim_batch.min(free);
         let mut claimed_full_batch = false;
+        let mut store_failed = false;
         if !with_room.is_empty() && limit > 0 {
-            if let Some(n) = claim_into(&ctx, &lanes, &with_room, limit).await {
-                claimed_full_batch = n == limit;
+            match claim_into(&ctx, &lanes, &with_room, limit).await {
+                Some(n) => claimed_full_batch = n == limit,
+                None => store_failed = true,
             }
         }
         for partner in probing {
-            claim_into(&ctx, &lanes, std::slice::from_ref(&partner), 1).await;
+            if claim_into(&ctx, &lanes, std::slice::from_ref(&partner), 1)
+                .await
+                .is_none()
+            {
+                store_failed = true;
+            }
         }
+        store_failures = if store_failed {
+            store_failures.saturating_add(1)
+        } else {
+            0
+        };
         if claimed_full_batch {
             // More may be due: look again at once (still yielding to shutdown).
             tokio::task::yield_now().await;
@@ -292,7 +307,7 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => {}
             () = ctx.wake.notified() => {}
-            () = tokio::time::sleep(settings.poll_interval) => {}
+            () = tokio::time::sleep(idle_wait(settings.poll_interval, store_failures)) => {}
         }
     }
     // Stop: the lanes see the stop signal too; closing the queues ends them once their
@@ -300,6 +315,17 @@ async fn dispatch(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     drop(lanes);
     while partner_tasks.join_next().await.is_some() {}
     info!(worker = %ctx.worker, "delivery worker stopped");
+}
+
+/// The longest wait between claims while the store keeps failing.
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How long the worker waits before looking for due rows again: the poll interval, doubled
+/// for each claim in a row that failed because the store did, up to [`STORE_BACKOFF_MAX`]
+/// (never shorter than the poll interval).
+fn idle_wait(poll: Duration, store_failures: u32) -> Duration {
+    let factor = 1u32 << store_failures.min(10);
+    poll.saturating_mul(factor).min(STORE_BACKOFF_MAX).max(poll)
 }
 
 /// Claims up to `limit` due rows of `recipients` and hands them to their lanes; how many were
@@ -690,5 +716,23 @@ fn log_store(
         Err(e) => {
             warn!(referral = %item.referral, partner = %target.id, attempt, outcome, error = %e, "delivery: recording the result failed; the row will be attempted again")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_while_the_store_fails_up_to_the_ceiling() {
+        let poll = Duration::from_millis(200);
+        assert_eq!(idle_wait(poll, 0), poll);
+        assert_eq!(idle_wait(poll, 1), Duration::from_millis(400));
+        assert_eq!(idle_wait(poll, 3), Duration::from_millis(1600));
+        assert_eq!(idle_wait(poll, 5), STORE_BACKOFF_MAX);
+        assert_eq!(idle_wait(poll, u32::MAX), STORE_BACKOFF_MAX);
+        // A poll interval above the ceiling is kept.
+        let slow = Duration::from_secs(10);
+        assert_eq!(idle_wait(slow, 4), slow);
     }
 }

@@ -38,6 +38,11 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full or failing (SQLite's SQLITE_FULL or an I/O error;
+    /// PostgreSQL's class 53 "insufficient resources"): nothing of the write was kept, and it
+    /// can be tried again once there is room.
+    #[error("store's disk is full or failing: {0}")]
+    Full(String),
     /// A stored row could not be read back into the model (a bug or a tampered database).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -114,6 +114,7 @@ impl SqliteStore {
         tokio::spawn(
             Writer {
                 conn,
+                options: options.clone(),
                 rx,
                 max_batch,
                 max_wait: settings.group_commit_max_wait,

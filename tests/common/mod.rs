@@ -5,6 +5,8 @@
 
 pub mod db;
 pub mod demo_process;
+pub mod flaky_link;
+pub mod gateway_process;
 pub mod network;
 pub mod ops_pages;
 pub mod partner_server;

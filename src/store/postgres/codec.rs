@@ -18,10 +18,19 @@ use crate::store::{ConsentId, OutboxItem, OutboxKind, StoreError};
 /// and types; the values of a row are only in its DETAIL field, which is left out.
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) => StoreError::Unavailable(match db.code() {
-            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
-            None => db.message().to_owned(),
-        }),
+        sqlx::Error::Database(db) => {
+            let text = match db.code() {
+                Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+                None => db.message().to_owned(),
+            };
+            // Class 53, insufficient resources: disk full (53100), out of memory, too many
+            // connections.
+            if db.code().is_some_and(|c| c.starts_with("53")) {
+                StoreError::Full(text)
+            } else {
+                StoreError::Unavailable(text)
+            }
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }

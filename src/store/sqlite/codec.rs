@@ -17,7 +17,20 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     // sqlx's messages carry SQLite's text (constraint and column names), never bound values.
+    if disk_trouble(&e) {
+        return StoreError::Full(e.to_string());
+    }
     StoreError::Unavailable(e.to_string())
+}
+
+/// SQLITE_FULL (13) or SQLITE_IOERR (10), in any of their extended codes (the low byte).
+fn disk_trouble(e: &sqlx::Error) -> bool {
+    const SQLITE_IOERR: i32 = 10;
+    const SQLITE_FULL: i32 = 13;
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, SQLITE_IOERR | SQLITE_FULL))
 }
 
 /// Fixed-width UTC text with microseconds, so text order is time order.

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
@@ -77,6 +78,8 @@ enum Answer {
 
 pub(crate) struct Writer {
     pub conn: SqliteConnection,
+    /// How `conn` was opened: to open it again when a failed commit left it unusable.
+    pub options: SqliteConnectOptions,
     pub rx: mpsc::Receiver<Job>,
     pub max_batch: usize,
     pub max_wait: Duration,
@@ -158,8 +161,33 @@ impl Writer {
         if result.is_err() {
             // Nothing of the transaction was written, its audit events included.
             self.chain.forget();
+            self.recover().await;
         }
         result
+    }
+
+    /// After a failed transaction: makes sure the connection can begin the next one. When a
+    /// COMMIT fails because the disk is full (SQLITE_FULL, or an I/O error), SQLite may have
+    /// rolled the transaction back itself; the driver's ROLLBACK then fails and it goes on
+    /// counting a transaction that is not there, refusing every later BEGIN. Such a connection
+    /// is replaced by a new one (when that fails too, the next failure tries again).
+    async fn recover(&mut self) {
+        // The driver queues the ROLLBACK when the transaction is dropped: a round trip makes
+        // sure it ran before the connection is looked at.
+        let _ = self.conn.ping().await;
+        if !self.conn.is_in_transaction() {
+            return;
+        }
+        match SqliteConnection::connect_with(&self.options).await {
+            Ok(fresh) => {
+                let stuck = std::mem::replace(&mut self.conn, fresh);
+                drop(stuck);
+                tracing::warn!("store: a failed commit left the write connection unusable; it was opened again");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store: the write connection could not be opened again; the next write tries again");
+            }
+        }
     }
 
     async fn execute_in(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
