@@ -89,6 +89,9 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         .with_context(|| format!("binding {}", config.settings.server.listen))?;
     let addr = listener.local_addr()?;
     let grace = config.settings.server.shutdown_grace;
+    let limits = crate::connections::ConnectionLimits {
+        header_read_timeout: config.settings.server.header_read_timeout,
+    };
     let client = DeliveryClient::new()?;
     let heartbeat =
         Heartbeat::start(store.clone(), config.settings.delivery.worker_id.clone()).await;
@@ -103,11 +106,11 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let (drained_tx, drained_rx) = oneshot::channel::<()>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let serve = crate::connections::serve(listener, app, limits, async move {
             let _ = rx.await;
             let _ = drained_tx.send(());
         });
-        let server = tokio::spawn(async move { serve.await });
+        let server = tokio::spawn(serve);
         // Once shutdown starts, in-flight requests get `grace` to finish.
         let _ = drained_rx.await;
         match tokio::time::timeout(grace, server).await {

@@ -1,13 +1,14 @@
 //! The operations API: dead letters, listed (operations and admin roles) and retried or
 //! discarded (admin role). Metadata only, never resident data.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::params::{PathParams, QueryParams};
 use super::problem::Problem;
 use crate::access::Permission;
 use crate::app::{now, SharedState};
@@ -79,7 +80,7 @@ fn view(d: DeadLetter) -> DeadLetterView {
 )]
 pub async fn list_dead_letters(
     State(state): State<SharedState>,
-    Query(q): Query<DeadLetterQuery>,
+    QueryParams(q): QueryParams<DeadLetterQuery>,
     headers: HeaderMap,
 ) -> Response {
     if let Err(p) = state.authorize_staff(&headers, Permission::ViewOperations) {
@@ -154,7 +155,7 @@ async fn act(state: SharedState, id: String, headers: HeaderMap, retry: bool) ->
 )]
 pub async fn retry(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     act(state, id, headers, true).await
@@ -176,7 +177,7 @@ pub async fn retry(
 )]
 pub async fn discard(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     act(state, id, headers, false).await
