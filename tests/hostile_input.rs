@@ -287,7 +287,8 @@ fn nested(open: &str, n: usize) -> Vec<u8> {
 fn corpus(app: &TestApp) -> Vec<Case> {
     let gp = Some(app.token("huisarts-de-linde"));
     let wmo = Some(app.token("wijkteam-centrum"));
-    let housing = Some(app.token("woonstad-noord"));
+    let housing_token = app.token("woonstad-noord");
+    let housing = Some(housing_token);
     let work = Some(app.token("werkplein"));
     let staff = demo_staff_tokens();
     let admin = Some(staff["demo-admin"].as_str());
@@ -499,7 +500,7 @@ fn corpus(app: &TestApp) -> Vec<Case> {
         // --- sizes ---
         Case {
             name: "Content-Length over the limit (body not sent)",
-            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", housing.unwrap(), BODY_LIMIT + 1).into_bytes(),
+            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", housing_token, BODY_LIMIT + 1).into_bytes(),
             expect: Expect::Problem(413, "payload-too-large", "at most"),
         },
         Case {
@@ -509,12 +510,12 @@ fn corpus(app: &TestApp) -> Vec<Case> {
         },
         Case {
             name: "chunked body over the limit",
-            request: chunked(housing_path, housing.unwrap(), "application/json", &vec![b' '; BODY_LIMIT + 1024]),
+            request: chunked(housing_path, housing_token, "application/json", &vec![b' '; BODY_LIMIT + 1024]),
             expect: Expect::Problem(413, "payload-too-large", "at most"),
         },
         Case {
             name: "Content-Length of 2^64",
-            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 18446744073709551616\r\nConnection: close\r\n\r\n", housing.unwrap()).into_bytes(),
+            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 18446744073709551616\r\nConnection: close\r\n\r\n", housing_token).into_bytes(),
             expect: Expect::Closed(Some(400)),
         },
         // --- Content-Type ---
@@ -546,7 +547,7 @@ fn corpus(app: &TestApp) -> Vec<Case> {
         // --- heads ---
         Case {
             name: "bare CR in a header value",
-            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nX-Note: a\rX-Injected: 1\r\nContent-Length: 0\r\n\r\n", housing.unwrap()).into_bytes(),
+            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nX-Note: a\rX-Injected: 1\r\nContent-Length: 0\r\n\r\n", housing_token).into_bytes(),
             expect: Expect::Closed(Some(400)),
         },
         Case {
@@ -556,27 +557,27 @@ fn corpus(app: &TestApp) -> Vec<Case> {
         },
         Case {
             name: "control characters in a header value",
-            request: [format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nIdempotency-Key: ", housing.unwrap()).as_bytes(), b"k\x01e\x1by", format!("\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{signal}", signal.len()).as_bytes()].concat(),
+            request: [format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nIdempotency-Key: ", housing_token).as_bytes(), b"k\x01e\x1by", format!("\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{signal}", signal.len()).as_bytes()].concat(),
             expect: Expect::Closed(Some(400)),
         },
         Case {
             name: "Idempotency-Key that is not ASCII",
-            request: [format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nIdempotency-Key: ", housing.unwrap()).as_bytes(), b"k\xFF\xFEy", format!("\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{signal}", signal.len()).as_bytes()].concat(),
+            request: [format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nIdempotency-Key: ", housing_token).as_bytes(), b"k\xFF\xFEy", format!("\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{signal}", signal.len()).as_bytes()].concat(),
             expect: Expect::Problem(400, "bad-request", "Idempotency-Key"),
         },
         Case {
             name: "Content-Length and Transfer-Encoding together (smuggling)",
-            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nPOST {housing_path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", housing.unwrap()).into_bytes(),
+            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nPOST {housing_path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", housing_token).into_bytes(),
             expect: Expect::Closed(Some(400)),
         },
         Case {
             name: "two different Content-Lengths",
-            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{{}}", housing.unwrap()).into_bytes(),
+            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{{}}", housing_token).into_bytes(),
             expect: Expect::Closed(Some(400)),
         },
         Case {
             name: "invalid chunk size",
-            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n", housing.unwrap()).into_bytes(),
+            request: format!("POST {housing_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n", housing_token).into_bytes(),
             expect: Expect::Problem(400, "bad-request", "could not be read"),
         },
         Case {

@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::ctx;
-use wijkbrug_adapters::{adapter_for, case_json, care, Format};
+use wijkbrug_adapters::{adapter_for, care, case_json, Format};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -72,7 +72,13 @@ fn fhir_consent_corpus() {
 
 #[test]
 fn iwmo_corpus() {
-    assert!(decode_corpus("iwmo", Format::Iwmo32, &["zorggroep-oost", "wijkteam-centrum"]) > 0);
+    assert!(
+        decode_corpus(
+            "iwmo",
+            Format::Iwmo32,
+            &["zorggroep-oost", "wijkteam-centrum"]
+        ) > 0
+    );
 }
 
 #[test]
