@@ -112,6 +112,12 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long a request may take before the gateway answers 408/503.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's line and headers (from its first byte,
+    /// or from the end of the previous request on a kept-alive connection); the connection is
+    /// closed after that.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body; the gateway answers 408 after that.
+    pub body_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// The address people reach the gateway at (`https://...` behind a proxy that ends TLS),
@@ -614,6 +620,10 @@ struct RawServer {
     body_limit_bytes: u64,
     /// How long one request may take, in seconds (default 30).
     request_timeout_secs: u64,
+    /// How long a client may take to send the request line and headers, in seconds (default 10).
+    header_read_timeout_secs: u64,
+    /// How long a client may take to send the body, in seconds (default 20).
+    body_read_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests, in seconds (default 10).
     shutdown_grace_secs: u64,
     /// The address people reach the gateway at; empty: not configured.
@@ -643,6 +653,8 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 8 * 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 20,
             shutdown_grace_secs: 10,
             public_url: String::new(),
             trusted_proxies: String::new(),
@@ -1022,10 +1034,34 @@ fn validate_settings(
             None => Some(None),
             Some(t) => server_tls(dir, t, &src("server", "tls"), problems).map(Some),
         };
+        let header_read = positive(
+            problems,
+            "server",
+            "header_read_timeout_secs",
+            r.header_read_timeout_secs,
+        );
+        let body_read = positive(
+            problems,
+            "server",
+            "body_read_timeout_secs",
+            r.body_read_timeout_secs,
+        );
+        if let (Some(body), Some(request)) = (body_read, timeout) {
+            if body >= request {
+                problems.push(
+                    &src("server", "body_read_timeout_secs"),
+                    "server.body_read_timeout_secs",
+                    "must be less than server.request_timeout_secs (a slow body gets 408, not the \
+                     request's 503)",
+                );
+            }
+        }
         Some(ServerSettings {
             listen: listen?,
             body_limit_bytes: body?,
             request_timeout: Duration::from_secs(timeout?),
+            header_read_timeout: Duration::from_secs(header_read?),
+            body_read_timeout: Duration::from_secs(body_read?),
             shutdown_grace: Duration::from_secs(r.shutdown_grace_secs),
             public_url: public_url?,
             trusted_proxies: trusted_proxies?,

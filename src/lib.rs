@@ -10,6 +10,7 @@ pub mod audit_watch;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod consent;
 pub mod dashboard;
 pub mod delivery;

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,7 +23,7 @@ use crate::delivery::{DeliveryClient, DeliveryStats, DeliveryWorker};
 use crate::instances::Heartbeat;
 use crate::retention::RetentionWorker;
 use crate::store::Store;
-use crate::tls::{TlsListener, TlsPeer};
+use crate::tls::TlsListener;
 
 /// A running gateway.
 pub struct Running {
@@ -107,6 +108,9 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         None => Listening::Plain(listener),
         Some(tls) => Listening::Tls(TlsListener::new(listener, tls).context("serving TLS")?),
     };
+    let limits = crate::connections::ConnectionLimits {
+        header_read_timeout: config.settings.server.header_read_timeout,
+    };
     let client = DeliveryClient::new(&config.partners)?;
     let heartbeat =
         Heartbeat::start(store.clone(), config.settings.delivery.worker_id.clone()).await;
@@ -125,18 +129,16 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
             let _ = rx.await;
             let _ = drained_tx.send(());
         };
+        // Every request carries its connection's peer as `ConnectInfo`: the socket address
+        // over plain HTTP, the address and verified client certificate over TLS.
         let server = match listener {
             Listening::Plain(l) => {
-                // The peer's address reaches handlers (the dashboard throttles sign-ins by it).
-                let app = app.into_make_service_with_connect_info::<SocketAddr>();
-                let serve = axum::serve(l, app).with_graceful_shutdown(signal);
-                tokio::spawn(async move { serve.await })
+                let l = l.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                tokio::spawn(crate::connections::serve(l, app, limits, signal))
             }
-            Listening::Tls(l) => {
-                let app = app.into_make_service_with_connect_info::<TlsPeer>();
-                let serve = axum::serve(l, app).with_graceful_shutdown(signal);
-                tokio::spawn(async move { serve.await })
-            }
+            Listening::Tls(l) => tokio::spawn(crate::connections::serve(l, app, limits, signal)),
         };
         // Once shutdown starts, in-flight requests get `grace` to finish.
         let _ = drained_rx.await;

@@ -82,7 +82,7 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
     if super::consents::media_type(headers) != "application/json" {
         return Err(Problem::unsupported_media_type(&["application/json"]));
     }
-    let bytes = read_body(headers, body, state.config.settings.server.body_limit_bytes).await?;
+    let bytes = read_body(&state.config.settings.server, headers, body).await?;
     let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         Problem::bad_request(format!(
             "the body is not well-formed JSON (line {}, column {})",

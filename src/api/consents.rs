@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,6 +19,7 @@ use wijkbrug_adapters::model::{
 use wijkbrug_adapters::{DecodeContext, Format};
 
 use super::intake::read_body;
+use super::params::PathParams;
 use super::problem::{FieldError, Problem};
 use crate::app::{new_consent_id, SharedState};
 use crate::store::{ConsentId, RevokeOutcome, StoredConsent};
@@ -234,7 +235,7 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<
         }
         _ => return Err(Problem::unsupported_media_type(&["application/json"])),
     };
-    let bytes = read_body(headers, body, state.config.settings.server.body_limit_bytes).await?;
+    let bytes = read_body(&state.config.settings.server, headers, body).await?;
     let consent = if fhir {
         let ctx = DecodeContext {
             sender: partner.id.clone(),
@@ -457,7 +458,7 @@ pub struct RevokeResult {
 #[tracing::instrument(skip_all, fields(partner))]
 pub async fn revoke(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     match revoke_handle(&state, &id, &headers).await {

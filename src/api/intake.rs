@@ -1,15 +1,17 @@
 //! `POST /v1/partners/{partner}/messages`: a partner's message in its own format.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use wijkbrug_adapters::Format;
 
+use super::params::PathParams;
 use super::problem::{FieldError, Problem};
 use crate::app::SharedState;
+use crate::config::ServerSettings;
 use crate::intake::{self, Outcome};
 
 /// A referral the gateway accepted.
@@ -87,12 +89,15 @@ fn content_type_ok(headers: &HeaderMap, format: Format) -> bool {
     charset_ok && media_types(format).contains(&essence.as_str())
 }
 
-/// Reads the body up to `limit` bytes; a larger one is a 413 before it is read in full.
+/// Reads the body up to the configured limit within the configured time: a larger one is a
+/// 413 before it is read in full (by its Content-Length, or as soon as more arrives), a slower
+/// one a 408 (a lying Content-Length that promises more than is sent ends there too).
 pub async fn read_body(
+    server: &ServerSettings,
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
 ) -> Result<axum::body::Bytes, Problem> {
+    let limit = server.body_limit_bytes;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -102,7 +107,11 @@ pub async fn read_body(
             return Err(Problem::payload_too_large(limit));
         }
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(server.body_read_timeout, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(Problem::body_timeout(server.body_read_timeout));
+    };
+    read.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
@@ -165,7 +174,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 #[tracing::instrument(skip_all, fields(partner = %partner))]
 pub async fn post_message(
     State(state): State<SharedState>,
-    Path(partner): Path<String>,
+    PathParams(partner): PathParams<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -186,7 +195,7 @@ async fn handle(
         return Err(Problem::unsupported_media_type(media_types(sender.adapter)));
     }
     let key = idempotency_key(headers)?;
-    let bytes = read_body(headers, body, state.config.settings.server.body_limit_bytes).await?;
+    let bytes = read_body(&state.config.settings.server, headers, body).await?;
     let outcome = intake::process(state, sender, &bytes, key).await.map_err(|e| {
         tracing::error!(error = %e, "store failed during intake; nothing was accepted");
         Problem::unavailable("the gateway could not store the message; nothing was accepted, send it again later")

@@ -2,7 +2,7 @@
 //! own format and acknowledge each; what is not acknowledged is offered again after the
 //! visibility timeout.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use wijkbrug_adapters::model::{Actor, ReasonText, ReferralStatus, Transition};
 
+use super::params::PathParams;
 use super::problem::Problem;
 use super::query::{QueryRules, ValidQuery};
 use crate::app::{now, SharedState};
@@ -77,7 +78,7 @@ pub struct MailboxPage {
 #[tracing::instrument(skip_all, fields(partner = %partner))]
 pub async fn get_mailbox(
     State(state): State<SharedState>,
-    Path(partner): Path<String>,
+    PathParams(partner): PathParams<String>,
     headers: HeaderMap,
     query: Result<ValidQuery<MailboxQuery>, Problem>,
 ) -> Response {
@@ -203,7 +204,7 @@ async fn sender_notice(state: &SharedState, item: &OutboxItem) -> Vec<OutboxItem
 #[tracing::instrument(skip_all, fields(partner = %partner, item = %item))]
 pub async fn ack(
     State(state): State<SharedState>,
-    Path((partner, item)): Path<(String, String)>,
+    PathParams((partner, item)): PathParams<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let p = match state.authenticate_as(&partner, &headers).await {

@@ -11,6 +11,7 @@ pub mod intake;
 pub mod mailbox;
 pub mod metrics;
 pub mod ops;
+pub mod params;
 pub mod privacy;
 pub mod problem;
 pub mod query;

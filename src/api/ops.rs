@@ -1,13 +1,14 @@
 //! The operations API: dead letters, listed (operations and admin roles) and retried or
 //! discarded (admin role). Metadata only, never resident data.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::params::PathParams;
 use super::problem::Problem;
 use super::query::{QueryRules, ValidQuery};
 use crate::access::Permission;
@@ -166,7 +167,7 @@ async fn act(state: SharedState, id: String, headers: HeaderMap, retry: bool) ->
 )]
 pub async fn retry(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     act(state, id, headers, true).await
@@ -188,7 +189,7 @@ pub async fn retry(
 )]
 pub async fn discard(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     act(state, id, headers, false).await

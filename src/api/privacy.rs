@@ -5,7 +5,7 @@
 //! The BSN is in the path; it is validated, turned into the keyed pseudonym the audit log
 //! uses, and never echoed, logged or stored (the request span shows a redacted path).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use wijkbrug_adapters::model::Bsn;
 
+use super::params::PathParams;
 use super::problem::{FieldError, Problem};
 use crate::access::Permission;
 use crate::app::SharedState;
@@ -89,7 +90,7 @@ pub fn view(e: ProcessingEntry) -> ProcessingEntryView {
 )]
 pub async fn processing_log(
     State(state): State<SharedState>,
-    Path(bsn): Path<String>,
+    PathParams(bsn): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     let officer = match state.authorize_staff(&headers, Permission::ReadProcessingLog) {

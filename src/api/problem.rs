@@ -114,6 +114,19 @@ impl Problem {
         )
     }
 
+    /// 408: the body did not arrive in time (the connection is closed after the answer).
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "Request body too slow",
+            format!(
+                "the body must arrive within {} s of the headers; nothing was accepted",
+                timeout.as_secs()
+            ),
+        )
+    }
+
     pub fn invalid_message(status: StatusCode, errors: Vec<FieldError>) -> Self {
         let n = errors.len();
         Self::new(

@@ -1,6 +1,6 @@
 //! `GET /v1/referrals/{id}`: a referral as the asking partner may see it.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use wijkbrug_adapters::model::{Actor, ReferralId};
 
+use super::params::PathParams;
 use super::problem::Problem;
 use crate::app::SharedState;
 use crate::intake::view_for;
@@ -57,7 +58,7 @@ pub struct ReferralView {
 #[tracing::instrument(skip_all, fields(partner, referral = %id))]
 pub async fn get_referral(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Response {
     let partner = match state.authenticate(&headers).await {

@@ -26,7 +26,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Plain HTTP records the socket address; TLS records it in its peer with the
         // client certificate.
-        let plain = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let plain = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
         let tls = || {
             parts
                 .extensions
@@ -102,6 +105,8 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             body_limit_bytes: 1024,
             request_timeout: Duration::from_secs(1),
+            header_read_timeout: Duration::from_secs(1),
+            body_read_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
             public_url: public_url.map(str::to_owned),
             trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),

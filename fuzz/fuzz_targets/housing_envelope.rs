@@ -1,0 +1,8 @@
+//! The housing-signal decoder on a delivery envelope of several signals.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use wijkbrug_adapters::Format;
+
+fuzz_target!(|data: &[u8]| {
+    wijkbrug_fuzz::decode_all(Format::HousingSignal, data, "woonstad-noord");
+});
