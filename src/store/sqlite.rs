@@ -8,10 +8,10 @@
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
 
-mod analytics;
+pub(crate) mod analytics;
 mod audit;
 pub(crate) mod codec;
-mod dashboard;
+pub(crate) mod dashboard;
 mod delivery;
 mod metrics;
 mod processing_log;
