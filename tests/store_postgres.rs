@@ -483,6 +483,7 @@ async fn instances_register_see_each_other_and_retire() {
     let me = |id: &str| InstanceInfo {
         id: id.to_owned(),
         version: "test".to_owned(),
+        host: "test-host".to_owned(),
         started_at: now(),
     };
     let (ia, ib) = (me("gw-a"), me("gw-b"));

@@ -31,6 +31,7 @@ mod processing_log;
 mod rate_limit;
 mod retention;
 mod revoke;
+mod sessions;
 mod writer;
 
 use std::str::FromStr;
@@ -696,6 +697,39 @@ impl Store for PgStore {
     async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError> {
         self.open_or_closed()?;
         delivery::read::dead_letter_by_id(&self.pool, row).await
+    }
+
+    async fn start_session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        session: &super::dashboard::StaffSession,
+    ) -> Result<(), StoreError> {
+        self.open_or_closed()?;
+        sessions::start(&self.pool, key, session).await
+    }
+
+    async fn session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<super::dashboard::StaffSession>, StoreError> {
+        self.open_or_closed()?;
+        sessions::get(&self.pool, key, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.open_or_closed()?;
+        sessions::touch(&self.pool, key, seen_at, expires_at).await
+    }
+
+    async fn end_session(&self, key: &super::dashboard::SessionKey) -> Result<(), StoreError> {
+        self.open_or_closed()?;
+        sessions::end(&self.pool, key).await
     }
 
     async fn ops_overview(
