@@ -549,8 +549,7 @@ pub fn host_name() -> Option<String> {
 
 /// The default worker id: `<hostname>-<pid>`, or a random name when the host has none.
 fn default_worker_id() -> String {
-    let host =
-        host_name().unwrap_or_else(|| format!("wijkbrug-{:08x}", rand::random::<u32>()));
+    let host = host_name().unwrap_or_else(|| format!("wijkbrug-{:08x}", rand::random::<u32>()));
     format!("{host}-{}", std::process::id())
 }
 

@@ -307,7 +307,10 @@ fn chain(check: &Result<ChainCheck, String>, checked_secs: u64) -> Markup {
 
 /// `GET /ops/`.
 pub async fn page(State(dash): State<DashState>, headers: HeaderMap, uri: Uri) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations).await {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ViewOperations)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };

@@ -100,7 +100,11 @@ impl TestApp {
         .await
     }
 
-    pub async fn spawn_on(db: db::TestDb, change: impl FnOnce(&Path), env: &[(&str, &str)]) -> Self {
+    pub async fn spawn_on(
+        db: db::TestDb,
+        change: impl FnOnce(&Path),
+        env: &[(&str, &str)],
+    ) -> Self {
         let config_dir = db.dir.path().join("config");
         copy_dir(&root().join("config"), &config_dir);
         change(&config_dir);

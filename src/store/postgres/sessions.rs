@@ -62,16 +62,16 @@ pub(crate) async fn get(
     .fetch_optional(pool)
     .await
     .map_err(unavailable)?;
-    Ok(
-        row.map(|(staff, role, csrf, started_at, seen_at, expires_at)| StaffSession {
+    Ok(row.map(
+        |(staff, role, csrf, started_at, seen_at, expires_at)| StaffSession {
             staff,
             role,
             csrf,
             started_at,
             seen_at,
             expires_at,
-        }),
-    )
+        },
+    ))
 }
 
 pub(crate) async fn touch(

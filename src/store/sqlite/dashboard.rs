@@ -176,7 +176,8 @@ fn entry(
     }
 }
 
-pub(crate) const META_COLUMNS: &str = "id, sender, receiver, status, received_at, updated_at, erased_at";
+pub(crate) const META_COLUMNS: &str =
+    "id, sender, receiver, status, received_at, updated_at, erased_at";
 
 /// A `referrals` row's metadata with its id.
 type MetaRow = (
