@@ -2,8 +2,9 @@
 //! (`DASHBOARD_BENCH_ROWS` to change it), each with an outbox row, spread over a year; then
 //! the same rows in a PostgreSQL database of their own on the server of `WIJKBRUG_BENCH_PG`
 //! (default postgres://postgres@127.0.0.1:5432; skipped when there is none), dropped
-//! afterwards. Seeded with plain SQL for speed (metadata only: the request columns are empty,
-//! which the dashboard never reads), then every read goes through `Store`.
+//! afterwards (`DASHBOARD_BENCH_STORES=postgres` or `sqlite` runs one store). Seeded with
+//! plain SQL for speed (metadata only: the request columns are empty, which the dashboard
+//! never reads), then every read goes through `Store`.
 
 use std::time::{Duration, Instant};
 
