@@ -8,14 +8,20 @@
 //!
 //! `cargo bench --bench analytics` (`ANALYTICS_BENCH_REFERRALS=N` for another size; the file
 //! is made again when the size differs).
+//!
+//! Then the same on PostgreSQL: the same rows generated into a database of their own on the
+//! server of `WIJKBRUG_BENCH_PG` (default postgres://postgres@127.0.0.1:5432; skipped when
+//! there is none), dropped afterwards. `ANALYTICS_BENCH_STORES=postgres` (or `sqlite`) runs one
+//! store only.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use sqlx::{Connection, Executor, SqliteConnection};
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use wijkbrug::analytics::{PartnerSectors, TimeWindow};
 use wijkbrug::config::StoreSettings;
+use wijkbrug::store::postgres::PgStore;
 use wijkbrug::store::sqlite::SqliteStore;
 use wijkbrug::store::Store;
 use wijkbrug_adapters::model::{PartnerId, Sector};
@@ -151,6 +157,157 @@ fn generator(n: u64) -> Vec<String> {
     ]
 }
 
+/// [`generator`] for PostgreSQL: the same facts, tables and rows (the pseudonyms are random
+/// too), in its dialect. A bulk load: the triggers off (`session_replication_role`), then the
+/// overview's counts made from the rows as migration 0007 makes them; `ANALYZE` afterwards,
+/// as autovacuum does on its own after a load this size.
+fn generator_pg(n: u64) -> Vec<String> {
+    let request = SAMPLE.replace('\'', "''");
+    let ts = |epoch: &str| format!("to_timestamp({epoch})");
+    let hash = |expr: &str| format!("decode(lpad(to_hex({expr}), 64, '0'), 'hex')");
+    let start = Utc
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .map_or(0, |t| t.timestamp());
+    let span: i64 = 2 * 365 * 86_400;
+    vec![
+        "SET session_replication_role = replica".to_owned(),
+        "CREATE TEMP TABLE people AS \
+         SELECT j, md5(random()::text) || md5(random()::text) AS pseudonym \
+         FROM generate_series(0::bigint, 199999) AS j"
+            .to_owned(),
+        "CREATE UNIQUE INDEX people_j ON people (j)".to_owned(),
+        format!(
+            "CREATE TEMP TABLE gen AS \
+             SELECT i, \
+               (lpad(to_hex(i / 65536), 8, '0') || '-' || lpad(to_hex(i % 65536), 4, '0') \
+                || '-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid AS id, \
+               {start} + i * {span} / {n} + (i * 7919) % 3600 AS received, \
+               (i * 7) % 5 AS sender, (i * 13 + 1) % 5 AS receiver, \
+               i % 10 <> 0 AS routed, \
+               (SELECT pseudonym FROM people \
+                WHERE j = ((i * 2654435761) % 4294967296) % 200000) AS resident, \
+               3600 * (1 + (i * 97) % 200) AS accept_after, \
+               86400 * (1 + (i * 31) % 40) AS complete_after, \
+               i % 10 <> 0 AND i % 4 <> 0 AS accepted, \
+               i % 10 <> 0 AND i % 4 <> 0 AND i % 3 = 0 AS completed, \
+               i % 100 = 7 AS dead \
+             FROM generate_series(0::bigint, {last}) AS i",
+            last = n.saturating_sub(1)
+        ),
+        format!(
+            "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
+             shared_categories, shared_removed, consent_id, received_at, updated_at) \
+             SELECT id, {sender}, 'REF-' || i, \
+               CASE WHEN routed THEN {receiver} END, \
+               CASE WHEN NOT routed THEN 'consent_missing' WHEN completed THEN 'completed' \
+                    WHEN accepted THEN 'accepted' WHEN dead THEN 'undeliverable' \
+                    ELSE 'delivered' END, \
+               '{request}', CASE WHEN routed THEN '{request}' END, \
+               CASE WHEN routed THEN 'identity,contact,needs' END, \
+               CASE WHEN routed THEN 'notes' END, NULL, \
+               {received}, {received} \
+             FROM gen ORDER BY i",
+            sender = partner_case("sender"),
+            receiver = partner_case("receiver"),
+            received = ts("received"),
+        ),
+        format!(
+            "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
+             SELECT id, 0, 'received', {r}, 'gateway' FROM gen \
+             UNION ALL SELECT id, 1, CASE WHEN routed THEN 'routed' ELSE 'consent_missing' END, \
+               {r1}, 'gateway' FROM gen \
+             UNION ALL SELECT id, 2, CASE WHEN dead THEN 'undeliverable' ELSE 'delivered' END, \
+               {r2}, 'gateway' FROM gen WHERE routed \
+             UNION ALL SELECT id, 3, 'accepted', {acc}, 'partner:x' FROM gen WHERE accepted \
+             UNION ALL SELECT id, 4, 'in_progress', {acc1}, 'partner:x' FROM gen WHERE accepted \
+             UNION ALL SELECT id, 5, 'completed', {comp}, 'partner:x' FROM gen WHERE completed",
+            r = ts("received"),
+            r1 = ts("received + 1"),
+            r2 = ts("received + 2"),
+            acc = ts("received + accept_after"),
+            acc1 = ts("received + accept_after + 60"),
+            comp = ts("received + accept_after + complete_after"),
+        ),
+        format!(
+            "INSERT INTO audit_events (seq, at, action, partner, referral_id, resident, detail, \
+             prev_hash, hash) \
+             SELECT 4 * i + 1, {r}, 'message_received', {sender}, id, resident, \
+               '{{\"status\":\"routed\"}}', {h0}, {h1} FROM gen \
+             UNION ALL SELECT 4 * i + 2, {r}, 'consent_decision', {sender}, id, resident, \
+               '{{\"decision\":\"permit\"}}', {h0}, {h2} FROM gen \
+             UNION ALL SELECT 4 * i + 3, {r}, 'minimised', {sender}, id, resident, \
+               '{{\"kept\":\"identity,contact,needs\"}}', {h0}, {h3} FROM gen \
+             UNION ALL SELECT 4 * i + 4, {r}, 'delivery_attempt', {receiver}, id, NULL, \
+               '{{\"result\":\"delivered\"}}', {h0}, {h4} FROM gen WHERE routed",
+            r = ts("received"),
+            sender = partner_case("sender"),
+            receiver = partner_case("receiver"),
+            h0 = hash("i"),
+            h1 = hash("i + 1"),
+            h2 = hash("i + 2"),
+            h3 = hash("i + 3"),
+            h4 = hash("i + 4"),
+        ),
+        format!(
+            "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
+             attempts, next_attempt_at, last_error, failed_at, delivered_at) \
+             SELECT id, {receiver}, 'referral', NULL, {r1}, \
+               CASE WHEN dead THEN 'dead' ELSE 'delivered' END, CASE WHEN dead THEN 8 ELSE 1 END, \
+               {r1}, CASE WHEN dead OR i % 50 = 3 THEN 'HTTP 503' END, \
+               CASE WHEN dead THEN {r2} END, CASE WHEN dead THEN NULL ELSE {r2} END \
+             FROM gen WHERE routed \
+             UNION ALL SELECT id, {sender}, 'status', 1, {r1}, 'delivered', 1, {r1}, NULL, NULL, \
+               {r2} FROM gen WHERE NOT routed \
+             UNION ALL SELECT id, {sender}, 'status', 3, {acc}, 'delivered', 1, {acc}, NULL, \
+               NULL, {acc} FROM gen WHERE accepted \
+             UNION ALL SELECT id, {sender}, 'status', 5, {comp}, 'delivered', 1, {comp}, NULL, \
+               NULL, {comp} FROM gen WHERE completed",
+            sender = partner_case("sender"),
+            receiver = partner_case("receiver"),
+            r1 = ts("received + 1"),
+            r2 = ts("received + 2"),
+            acc = ts("received + accept_after"),
+            comp = ts("received + accept_after + complete_after"),
+        ),
+        "DROP TABLE gen".to_owned(),
+        "DROP TABLE people".to_owned(),
+        "SET session_replication_role = DEFAULT".to_owned(),
+        "INSERT INTO referral_status_counts (status, referrals) \
+         SELECT status, COUNT(*) FROM referrals GROUP BY status"
+            .to_owned(),
+        "INSERT INTO outbox_counts (recipient, state, failing, rows) \
+         SELECT recipient, state, last_error IS NOT NULL, COUNT(*) FROM outbox \
+         GROUP BY recipient, state, last_error IS NOT NULL"
+            .to_owned(),
+    ]
+}
+
+/// Generates the store into the (migrated) PostgreSQL database at `url`.
+async fn make_pg_store(url: &str, n: u64) {
+    let started = Instant::now();
+    let mut conn = PgConnection::connect(url).await.expect("connect");
+    conn.execute("SET synchronous_commit = off")
+        .await
+        .expect("setting");
+    let mut tx = conn.begin().await.expect("begin");
+    for sql in generator_pg(n) {
+        tx.execute(sql.as_str()).await.expect("generate");
+    }
+    tx.commit().await.expect("commit");
+    conn.execute("VACUUM ANALYZE").await.expect("analyze");
+    let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+        .fetch_one(&mut conn)
+        .await
+        .expect("size");
+    conn.close().await.expect("close");
+    eprintln!(
+        "postgres: generated {n} referrals in {:.0} s: {} MB",
+        started.elapsed().as_secs_f64(),
+        bytes / 1_000_000
+    );
+}
+
 fn settings(dir: &std::path::Path) -> StoreSettings {
     StoreSettings {
         url: "sqlite://analytics.db".into(),
@@ -215,10 +372,55 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        make_store(&dir, n).await;
-        let store = SqliteStore::open(&settings(&dir)).await.expect("open");
-        store.migrate().await.expect("migrate");
+    let stores =
+        std::env::var("ANALYTICS_BENCH_STORES").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    if stores.contains("sqlite") {
+        rt.block_on(async {
+            make_store(&dir, n).await;
+            let store = SqliteStore::open(&settings(&dir)).await.expect("open");
+            store.migrate().await.expect("migrate");
+            println!("\n== sqlite");
+            measure(&store).await;
+            store.close().await;
+        });
+    }
+    if stores.contains("postgres") {
+        let server = std::env::var("WIJKBRUG_BENCH_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let name = format!("wijkbrug_test_{}_analytics_bench", std::process::id());
+        let admin = |sql: String| {
+            let server = server.clone();
+            rt.block_on(async move {
+                let mut conn = PgConnection::connect(&format!("{server}/postgres")).await?;
+                sqlx::query(&sql).execute(&mut conn).await?;
+                conn.close().await
+            })
+        };
+        if let Err(e) = admin(format!("CREATE DATABASE {name}")) {
+            println!("postgres: skipped, no server at {server}: {e}");
+            return;
+        }
+        let url = format!("{server}/{name}");
+        rt.block_on(async {
+            let store = PgStore::open(&StoreSettings {
+                url: url.clone(),
+                ..settings(&dir)
+            })
+            .await
+            .expect("open");
+            store.migrate().await.expect("migrate");
+            make_pg_store(&url, n).await;
+            println!("\n== postgres");
+            measure(&store).await;
+            store.close().await;
+        });
+        let _ = admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
+/// Times every aggregate on `store` for each window.
+async fn measure(store: &dyn Store) {
+    {
         let sectors = PartnerSectors::new(
             PARTNERS
                 .iter()
@@ -237,7 +439,7 @@ fn main() {
         for (name, from, to) in windows {
             let w = TimeWindow::new(from, to).expect("window");
             // Warm the page cache for this window, untimed.
-            wijkbrug::analytics::PeriodAggregates::fetch(&store, w, &sectors)
+            wijkbrug::analytics::PeriodAggregates::fetch(store, w, &sectors)
                 .await
                 .expect("warm-up");
             let totals = store.period_totals(&w).await.expect("totals");
@@ -269,7 +471,7 @@ fn main() {
             time!("consent_refusals", store.consent_refusals(&w, &sectors));
             time!("delivery_outcomes", store.delivery_outcomes(&w, &sectors));
             time!("all + both charts", async {
-                let a = wijkbrug::analytics::PeriodAggregates::fetch(&store, w, &sectors).await?;
+                let a = wijkbrug::analytics::PeriodAggregates::fetch(store, w, &sectors).await?;
                 let flows = wijkbrug::analytics::sankey_svg(
                     &wijkbrug::analytics::sankey_links(&a.flows),
                     &wijkbrug::analytics::ChartOptions::new("f", "flows"),
@@ -281,6 +483,5 @@ fn main() {
                 Ok::<_, wijkbrug::store::StoreError>((flows, times))
             });
         }
-        store.close().await;
-    });
+    }
 }

@@ -599,14 +599,18 @@ impl Default for RawDeliverySettings {
     }
 }
 
-/// The default worker id: `<hostname>-<pid>`, or a random name when the host has none.
-fn default_worker_id() -> String {
-    let host = std::env::var("HOSTNAME")
+/// The machine's host name (`HOSTNAME`, else /etc/hostname), if it has one.
+pub fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("wijkbrug-{:08x}", rand::random::<u32>()));
+}
+
+/// The default worker id: `<hostname>-<pid>`, or a random name when the host has none.
+fn default_worker_id() -> String {
+    let host = host_name().unwrap_or_else(|| format!("wijkbrug-{:08x}", rand::random::<u32>()));
     format!("{host}-{}", std::process::id())
 }
 

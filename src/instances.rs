@@ -35,6 +35,7 @@ impl Heartbeat {
         let me = InstanceInfo {
             id,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            host: crate::config::host_name().unwrap_or_default(),
             started_at: crate::store::now(),
         };
         beat(store.as_ref(), &me, true).await;

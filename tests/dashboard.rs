@@ -1015,3 +1015,121 @@ async fn the_flows_page_draws_referrals_between_sectors_for_a_period() {
     }
     n.app.stop().await;
 }
+
+/// The row of instance `id` in the overview's instances table.
+fn instance_row<'b>(body: &'b str, id: &str) -> Option<&'b str> {
+    let at = body.find(&format!("data-instance=\"{id}\""))?;
+    let rest = &body[at..];
+    Some(&rest[..rest.find("</tr>").unwrap_or(rest.len())])
+}
+
+#[tokio::test]
+async fn the_overview_lists_the_gateway_instances_and_whether_they_are_alive() {
+    let app = TestApp::spawn_with(|_| {}, &[("WIJKBRUG__DELIVERY__WORKER_ID", "gw-dash-1")]).await;
+    if app.db.is_postgres() {
+        // Another instance that stopped heartbeating five minutes ago (killed), and one
+        // two hours ago (long gone: not listed).
+        let raw = app.raw().await;
+        raw.execute(
+            "INSERT INTO instances (id, version, host, started_at, last_seen) VALUES \
+             ('gw-killed', '0.0.1', 'other-host', now() - interval '1 hour', \
+              now() - interval '5 minutes'), \
+             ('gw-gone', '0.0.1', 'old-host', now() - interval '3 hours', \
+              now() - interval '2 hours')",
+            &[],
+        )
+        .await;
+        raw.close().await;
+    }
+    let b = Browser::signed_in(&app.base, OPS_TOKEN).await;
+    for path in ["/ops/", "/ops/live"] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        let me = instance_row(&page.body, "gw-dash-1").unwrap_or_else(|| panic!("{path}"));
+        assert!(me.contains("data-alive=\"true\""), "{me}");
+        assert!(me.contains(env!("CARGO_PKG_VERSION")), "{me}");
+        let host = wijkbrug::config::host_name().unwrap_or_else(|| "—".to_owned());
+        assert!(me.contains(&host), "{me}");
+        let ago: u64 = page
+            .attr_values("data-seen-ago")
+            .first()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(ago <= wijkbrug::instances::LIVE_WITHIN.as_secs(), "{ago}");
+        if app.db.is_postgres() {
+            let killed = instance_row(&page.body, "gw-killed").unwrap();
+            assert!(killed.contains("data-alive=\"false\""), "{killed}");
+            assert!(killed.contains("other-host") && killed.contains("not seen"));
+            assert!(instance_row(&page.body, "gw-gone").is_none());
+        } else {
+            // SQLite: one instance, this one.
+            assert_eq!(page.attr_values("data-instance"), ["gw-dash-1"]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_made_through_one_instance_is_accepted_by_another_on_the_same_database() {
+    // Two gateways on one PostgreSQL database, as behind a load balancer.
+    let first = TestApp::spawn_on(
+        common::db::TestDb::postgres().await,
+        |_| {},
+        &[("WIJKBRUG__DELIVERY__WORKER_ID", "gw-one")],
+    )
+    .await;
+    let second = TestApp::spawn_beside(&first, "gw-two").await;
+
+    let on_first = Browser::signed_in(&first.base, ADMIN_TOKEN).await;
+    let cookie = on_first.cookie.clone().unwrap();
+    let id = cookie.split_once('=').unwrap().1.to_owned();
+    let mut on_second = Browser::new(&second.base);
+    on_second.cookie = Some(cookie);
+
+    // The second instance knows the session, and lists both instances.
+    let page = on_second.get("/ops/").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for gw in ["gw-one", "gw-two"] {
+        let row = instance_row(&page.body, gw).unwrap_or_else(|| panic!("{gw}"));
+        assert!(row.contains("data-alive=\"true\""), "{row}");
+    }
+    assert_eq!(on_second.get("/ops/live").await.status, 200);
+
+    // The store has the session under the SHA-256 of its id, never the id itself.
+    let raw = second.raw().await;
+    let (by_hash,): (i64,) = raw
+        .fetch_one(
+            "SELECT count(*) FROM dashboard_sessions \
+             WHERE id_hash = sha256(convert_to($1, 'UTF8'))",
+            &[id.clone().into()],
+        )
+        .await;
+    assert_eq!(by_hash, 1);
+    let (leaks,): (i64,) = raw
+        .fetch_one(
+            "SELECT count(*) FROM dashboard_sessions WHERE encode(id_hash, 'hex') = $1 \
+             OR csrf = $1 OR staff = $1 OR position($1 in role) > 0",
+            &[id.clone().into()],
+        )
+        .await;
+    assert_eq!(leaks, 0);
+    raw.close().await;
+
+    // The form token is the session's on both instances: signing out through the second
+    // ends the session on the first too.
+    let csrf = page.csrf().expect("a form token on the page");
+    let wrong = on_second
+        .post("/ops/logout", &[("csrf", "not-the-token")])
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(on_first.get("/ops/").await.status, 200);
+    let out = on_second.post("/ops/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    for b in [&on_first, &on_second] {
+        let a = b.get("/ops/").await;
+        assert_eq!(a.status, 303, "{}", b.base);
+        assert!(a.location().unwrap().starts_with("/ops/login"));
+    }
+    second.stop().await;
+    first.stop().await;
+}

@@ -27,15 +27,13 @@ fn period() -> (String, String) {
 
 /// Runs `wijkbrug report` on the network's store into `out`.
 fn report(n: &Network, out: &Path, from: &str, to: &str) -> assert_cmd::assert::Assert {
-    let data_dir = n.app.config_dir.parent().unwrap().join("data");
     Command::cargo_bin("wijkbrug")
         .unwrap()
         .args(["report", "--from", from, "--to", to, "--out"])
         .arg(out)
         .arg("--config")
         .arg(&n.app.config_dir)
-        .env("WIJKBRUG__STORE__DATA_DIR", data_dir)
-        .env("WIJKBRUG__STORE__URL", "sqlite://wijkbrug.db")
+        .envs(n.app.store_env())
         .assert()
 }
 

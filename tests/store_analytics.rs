@@ -1,13 +1,14 @@
-//! The store's analytics aggregates on a real SQLite file: referrals with known histories in
-//! and around a window, and the counts, distinct residents and times the queries give back.
+//! The store's analytics aggregates on a real store (a SQLite file, or PostgreSQL with
+//! `WIJKBRUG_TEST_STORE=postgres`): referrals with known histories in and around a window, and
+//! the counts, distinct residents and times the queries give back.
+
+mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use wijkbrug::analytics::{PartnerSectors, SectorKey, Stage, TimeWindow};
-use wijkbrug::config::StoreSettings;
-use wijkbrug::store::sqlite::SqliteStore;
 use wijkbrug::store::{Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store};
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
@@ -124,21 +125,7 @@ fn referral(
     }
 }
 
-async fn store(dir: &std::path::Path) -> SqliteStore {
-    let store = SqliteStore::open(&StoreSettings {
-        url: "sqlite://a.db".into(),
-        data_dir: dir.to_path_buf(),
-        max_connections: 2,
-        group_commit_max_batch: 8,
-        group_commit_max_wait: Duration::ZERO,
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-async fn put(store: &SqliteStore, r: NewReferral) -> ReferralId {
+async fn put(store: &dyn Store, r: NewReferral) -> ReferralId {
     let id = r.referral.id;
     store
         .intake(Intake {
@@ -153,7 +140,7 @@ async fn put(store: &SqliteStore, r: NewReferral) -> ReferralId {
 
 /// Walks a routed referral through delivered → accepted (→ in progress → completed), at the
 /// given hours after the window's start.
-async fn progress(store: &SqliteStore, id: ReferralId, by: &str, accepted: f64, done: Option<f64>) {
+async fn progress(store: &dyn Store, id: ReferralId, by: &str, accepted: f64, done: Option<f64>) {
     let mut steps = vec![
         (ReferralStatus::Delivered, accepted - 0.5, Actor::Gateway),
         (
@@ -184,51 +171,52 @@ async fn progress(store: &SqliteStore, id: ReferralId, by: &str, accepted: f64, 
 
 #[tokio::test]
 async fn flows_times_refusals_and_totals_of_a_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+    let db = common::db::TestDb::new().await;
+    let store = db.open().await;
+    let s: &dyn Store = &*store;
     const A: &str = "999900006";
     const B: &str = "999900018";
     const C: &str = "999900043";
 
     // In the window: housing → welfare three times, about two residents (A twice).
     let hw1 = put(
-        &s,
+        s,
         referral("woonstad-noord", Some("wijkteam-centrum"), A, h(0.0)),
     )
     .await;
     let hw2 = put(
-        &s,
+        s,
         referral("woonstad-noord", Some("wijkteam-centrum"), A, h(10.0)),
     )
     .await;
     let hw3 = put(
-        &s,
+        s,
         referral("woonstad-noord", Some("wijkteam-centrum"), B, h(20.0)),
     )
     .await;
     // employment → welfare once (B); care → a partner the map does not know (C).
     let ew = put(
-        &s,
+        s,
         referral("werkplein", Some("wijkteam-centrum"), B, h(30.0)),
     )
     .await;
     put(
-        &s,
+        s,
         referral("huisarts-de-linde", Some("elders-zorg"), C, h(40.0)),
     )
     .await;
     // Refused for want of consent: werkplein about C twice, woonstad-noord about A once.
-    put(&s, referral("werkplein", None, C, h(50.0))).await;
-    put(&s, referral("werkplein", None, C, h(51.0))).await;
-    put(&s, referral("woonstad-noord", None, A, h(52.0))).await;
+    put(s, referral("werkplein", None, C, h(50.0))).await;
+    put(s, referral("werkplein", None, C, h(51.0))).await;
+    put(s, referral("woonstad-noord", None, A, h(52.0))).await;
     // Outside: just before the window and exactly at its end.
     let before = put(
-        &s,
+        s,
         referral("woonstad-noord", Some("wijkteam-centrum"), C, h(-0.001)),
     )
     .await;
     put(
-        &s,
+        s,
         referral(
             "woonstad-noord",
             Some("wijkteam-centrum"),
@@ -240,13 +228,13 @@ async fn flows_times_refusals_and_totals_of_a_window() {
 
     // Acceptance after 2 h, 4 h and 12 h; the first completed after 3 days, after the window
     // closed (it still counts: the cohort is by receipt). The one before the window too.
-    progress(&s, hw1, "wijkteam-centrum", 2.0, Some(72.0)).await;
-    progress(&s, hw2, "wijkteam-centrum", 14.0, None).await;
-    progress(&s, ew, "wijkteam-centrum", 42.0, Some(24.0 * 40.0)).await;
-    progress(&s, before, "wijkteam-centrum", 1.0, Some(5.0)).await;
+    progress(s, hw1, "wijkteam-centrum", 2.0, Some(72.0)).await;
+    progress(s, hw2, "wijkteam-centrum", 14.0, None).await;
+    progress(s, ew, "wijkteam-centrum", 42.0, Some(24.0 * 40.0)).await;
+    progress(s, before, "wijkteam-centrum", 1.0, Some(5.0)).await;
     // 36 h 7 min 20 s: times over a day are kept to ten minutes (36 h 10 min).
     progress(
-        &s,
+        s,
         hw3,
         "wijkteam-centrum",
         20.0 + 36.0 + 7.0 / 60.0 + 20.0 / 3600.0,
@@ -344,11 +332,12 @@ async fn flows_times_refusals_and_totals_of_a_window() {
 #[tokio::test]
 async fn times_under_an_hour_keep_their_seconds() {
     // A referral taken up within seconds (as in the demo) is not rounded away to 0 or 1 min.
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+    let db = common::db::TestDb::new().await;
+    let store = db.open().await;
+    let s: &dyn Store = &*store;
     let received = h(10.0);
     let id = put(
-        &s,
+        s,
         referral(
             "woonstad-noord",
             Some("wijkteam-centrum"),
@@ -384,12 +373,13 @@ async fn times_under_an_hour_keep_their_seconds() {
 
 #[tokio::test]
 async fn delivery_outcomes_per_partner() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+    let db = common::db::TestDb::new().await;
+    let store = db.open().await;
+    let s: &dyn Store = &*store;
     let start = wijkbrug::store::now() - chrono::Duration::hours(1);
     for (i, bsn) in ["999900006", "999900018", "999900043"].iter().enumerate() {
         put(
-            &s,
+            s,
             referral(
                 "woonstad-noord",
                 Some("wijkteam-centrum"),

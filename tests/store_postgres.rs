@@ -483,6 +483,7 @@ async fn instances_register_see_each_other_and_retire() {
     let me = |id: &str| InstanceInfo {
         id: id.to_owned(),
         version: "test".to_owned(),
+        host: "test-host".to_owned(),
         started_at: now(),
     };
     let (ia, ib) = (me("gw-a"), me("gw-b"));
@@ -759,4 +760,113 @@ async fn an_older_schema_is_migrated_with_its_data_intact() {
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].item.referral, new_id);
     assert!(leased[0].row > max_old);
+    // The overview's counts were initialised from the rows the older database had.
+    assert_overview_counts_agree(&db, &*store).await;
+}
+
+/// The overview's trigger-kept counts equal what counting the rows gives.
+async fn assert_overview_counts_agree(db: &TestDb, store: &dyn Store) {
+    let overview = store.ops_overview(now(), now()).await.unwrap();
+    let raw = db.raw().await;
+    let by_status: Vec<(String, i64)> = raw
+        .fetch_all(
+            "SELECT status, count(*) FROM referrals GROUP BY status",
+            &[],
+        )
+        .await;
+    for (status, n) in &overview.by_status {
+        let rows = by_status
+            .iter()
+            .find(|(s, _)| s == status.code())
+            .map_or(0, |(_, n)| *n as u64);
+        assert_eq!(*n, rows, "referrals {status:?}");
+    }
+    let (pending, retrying, dead): (i64, i64, i64) = raw
+        .fetch_one(
+            "SELECT count(*) FILTER (WHERE state = 'pending'), \
+             count(*) FILTER (WHERE state = 'pending' AND last_error IS NOT NULL), \
+             count(*) FILTER (WHERE state = 'dead') FROM outbox",
+            &[],
+        )
+        .await;
+    raw.close().await;
+    assert_eq!(
+        (
+            overview.deliveries_pending,
+            overview.deliveries_retrying,
+            overview.dead_letters
+        ),
+        (pending as u64, retrying as u64, dead as u64)
+    );
+}
+
+#[tokio::test]
+async fn the_overview_counts_stay_exact_with_two_instances_writing_at_once() {
+    let db = TestDb::postgres().await;
+    let settings = db.settings_with(8, Duration::from_millis(1));
+    let a = db.open_with(&settings).await.shared();
+    let b = db.open_with(&settings).await.shared();
+    // Intakes, transitions and delivery outcomes through both instances at once: every
+    // trigger (insert, status change, outbox state and failing changes) on both.
+    let mut tasks = Vec::new();
+    for (i, store) in [a.clone(), b.clone()].into_iter().enumerate() {
+        let worker = if i == 0 { "worker-a" } else { "worker-b" };
+        for n in 0..30 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let new = routed(&format!("C-{i}-{n}"));
+                let id = new.referral.id;
+                store.intake(intake(None, vec![new])).await.unwrap();
+                if n % 3 == 0 {
+                    let cancelled = step(
+                        ReferralStatus::Cancelled,
+                        now(),
+                        Actor::Partner(partner(SENDER)),
+                    );
+                    store.apply_transition(id, cancelled, vec![]).await.unwrap();
+                }
+            }));
+        }
+        for n in 0..3 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..20 {
+                    let leases = store
+                        .claim_due(worker, &[partner(RECEIVER)], now(), LEASE, 3)
+                        .await
+                        .unwrap();
+                    for lease in leases {
+                        let done = match (lease.row + n) % 3 {
+                            0 => store.complete(lease.row, worker, now()).await,
+                            1 => {
+                                store
+                                    .retry_later(lease.row, worker, now(), "503 unavailable")
+                                    .await
+                            }
+                            _ => {
+                                store
+                                    .dead_letter(lease.row, worker, "400 refused", now(), vec![])
+                                    .await
+                            }
+                        };
+                        assert!(done.unwrap());
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_overview_counts_agree(&db, a.as_ref()).await;
+    let total: u64 = a
+        .ops_overview(now(), now())
+        .await
+        .unwrap()
+        .by_status
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(total, 60);
 }

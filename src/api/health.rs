@@ -29,6 +29,8 @@ pub struct Readiness {
 pub struct InstanceView {
     pub id: String,
     pub version: String,
+    /// The machine's host name (empty when it has none).
+    pub host: String,
     pub started_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
 }
@@ -62,6 +64,7 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
                 .map(|s| InstanceView {
                     id: s.instance.id,
                     version: s.instance.version,
+                    host: s.instance.host,
                     started_at: s.instance.started_at,
                     last_seen: s.last_seen,
                 })

@@ -118,7 +118,10 @@ pub async fn list(
     uri: Uri,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ViewOperations)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -285,7 +288,10 @@ pub async fn confirm(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ActOnDeadLetters) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ActOnDeadLetters)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -306,7 +312,10 @@ pub async fn act(
     uri: Uri,
     form: Result<Form<ActForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ActOnDeadLetters) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ActOnDeadLetters)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };

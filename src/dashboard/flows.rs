@@ -61,7 +61,10 @@ pub async fn page(
     uri: Uri,
     q: Result<Query<FlowsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ViewOperations)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };

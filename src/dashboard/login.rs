@@ -85,7 +85,7 @@ pub async fn form(
     headers: HeaderMap,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
-    if let Some(s) = dash.sessions.get(&headers) {
+    if let Ok(Some(s)) = dash.session(&headers).await {
         if s.may(Permission::ViewOperations) {
             return Redirect::to(&next).into_response();
         }
@@ -175,7 +175,13 @@ pub async fn sign_in(
         )
             .into_response();
     };
-    let id = dash.sessions.start(account);
+    let id = match dash.sessions.start(account).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "store failed starting a dashboard session");
+            return super::unavailable(None);
+        }
+    };
     tracing::info!(staff = %account.audit_name(), "dashboard sign-in");
     (
         [(header::SET_COOKIE, set_cookie(&id, client.https))],
@@ -193,8 +199,10 @@ pub async fn sign_out(
     form: Result<Form<SignOutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let f = form.map(|Form(f)| f).unwrap_or_default();
-    let Some(session) = dash.sessions.get(&headers) else {
-        return Redirect::to("/ops/login").into_response();
+    let session = match dash.session(&headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Redirect::to("/ops/login").into_response(),
+        Err(_) => return super::unavailable(None),
     };
     if !same_origin(&headers) || !session.csrf_matches(&f.csrf) {
         return forbidden(
@@ -203,7 +211,10 @@ pub async fn sign_out(
              sign out from there.",
         );
     }
-    dash.sessions.end(&headers);
+    if let Err(e) = dash.sessions.end(&headers).await {
+        tracing::error!(error = %e, "store failed ending a dashboard session");
+        return super::unavailable(Some(&session));
+    }
     let client = Client::of(peer, &headers, &dash.app.config.settings.server);
     (
         [(header::SET_COOKIE, clear_cookie(client.https))],

@@ -62,8 +62,8 @@ pub type DashState = Arc<Dashboard>;
 impl Dashboard {
     pub fn new(app: SharedState) -> Self {
         Self {
+            sessions: Sessions::new(app.store.clone()),
             app,
-            sessions: Sessions::default(),
             sign_ins: SignInThrottle::default(),
             chain: Mutex::new(None),
         }
@@ -72,13 +72,17 @@ impl Dashboard {
     /// The signed-in staff member, if their role grants `permission`. Without a session the
     /// answer is the sign-in page (a redirect back to `uri` after it); with a role that may
     /// not, a 403 page. Records the account on the request span, as the API does.
-    pub fn authorize(
+    pub async fn authorize(
         &self,
         headers: &HeaderMap,
         uri: &Uri,
         permission: Permission,
     ) -> Result<Session, Refusal> {
-        let Some(session) = self.sessions.get(headers) else {
+        let session = self
+            .session(headers)
+            .await
+            .map_err(|_| Refusal(Box::new(unavailable(None))))?;
+        let Some(session) = session else {
             let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ops/");
             let to = format!("/ops/login?next={}", layout::encode_query(next));
             return Err(Refusal(Box::new(Redirect::to(&to).into_response())));
@@ -98,6 +102,17 @@ impl Dashboard {
             ))));
         }
         Ok(session)
+    }
+
+    /// The request's session, if it has a live one (see [`session`]).
+    pub async fn session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Session>, crate::store::StoreError> {
+        self.sessions
+            .get(headers, &self.app.config.staff)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "store failed reading a session"))
     }
 
     /// The audit chain's status, with when it was checked: the background watcher's latest
@@ -211,7 +226,7 @@ async fn unknown_page(
     axum::extract::State(dash): axum::extract::State<DashState>,
     headers: HeaderMap,
 ) -> Response {
-    let session = dash.sessions.get(&headers);
+    let session = dash.session(&headers).await.ok().flatten();
     not_found(session.as_ref(), "such page")
 }
 

@@ -14,11 +14,16 @@ use super::DashState;
 use crate::access::Permission;
 use crate::audit_chain::ChainCheck;
 use crate::store::dashboard::OpsOverview;
+use crate::store::InstanceSeen;
 
 /// The period of the "since" figures.
 const PERIOD_HOURS: i64 = 24;
 /// How often the page's script fetches the figures again, in seconds.
 pub const REFRESH_SECS: u32 = 5;
+/// Instances whose last heartbeat is at most this old are listed (those older than
+/// [`crate::instances::LIVE_WITHIN`] as not alive: killed, or cut off from the store). A
+/// cleanly stopped instance removes its registration and is not listed.
+const INSTANCES_SHOWN_WITHIN: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -37,6 +42,8 @@ pub fn thousands(n: u64) -> String {
 pub struct Snapshot {
     pub now: DateTime<Utc>,
     pub figures: OpsOverview,
+    /// The gateway instances on this store (one with SQLite), most recently started first.
+    pub instances: Vec<InstanceSeen>,
     pub chain: Result<ChainCheck, String>,
     /// How long ago the chain was checked, in seconds.
     pub chain_checked_secs: u64,
@@ -49,10 +56,12 @@ async fn snapshot(dash: &DashState) -> Result<Snapshot, crate::store::StoreError
         .store
         .ops_overview(now - Duration::hours(PERIOD_HOURS), now)
         .await?;
+    let instances = dash.app.store.instances(INSTANCES_SHOWN_WITHIN).await?;
     let (checked, chain) = dash.chain_status().await;
     Ok(Snapshot {
         now,
         figures,
+        instances,
         chain,
         chain_checked_secs: checked.elapsed().as_secs(),
     })
@@ -162,6 +171,14 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
                 }
             }
         }
+        section.panel aria-labelledby="instances-title" {
+            h2 #instances-title { "Gateway instances" }
+            p.panel-note {
+                "The gateways on this store, by their heartbeat; alive when it was seen in the last "
+                (crate::instances::LIVE_WITHIN.as_secs()) " s."
+            }
+            (instances(&s.instances, s.now))
+        }
         section.panel aria-labelledby="partners-title" {
             h2 #partners-title { "Deliveries per partner" }
             p.panel-note { "Delivered in the last " (period) "; queued, retrying and dead letters now." }
@@ -169,6 +186,43 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
         }
         p.updated {
             "Figures of " (when(s.now)) " UTC."
+        }
+    }
+}
+
+/// The instances table.
+fn instances(list: &[InstanceSeen], now: DateTime<Utc>) -> Markup {
+    html! {
+        table.data #instances {
+            caption.visually-hidden { "Gateway instances" }
+            thead { tr {
+                th scope="col" { "Instance" } th scope="col" { "Host" } th scope="col" { "Version" }
+                th scope="col" { "Started" } th.num scope="col" { "Last heartbeat" } th scope="col" { "State" }
+            } }
+            tbody {
+                @for i in list {
+                    @let alive = i.seen_ago <= crate::instances::LIVE_WITHIN;
+                    tr data-instance=(i.instance.id) data-alive=(alive) {
+                        th scope="row" { code { (i.instance.id) } }
+                        td { @if i.instance.host.is_empty() { "—" } @else { (i.instance.host) } }
+                        td { (i.instance.version) }
+                        td { (when(i.instance.started_at)) " UTC"
+                            span.visually-hidden { ", " } br;
+                            small { (duration_words((now - i.instance.started_at).num_seconds().max(0))) " ago" } }
+                        td.num data-seen-ago=(i.seen_ago.as_secs()) { (i.seen_ago.as_secs()) " s ago" }
+                        td {
+                            @if alive {
+                                span.dot.tone-done aria-hidden="true" {} " alive"
+                            } @else {
+                                span.dot.tone-bad aria-hidden="true" {} strong { " not seen" }
+                            }
+                        }
+                    }
+                }
+                @if list.is_empty() {
+                    tr { td colspan="6" { "No instance has registered a heartbeat." } }
+                }
+            }
         }
     }
 }
@@ -253,7 +307,10 @@ fn chain(check: &Result<ChainCheck, String>, checked_secs: u64) -> Markup {
 
 /// `GET /ops/`.
 pub async fn page(State(dash): State<DashState>, headers: HeaderMap, uri: Uri) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ViewOperations)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -289,8 +346,10 @@ pub async fn page(State(dash): State<DashState>, headers: HeaderMap, uri: Uri) -
 /// `GET /ops/live`: the figures alone, for the script. 401 without a session (the script
 /// then asks to sign in again), 403 for a role without the permission.
 pub async fn live(State(dash): State<DashState>, headers: HeaderMap) -> Response {
-    let Some(session) = dash.sessions.get(&headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
+    let session = match dash.session(&headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     if !session.may(Permission::ViewOperations) {
         return StatusCode::FORBIDDEN.into_response();

@@ -402,7 +402,10 @@ pub async fn list(
     uri: Uri,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ViewOperations)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -668,7 +671,10 @@ pub async fn timeline(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let session = match dash.authorize(&headers, &uri, Permission::ViewOperations) {
+    let session = match dash
+        .authorize(&headers, &uri, Permission::ViewOperations)
+        .await
+    {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };

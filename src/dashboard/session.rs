@@ -3,10 +3,17 @@
 //!
 //! A staff member signs in with their staff token (the one the API takes as a bearer token):
 //! it is checked once, in constant time, by the same [`crate::access::Staff::authenticate`],
-//! and never stored; the browser gets a random session id instead. The store keeps only the
-//! SHA-256 of each id, so a lookup's timing says nothing about live ids. Sessions live in
-//! memory: a restart signs everyone out, and several gateway instances behind one address
-//! would each need their own sign-in (a shared session table is for the PostgreSQL step).
+//! and never stored; the browser gets a random session id instead. Sessions live in the store
+//! (the `dashboard_sessions` table, [`Store::start_session`]), so every gateway instance on
+//! it knows every session: behind a load balancer, a session made through one instance is
+//! accepted by the others, and a restart signs no one out. The store keeps only the SHA-256
+//! of each id (a copy of the database signs no one in), the account's name and role, the
+//! session's form token and its times.
+//!
+//! A session ends [`IDLE`] after it was last seen, and [`LIFETIME`] after sign-in in any
+//! case. "Seen" is written to the store at most every [`TOUCH_EVERY`] (not on every request:
+//! the overview refreshes every few seconds), so a session may end up to that much before its
+//! idle limit. A session whose account is no longer configured with the same role ends.
 //!
 //! Every page authorizes through the role's [`Permission`]s, as the API does
 //! ([`crate::access::Role::may`]): no session means the sign-in page, a role without the
@@ -16,15 +23,17 @@
 //! ([`super::client::Client::https`]: `server.public_url` is an https address, or a trusted
 //! proxy in front says so with `X-Forwarded-Proto`, or the gateway serves TLS itself).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::access::{Permission, Role, StaffAccount, StaffName};
+use crate::access::{Permission, Role, Staff, StaffAccount, StaffName};
+use crate::store::dashboard::{SessionKey, StaffSession};
+use crate::store::{Store, StoreError};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "wijkbrug_ops";
@@ -33,6 +42,8 @@ pub const COOKIE: &str = "wijkbrug_ops";
 pub const IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 /// ... and after this long in any case.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// A session's "last seen" is written to the store at most this often.
+pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// A signed-in staff member.
 #[derive(Clone, Debug)]
@@ -41,8 +52,6 @@ pub struct Session {
     pub role: Role,
     /// The value every state-changing form must carry (`csrf`).
     pub csrf: String,
-    started: Instant,
-    seen: Instant,
 }
 
 impl Session {
@@ -62,13 +71,19 @@ impl Session {
     }
 }
 
-/// The live sessions, by the SHA-256 of their id.
-#[derive(Debug, Default)]
+/// The sessions, kept in the store under the SHA-256 of their id.
 pub struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Session>>,
+    store: Arc<dyn Store>,
 }
 
-fn digest(id: &str) -> [u8; 32] {
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+/// The key a session id is stored under.
+pub fn digest(id: &str) -> SessionKey {
     Sha256::digest(id.as_bytes()).into()
 }
 
@@ -76,50 +91,84 @@ fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
+fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(t)
+}
+
+/// When a session started at `started` and seen at `seen` ends.
+fn ends(started: DateTime<Utc>, seen: DateTime<Utc>) -> DateTime<Utc> {
+    after(started, LIFETIME).min(after(seen, IDLE))
+}
+
 impl Sessions {
-    /// Starts a session for `account`; returns the id for the cookie.
-    pub fn start(&self, account: &StaffAccount) -> String {
-        let id = random_token();
-        let now = Instant::now();
-        let session = Session {
-            name: account.name.clone(),
-            role: account.role,
-            csrf: random_token(),
-            started: now,
-            seen: now,
-        };
-        if let Ok(mut live) = self.live.lock() {
-            live.retain(|_, s| fresh(s, now));
-            live.insert(digest(&id), session);
-        }
-        id
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
     }
 
-    /// The live session of the request's cookie, if there is one; marks it seen.
-    pub fn get(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = cookie(headers, COOKIE)?;
-        let now = Instant::now();
-        let mut live = self.live.lock().ok()?;
+    /// Starts a session for `account`; returns the id for the cookie.
+    pub async fn start(&self, account: &StaffAccount) -> Result<String, StoreError> {
+        let id = random_token();
+        let now = crate::store::now();
+        let session = StaffSession {
+            staff: account.name.to_string(),
+            role: account.role.code().to_owned(),
+            csrf: random_token(),
+            started_at: now,
+            seen_at: now,
+            expires_at: ends(now, now),
+        };
+        self.store.start_session(&digest(&id), &session).await?;
+        Ok(id)
+    }
+
+    /// The live session of the request's cookie, if there is one and its account is still
+    /// configured (`staff`) with the same role; marks it seen.
+    pub async fn get(
+        &self,
+        headers: &HeaderMap,
+        staff: &Staff,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(id) = cookie(headers, COOKIE) else {
+            return Ok(None);
+        };
         let key = digest(id);
-        let session = live.get_mut(&key)?;
-        if !fresh(session, now) {
-            live.remove(&key);
-            return None;
+        let now = crate::store::now();
+        let Some(stored) = self.store.session(&key, now).await? else {
+            return Ok(None);
+        };
+        let configured = staff
+            .accounts
+            .iter()
+            .find(|a| a.name.as_str() == stored.staff && a.role.code() == stored.role);
+        let Some(account) = configured else {
+            self.store.end_session(&key).await?;
+            return Ok(None);
+        };
+        let seen_long_ago = (now - stored.seen_at)
+            .to_std()
+            .is_ok_and(|d| d >= TOUCH_EVERY);
+        if seen_long_ago {
+            self.store
+                .touch_session(&key, now, ends(stored.started_at, now))
+                .await?;
         }
-        session.seen = now;
-        Some(session.clone())
+        Ok(Some(Session {
+            name: account.name.clone(),
+            role: account.role,
+            csrf: stored.csrf,
+        }))
     }
 
     /// Ends the request's session, if any.
-    pub fn end(&self, headers: &HeaderMap) {
-        if let (Some(id), Ok(mut live)) = (cookie(headers, COOKIE), self.live.lock()) {
-            live.remove(&digest(id));
+    pub async fn end(&self, headers: &HeaderMap) -> Result<(), StoreError> {
+        match cookie(headers, COOKIE) {
+            Some(id) => self.store.end_session(&digest(id)).await,
+            None => Ok(()),
         }
     }
-}
-
-fn fresh(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.seen) < IDLE && now.duration_since(s.started) < LIFETIME
 }
 
 fn secure_attr(https: bool) -> &'static str {
@@ -190,56 +239,14 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::TokenHash;
     use axum::http::HeaderValue;
 
-    fn account(role: Role) -> StaffAccount {
-        StaffAccount {
-            name: StaffName::parse("desk").unwrap(),
-            role,
-            token_hashes: vec![TokenHash::of("t")],
-        }
-    }
-
-    fn with_cookie(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
-        h
-    }
-
     #[test]
-    fn a_session_is_found_by_its_cookie_and_ends() {
-        let sessions = Sessions::default();
-        let id = sessions.start(&account(Role::Operations));
-        let headers = with_cookie(&format!("other=1; {COOKIE}={id}"));
-        let s = sessions.get(&headers).unwrap();
-        assert_eq!(s.role, Role::Operations);
-        assert_eq!(s.operator(), "desk");
-        assert!(s.csrf_matches(&s.csrf.clone()));
-        assert!(!s.csrf_matches(""));
-        assert!(!s.csrf_matches("x"));
-        assert!(sessions
-            .get(&with_cookie(&format!("{COOKIE}=x{id}")))
-            .is_none());
-        sessions.end(&headers);
-        assert!(sessions.get(&headers).is_none());
-    }
-
-    #[test]
-    fn sessions_get_their_own_ids_and_form_tokens() {
-        let sessions = Sessions::default();
-        let a = sessions.start(&account(Role::Admin));
-        let b = sessions.start(&account(Role::Admin));
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        let sa = sessions
-            .get(&with_cookie(&format!("{COOKIE}={a}")))
-            .unwrap();
-        let sb = sessions
-            .get(&with_cookie(&format!("{COOKIE}={b}")))
-            .unwrap();
-        assert_ne!(sa.csrf, sb.csrf);
-        assert!(!sa.csrf_matches(&sb.csrf));
+    fn a_session_ends_idle_or_at_its_lifetime_whichever_is_first() {
+        let t0 = crate::store::now();
+        assert_eq!(ends(t0, t0), after(t0, IDLE));
+        let late = after(t0, LIFETIME - Duration::from_secs(60));
+        assert_eq!(ends(t0, late), after(t0, LIFETIME));
     }
 
     #[test]

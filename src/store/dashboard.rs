@@ -216,3 +216,23 @@ pub struct ReferralTimeline {
     /// Whether there were more events than that.
     pub events_truncated: bool,
 }
+
+/// The key a dashboard session is stored under: the SHA-256 of its id. The id itself (the
+/// cookie's value) is never stored.
+pub type SessionKey = [u8; 32];
+
+/// A dashboard sign-in session as the store keeps it (see `dashboard/session.rs`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StaffSession {
+    /// The staff account's name.
+    pub staff: String,
+    /// The account's role code at sign-in.
+    pub role: String,
+    /// The session's form token.
+    pub csrf: String,
+    pub started_at: DateTime<Utc>,
+    /// When it was last marked seen.
+    pub seen_at: DateTime<Utc>,
+    /// When it ends unless it is used again before.
+    pub expires_at: DateTime<Utc>,
+}

@@ -221,6 +221,8 @@ pub struct InstanceInfo {
     pub id: String,
     /// The gateway's version.
     pub version: String,
+    /// The machine it runs on (its host name; empty when the machine has none).
+    pub host: String,
     /// When this start of it began.
     pub started_at: DateTime<Utc>,
 }
@@ -230,6 +232,9 @@ pub struct InstanceInfo {
 pub struct InstanceSeen {
     pub instance: InstanceInfo,
     pub last_seen: DateTime<Utc>,
+    /// How long before the read the last heartbeat was, by the store's clock (so instances'
+    /// clocks need not agree).
+    pub seen_ago: std::time::Duration,
 }
 
 /// A partner's quota kept in the store: requests it may make to the gateway, or deliveries
@@ -763,6 +768,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// The dead letter with this outbox row id (`None` if that row is not a dead letter).
     async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError>;
+
+    // ---- the dashboard's sign-in sessions (every instance on the store knows them) --------
+
+    /// Stores a new session under `key` (the SHA-256 of its id), and removes the sessions
+    /// that ended by its `started_at`.
+    async fn start_session(
+        &self,
+        key: &dashboard::SessionKey,
+        session: &dashboard::StaffSession,
+    ) -> Result<(), StoreError>;
+
+    /// The session under `key` if it has not ended at `now`.
+    async fn session(
+        &self,
+        key: &dashboard::SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<dashboard::StaffSession>, StoreError>;
+
+    /// Marks the session under `key` seen at `seen_at`, ending at `expires_at` now.
+    async fn touch_session(
+        &self,
+        key: &dashboard::SessionKey,
+        seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Ends the session under `key` (sign-out), if there is one.
+    async fn end_session(&self, key: &dashboard::SessionKey) -> Result<(), StoreError>;
 }
 
 /// A claimed (leased) outbox row.

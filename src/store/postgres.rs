@@ -20,8 +20,10 @@
 //!   requests, outbound deliveries) are token buckets in the database ([`rate_limit`]), shared
 //!   by every instance.
 
+mod analytics;
 mod audit;
 mod codec;
+mod dashboard;
 mod delivery;
 mod instances;
 mod operations;
@@ -29,6 +31,7 @@ mod processing_log;
 mod rate_limit;
 mod retention;
 mod revoke;
+mod sessions;
 mod writer;
 
 use std::str::FromStr;
@@ -710,74 +713,138 @@ impl Store for PgStore {
         delivery::read::dead_letter_by_id(&self.pool, row).await
     }
 
-    // The dashboard's pages and the analytics are not on PostgreSQL yet: they answer that
-    // plainly (the dashboard shows its "unavailable" page, `wijkbrug report` exits 1) rather
-    // than a guess. See ARCHITECTURE.md, "PostgreSQL: what is not there yet".
+    async fn start_session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        session: &super::dashboard::StaffSession,
+    ) -> Result<(), StoreError> {
+        self.open_or_closed()?;
+        sessions::start(&self.pool, key, session).await
+    }
+
+    async fn session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<super::dashboard::StaffSession>, StoreError> {
+        self.open_or_closed()?;
+        sessions::get(&self.pool, key, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.open_or_closed()?;
+        sessions::touch(&self.pool, key, seen_at, expires_at).await
+    }
+
+    async fn end_session(&self, key: &super::dashboard::SessionKey) -> Result<(), StoreError> {
+        self.open_or_closed()?;
+        sessions::end(&self.pool, key).await
+    }
 
     async fn ops_overview(
         &self,
-        _since: DateTime<Utc>,
-        _now: DateTime<Utc>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<super::dashboard::OpsOverview, StoreError> {
-        Err(not_yet("the dashboard overview"))
+        self.open_or_closed()?;
+        dashboard::overview(&self.pool, since, now).await
     }
 
     async fn referral_page(
         &self,
-        _filter: &super::dashboard::ReferralFilter,
-        _start: super::dashboard::PageStart,
-        _limit: usize,
+        filter: &super::dashboard::ReferralFilter,
+        start: super::dashboard::PageStart,
+        limit: usize,
     ) -> Result<super::dashboard::ReferralPage, StoreError> {
-        Err(not_yet("the dashboard's referral list"))
+        self.open_or_closed()?;
+        dashboard::page(&self.pool, filter, start, limit).await
     }
 
     async fn referral_timeline(
         &self,
-        _id: ReferralId,
-        _max_events: usize,
+        id: ReferralId,
+        max_events: usize,
     ) -> Result<Option<super::dashboard::ReferralTimeline>, StoreError> {
-        Err(not_yet("the dashboard's referral timeline"))
+        self.open_or_closed()?;
+        dashboard::timeline(&self.pool, id, max_events).await
     }
 
     async fn sector_flows(
         &self,
-        _window: &crate::analytics::TimeWindow,
-        _sectors: &crate::analytics::PartnerSectors,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::SectorFlow>, StoreError> {
-        Err(not_yet("the analytics (flows between sectors)"))
+        self.open_or_closed()?;
+        analytics::sector_flows(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn stage_durations(
         &self,
-        _window: &crate::analytics::TimeWindow,
-        _sectors: &crate::analytics::PartnerSectors,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::StageDurations>, StoreError> {
-        Err(not_yet(
-            "the analytics (times to acceptance and completion)",
-        ))
+        self.open_or_closed()?;
+        analytics::stage_durations(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn consent_refusals(
         &self,
-        _window: &crate::analytics::TimeWindow,
-        _sectors: &crate::analytics::PartnerSectors,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::ConsentRefusals>, StoreError> {
-        Err(not_yet("the analytics (consent refusals)"))
+        self.open_or_closed()?;
+        analytics::consent_refusals(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn delivery_outcomes(
         &self,
-        _window: &crate::analytics::TimeWindow,
-        _sectors: &crate::analytics::PartnerSectors,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
     ) -> Result<Vec<crate::analytics::PartnerDeliveries>, StoreError> {
-        Err(not_yet("the analytics (deliveries per partner)"))
+        self.open_or_closed()?;
+        analytics::delivery_outcomes(
+            &mut *analytics::connection(&self.pool).await?,
+            window,
+            sectors,
+        )
+        .await
     }
 
     async fn period_totals(
         &self,
-        _window: &crate::analytics::TimeWindow,
+        window: &crate::analytics::TimeWindow,
     ) -> Result<crate::analytics::PeriodTotals, StoreError> {
-        Err(not_yet("the analytics (period totals)"))
+        self.open_or_closed()?;
+        analytics::period_totals(&mut *analytics::connection(&self.pool).await?, window).await
+    }
+
+    async fn period_aggregates(
+        &self,
+        window: &crate::analytics::TimeWindow,
+        sectors: &crate::analytics::PartnerSectors,
+    ) -> Result<crate::analytics::PeriodAggregates, StoreError> {
+        self.open_or_closed()?;
+        analytics::period_aggregates(&self.pool, window, sectors).await
     }
 }
 
@@ -813,11 +880,4 @@ fn consent_from_row(row: ConsentRow) -> Result<StoredConsent, StoreError> {
             revoked_at,
         },
     })
-}
-
-/// The answer of a read the PostgreSQL store does not have yet.
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Unavailable(format!(
-        "{what} is not implemented for the PostgreSQL store yet; use SQLite for it"
-    ))
 }

@@ -8,15 +8,16 @@
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
 
-mod analytics;
+pub(crate) mod analytics;
 mod audit;
 pub(crate) mod codec;
-mod dashboard;
+pub(crate) mod dashboard;
 mod delivery;
 mod metrics;
 mod processing_log;
 mod retention;
 mod revoke;
+mod sessions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -769,6 +770,7 @@ impl Store for SqliteStore {
         let seen = super::InstanceSeen {
             instance: me.clone(),
             last_seen: super::now(),
+            seen_ago: Duration::ZERO,
         };
         let mut slot = self
             .instance
@@ -786,10 +788,14 @@ impl Store for SqliteStore {
         let since = chrono::Duration::from_std(within)
             .ok()
             .and_then(|w| super::now().checked_sub_signed(w));
+        let now = super::now();
         Ok(slot
             .iter()
             .filter(|s| since.is_none_or(|since| s.last_seen >= since))
-            .cloned()
+            .map(|s| super::InstanceSeen {
+                seen_ago: (now - s.last_seen).to_std().unwrap_or_default(),
+                ..s.clone()
+            })
             .collect())
     }
 
@@ -802,6 +808,35 @@ impl Store for SqliteStore {
             *slot = None;
         }
         Ok(())
+    }
+
+    async fn start_session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        session: &super::dashboard::StaffSession,
+    ) -> Result<(), StoreError> {
+        sessions::start(&self.pool, key, session).await
+    }
+
+    async fn session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<super::dashboard::StaffSession>, StoreError> {
+        sessions::get(&self.pool, key, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        key: &super::dashboard::SessionKey,
+        seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sessions::touch(&self.pool, key, seen_at, expires_at).await
+    }
+
+    async fn end_session(&self, key: &super::dashboard::SessionKey) -> Result<(), StoreError> {
+        sessions::end(&self.pool, key).await
     }
 
     async fn ops_overview(

@@ -115,6 +115,9 @@ impl Drop for PgDatabase {
 pub struct TestDb {
     pub dir: TempDir,
     pub pg: Option<PgDatabase>,
+    /// The url of another test's PostgreSQL database this one uses too (a second gateway
+    /// instance on it; that test drops the database).
+    pub shared: Option<String>,
 }
 
 impl TestDb {
@@ -131,6 +134,7 @@ impl TestDb {
         Self {
             dir: TempDir::new().unwrap(),
             pg: None,
+            shared: None,
         }
     }
 
@@ -139,11 +143,26 @@ impl TestDb {
         Self {
             dir: TempDir::new().unwrap(),
             pg: Some(PgDatabase::create().await),
+            shared: None,
+        }
+    }
+
+    /// A temporary directory of its own on `other`'s PostgreSQL database (which `other`
+    /// drops).
+    pub fn beside(other: &TestDb) -> Self {
+        assert!(
+            other.is_postgres(),
+            "several instances share a PostgreSQL store only"
+        );
+        Self {
+            dir: TempDir::new().unwrap(),
+            pg: None,
+            shared: Some(other.url()),
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.pg.is_some()
+        self.pg.is_some() || self.shared.is_some()
     }
 
     /// The data directory (the SQLite file is `wijkbrug.db` in it).
@@ -153,9 +172,10 @@ impl TestDb {
 
     /// `[store] url` for this database (a SQLite url is relative to the data directory).
     pub fn url(&self) -> String {
-        match &self.pg {
-            Some(pg) => pg.url(),
-            None => "sqlite://wijkbrug.db".to_owned(),
+        match (&self.pg, &self.shared) {
+            (Some(pg), _) => pg.url(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => "sqlite://wijkbrug.db".to_owned(),
         }
     }
 
@@ -189,17 +209,18 @@ impl TestDb {
 
     /// The store with `settings`, opened, not migrated.
     pub async fn open_unmigrated(&self, settings: &StoreSettings) -> TestStore {
-        match &self.pg {
-            Some(_) => TestStore::postgres(PgStore::open(settings).await.unwrap()),
-            None => TestStore::sqlite(SqliteStore::open(settings).await.unwrap()),
+        if self.is_postgres() {
+            TestStore::postgres(PgStore::open(settings).await.unwrap())
+        } else {
+            TestStore::sqlite(SqliteStore::open(settings).await.unwrap())
         }
     }
 
     /// A connection pool of its own to the database, for looking behind the store's back.
     pub async fn raw(&self) -> Raw {
-        match &self.pg {
-            Some(pg) => Raw::Postgres(PgPool::connect(&pg.url()).await.unwrap()),
-            None => Raw::Sqlite(
+        match self.is_postgres() {
+            true => Raw::Postgres(PgPool::connect(&self.url()).await.unwrap()),
+            false => Raw::Sqlite(
                 SqlitePool::connect(&format!(
                     "sqlite://{}",
                     self.data_dir().join("wijkbrug.db").display()

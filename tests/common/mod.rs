@@ -92,7 +92,25 @@ impl TestApp {
     /// Copies config/ into a temp dir, lets `change` edit it, and starts the gateway on it
     /// with `env` on top (as `WIJKBRUG__...` variables would be).
     pub async fn spawn_with(change: impl FnOnce(&Path), env: &[(&str, &str)]) -> Self {
-        let db = db::TestDb::new().await;
+        Self::spawn_on(db::TestDb::new().await, change, env).await
+    }
+
+    /// A second gateway instance on `first`'s PostgreSQL database (as behind a load
+    /// balancer), with a config dir of its own and `[delivery] worker_id = worker`.
+    pub async fn spawn_beside(first: &TestApp, worker: &str) -> Self {
+        Self::spawn_on(
+            db::TestDb::beside(&first.db),
+            |_| {},
+            &[("WIJKBRUG__DELIVERY__WORKER_ID", worker)],
+        )
+        .await
+    }
+
+    pub async fn spawn_on(
+        db: db::TestDb,
+        change: impl FnOnce(&Path),
+        env: &[(&str, &str)],
+    ) -> Self {
         let config_dir = db.dir.path().join("config");
         copy_dir(&root().join("config"), &config_dir);
         change(&config_dir);

@@ -10,37 +10,45 @@ use sqlx::PgPool;
 use super::codec::unavailable;
 use crate::store::{InstanceInfo, InstanceSeen, StoreError};
 
-/// An `instances` row: id, version, started at, last seen.
-type Row = (String, String, DateTime<Utc>, DateTime<Utc>);
+/// An `instances` row: id, version, host, started at, last seen, and the seconds since
+/// `last_seen` by the database's clock.
+type Row = (String, String, String, DateTime<Utc>, DateTime<Utc>, f64);
 
-fn seen((id, version, started_at, last_seen): Row) -> InstanceSeen {
+fn seen((id, version, host, started_at, last_seen, ago): Row) -> InstanceSeen {
     InstanceSeen {
         instance: InstanceInfo {
             id,
             version,
+            host,
             started_at,
         },
         last_seen,
+        seen_ago: Duration::try_from_secs_f64(ago.max(0.0)).unwrap_or_default(),
     }
 }
+
+/// The columns of a [`Row`].
+const COLUMNS: &str = "id, version, host, started_at, last_seen, \
+     EXTRACT(EPOCH FROM clock_timestamp() - last_seen)::float8";
 
 /// Registers or refreshes `me`; the registration it replaced, if that was another start.
 pub(crate) async fn heartbeat(
     pool: &PgPool,
     me: &InstanceInfo,
 ) -> Result<Option<InstanceSeen>, StoreError> {
-    let before: Option<Row> = sqlx::query_as(
-        "WITH before AS (SELECT id, version, started_at, last_seen FROM instances \
+    let before: Option<Row> = sqlx::query_as(&format!(
+        "WITH before AS (SELECT id, version, host, started_at, last_seen FROM instances \
          WHERE id = $1 FOR UPDATE), \
-         upsert AS (INSERT INTO instances (id, version, started_at, last_seen) \
-         VALUES ($1, $2, $3, clock_timestamp()) ON CONFLICT (id) DO UPDATE \
-         SET version = EXCLUDED.version, started_at = EXCLUDED.started_at, \
-         last_seen = EXCLUDED.last_seen) \
-         SELECT id, version, started_at, last_seen FROM before",
-    )
+         upsert AS (INSERT INTO instances (id, version, host, started_at, last_seen) \
+         VALUES ($1, $2, $4, $3, clock_timestamp()) ON CONFLICT (id) DO UPDATE \
+         SET version = EXCLUDED.version, host = EXCLUDED.host, \
+         started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen) \
+         SELECT {COLUMNS} FROM before"
+    ))
     .bind(&me.id)
     .bind(&me.version)
     .bind(me.started_at)
+    .bind(&me.host)
     .fetch_optional(pool)
     .await
     .map_err(unavailable)?;
@@ -54,11 +62,11 @@ pub(crate) async fn seen_within(
     pool: &PgPool,
     within: Duration,
 ) -> Result<Vec<InstanceSeen>, StoreError> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, version, started_at, last_seen FROM instances \
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM instances \
          WHERE last_seen >= clock_timestamp() - make_interval(secs => $1) \
-         ORDER BY started_at DESC, id",
-    )
+         ORDER BY started_at DESC, id"
+    ))
     .bind(within.as_secs_f64())
     .fetch_all(pool)
     .await

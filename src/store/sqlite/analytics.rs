@@ -69,7 +69,7 @@ const COHORT_PLAIN: &str = "cohort AS MATERIALIZED (\
      FROM referrals r WHERE r.received_at >= ? AND r.received_at < ?)";
 
 /// Whether the cohort's referral `c` ever reached `status` (a literal).
-fn reached(status: &str) -> String {
+pub(crate) fn reached(status: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM status_transitions t \
          WHERE t.referral_id = c.id AND t.status = '{status}')"
@@ -98,6 +98,13 @@ pub(crate) async fn sector_flows(
         .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
+    build_flows(rows)
+}
+
+/// The flows from their rows: from, to, referrals, residents.
+pub(crate) fn build_flows(
+    rows: Vec<(String, String, i64, i64)>,
+) -> Result<Vec<SectorFlow>, StoreError> {
     let mut flows = rows
         .into_iter()
         .map(|(from, to, referrals, residents)| {
@@ -166,7 +173,15 @@ pub(crate) async fn stage_durations(
         .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
+    build_durations(times, residents)
+}
 
+/// The durations from their rows: (sector, status, seconds, count) and (sector, status,
+/// residents).
+pub(crate) fn build_durations(
+    times: Vec<(String, String, f64, i64)>,
+    residents: Vec<(String, String, i64)>,
+) -> Result<Vec<StageDurations>, StoreError> {
     let stage_of = |status: &str| {
         Stage::ALL
             .into_iter()
@@ -223,6 +238,14 @@ pub(crate) async fn consent_refusals(
         .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
+    build_refusals(rows, map)
+}
+
+/// The refusals from their rows: sender, referrals, residents.
+pub(crate) fn build_refusals(
+    rows: Vec<(String, i64, i64)>,
+    map: &PartnerSectors,
+) -> Result<Vec<ConsentRefusals>, StoreError> {
     let mut out = rows
         .into_iter()
         .map(|(sender, referrals, residents)| {
@@ -239,7 +262,7 @@ pub(crate) async fn consent_refusals(
 }
 
 /// A row of [`delivery_outcomes`]: recipient and its counts.
-type DeliveryRow = (String, i64, i64, i64, i64, i64, i64);
+pub(crate) type DeliveryRow = (String, i64, i64, i64, i64, i64, i64);
 
 pub(crate) async fn delivery_outcomes(
     conn: &mut SqliteConnection,
@@ -263,6 +286,14 @@ pub(crate) async fn delivery_outcomes(
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
+    build_deliveries(rows, map)
+}
+
+/// The deliveries from their rows.
+pub(crate) fn build_deliveries(
+    rows: Vec<DeliveryRow>,
+    map: &PartnerSectors,
+) -> Result<Vec<PartnerDeliveries>, StoreError> {
     let mut out = rows
         .into_iter()
         .map(
@@ -285,7 +316,7 @@ pub(crate) async fn delivery_outcomes(
 }
 
 /// A row of [`period_totals`]: ten counts.
-type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+pub(crate) type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
 pub(crate) async fn period_totals(
     conn: &mut SqliteConnection,
@@ -329,6 +360,11 @@ pub(crate) async fn period_totals(
         .fetch_one(&mut *conn)
         .await
         .map_err(unavailable)?;
+    build_totals(row)
+}
+
+/// The totals from their row.
+pub(crate) fn build_totals(row: TotalsRow) -> Result<PeriodTotals, StoreError> {
     let (referrals, residents, routed, routed_r, refused, refused_r, acc, acc_r, comp, comp_r) =
         row;
     Ok(PeriodTotals {

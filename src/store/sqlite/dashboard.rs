@@ -48,16 +48,6 @@ pub(crate) async fn overview(
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?;
-    let mut by_status: Vec<(ReferralStatus, u64)> =
-        ReferralStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for (status, n) in rows {
-        let status: ReferralStatus = status
-            .parse()
-            .map_err(|_| corrupt("referrals.status is not a status"))?;
-        if let Some(slot) = by_status.iter_mut().find(|(s, _)| *s == status) {
-            slot.1 = count(n);
-        }
-    }
 
     let since_ts = ts(since);
     let (received_since,): (i64,) =
@@ -100,15 +90,50 @@ pub(crate) async fn overview(
     .map_err(unavailable)?;
     tx.commit().await.map_err(unavailable)?;
 
+    assemble_overview(OverviewRows {
+        by_status: rows,
+        received_since,
+        consent_refusals_since,
+        open,
+        delivered,
+        oldest_due: codec::parse_opt_ts(oldest_due.as_deref(), "outbox.next_attempt_at")?,
+    })
+}
+
+/// The overview's figures as both stores read them.
+pub(crate) struct OverviewRows {
+    /// Status and referrals (`referral_status_counts`).
+    pub(crate) by_status: Vec<(String, i64)>,
+    pub(crate) received_since: i64,
+    pub(crate) consent_refusals_since: i64,
+    /// Recipient, state (`pending` or `dead`), rows, rows whose last attempt failed.
+    pub(crate) open: Vec<(String, String, i64, i64)>,
+    /// Recipient and rows delivered since.
+    pub(crate) delivered: Vec<(String, i64)>,
+    pub(crate) oldest_due: Option<DateTime<Utc>>,
+}
+
+/// The overview from its rows.
+pub(crate) fn assemble_overview(rows: OverviewRows) -> Result<OpsOverview, StoreError> {
+    let mut by_status: Vec<(ReferralStatus, u64)> =
+        ReferralStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    for (status, n) in rows.by_status {
+        let status: ReferralStatus = status
+            .parse()
+            .map_err(|_| corrupt("referrals.status is not a status"))?;
+        if let Some(slot) = by_status.iter_mut().find(|(s, _)| *s == status) {
+            slot.1 = count(n);
+        }
+    }
     let mut partners: BTreeMap<String, PartnerDeliveries> = BTreeMap::new();
     let mut overview = OpsOverview {
         by_status,
-        received_since: count(received_since),
-        consent_refusals_since: count(consent_refusals_since),
-        oldest_due: codec::parse_opt_ts(oldest_due.as_deref(), "outbox.next_attempt_at")?,
+        received_since: count(rows.received_since),
+        consent_refusals_since: count(rows.consent_refusals_since),
+        oldest_due: rows.oldest_due,
         ..OpsOverview::default()
     };
-    for (recipient, state, n, failed) in open {
+    for (recipient, state, n, failed) in rows.open {
         let p = entry(&mut partners, recipient)?;
         match state.as_str() {
             "pending" => {
@@ -123,7 +148,7 @@ pub(crate) async fn overview(
             }
         }
     }
-    for (recipient, n) in delivered {
+    for (recipient, n) in rows.delivered {
         entry(&mut partners, recipient)?.delivered_since = count(n);
     }
     overview.partners = partners.into_values().collect();
@@ -151,7 +176,8 @@ fn entry(
     }
 }
 
-const META_COLUMNS: &str = "id, sender, receiver, status, received_at, updated_at, erased_at";
+pub(crate) const META_COLUMNS: &str =
+    "id, sender, receiver, status, received_at, updated_at, erased_at";
 
 /// A `referrals` row's metadata with its id.
 type MetaRow = (
@@ -209,11 +235,32 @@ impl Toward {
     }
 }
 
-/// A statement and its (text) parameters, in order.
+/// A parameter of a list statement. Each store binds it in its own column types (SQLite:
+/// text throughout; PostgreSQL: `timestamptz` and `uuid`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) enum Bind {
+    Text(String),
+    Time(DateTime<Utc>),
+    Id(ReferralId),
+}
+
+impl Bind {
+    /// The parameter as SQLite stores it.
+    fn sqlite(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Time(t) => ts(*t),
+            Self::Id(id) => id.to_string(),
+        }
+    }
+}
+
+/// A statement and its parameters, in order (`?` placeholders; the PostgreSQL store numbers
+/// them).
 #[derive(Debug, Default)]
 pub(crate) struct Sql {
     pub(crate) text: String,
-    pub(crate) binds: Vec<String>,
+    pub(crate) binds: Vec<Bind>,
 }
 
 /// The side columns a partner condition looks at.
@@ -231,15 +278,15 @@ fn columns(side: Side) -> &'static [&'static str] {
 fn filter_conditions(filter: &ReferralFilter, by_lane: LaneOf, sql: &mut Sql) {
     if let Some(status) = filter.status {
         sql.text.push_str(" AND status = ?");
-        sql.binds.push(status.code().to_owned());
+        sql.binds.push(Bind::Text(status.code().to_owned()));
     }
     if let Some(from) = filter.received_from {
         sql.text.push_str(" AND received_at >= ?");
-        sql.binds.push(ts(from));
+        sql.binds.push(Bind::Time(from));
     }
     if let Some(until) = filter.received_until {
         sql.text.push_str(" AND received_at < ?");
-        sql.binds.push(ts(until));
+        sql.binds.push(Bind::Time(until));
     }
     if let (Some(partner), false) = (&filter.partner, by_lane == LaneOf::Partner) {
         let parts: Vec<String> = columns(filter.side)
@@ -248,7 +295,7 @@ fn filter_conditions(filter: &ReferralFilter, by_lane: LaneOf, sql: &mut Sql) {
             .collect();
         sql.text.push_str(&format!(" AND ({})", parts.join(" OR ")));
         for _ in columns(filter.side) {
-            sql.binds.push(partner.as_str().to_owned());
+            sql.binds.push(Bind::Text(partner.as_str().to_owned()));
         }
     }
     if let (Some(any), false) = (&filter.partners_any, by_lane == LaneOf::PartnersAny) {
@@ -259,7 +306,8 @@ fn filter_conditions(filter: &ReferralFilter, by_lane: LaneOf, sql: &mut Sql) {
             .collect();
         sql.text.push_str(&format!(" AND ({})", parts.join(" OR ")));
         for _ in columns(filter.side) {
-            sql.binds.extend(any.iter().map(|p| p.as_str().to_owned()));
+            sql.binds
+                .extend(any.iter().map(|p| Bind::Text(p.as_str().to_owned())));
         }
     }
 }
@@ -352,7 +400,7 @@ pub(crate) fn page_sql(
         };
         if let Some((column, partner)) = lane {
             part.text.push_str(&format!(" AND {column} = ?"));
-            part.binds.push(partner.clone());
+            part.binds.push(Bind::Text(partner.clone()));
         }
         filter_conditions(&bounded, of, &mut part);
         if let Some(key) = key {
@@ -360,19 +408,21 @@ pub(crate) fn page_sql(
                 " AND (received_at, id) {} (?, ?)",
                 toward.comparison()
             ));
-            part.binds.push(ts(key.received_at));
-            part.binds.push(key.id.to_string());
+            part.binds.push(Bind::Time(key.received_at));
+            part.binds.push(Bind::Id(key.id));
         }
         part.text.push_str(&format!(" {order} LIMIT {limit}"));
         parts.push(part);
     }
     if many {
+        // Every subquery named: PostgreSQL before 16 requires it.
         let texts: Vec<String> = parts
             .iter()
-            .map(|p| format!("SELECT * FROM ({})", p.text))
+            .enumerate()
+            .map(|(i, p)| format!("SELECT * FROM ({}) AS lane{i}", p.text))
             .collect();
         sql.text = format!(
-            "SELECT {META_COLUMNS} FROM ({}) {order} LIMIT {limit}",
+            "SELECT {META_COLUMNS} FROM ({}) AS lanes {order} LIMIT {limit}",
             texts.join(" UNION ")
         );
         for p in parts {
@@ -384,20 +434,36 @@ pub(crate) fn page_sql(
     sql
 }
 
-async fn read(
-    conn: &mut SqliteConnection,
-    filter: &ReferralFilter,
-    key: Option<ReferralKey>,
-    toward: Toward,
-    limit: usize,
-) -> Result<Vec<ReferralMeta>, StoreError> {
-    let sql = page_sql(filter, key, toward, limit);
-    let mut query = sqlx::query_as::<_, MetaRow>(&sql.text);
-    for b in &sql.binds {
-        query = query.bind(b);
+/// Reads rows of the list for [`page_from`]: up to `limit` rows matching `filter` from `key`
+/// toward `toward` (the statement of [`page_sql`]), inside one snapshot.
+#[async_trait::async_trait]
+pub(crate) trait ListReader: Send {
+    async fn read(
+        &mut self,
+        filter: &ReferralFilter,
+        key: Option<ReferralKey>,
+        toward: Toward,
+        limit: usize,
+    ) -> Result<Vec<ReferralMeta>, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl ListReader for SqliteConnection {
+    async fn read(
+        &mut self,
+        filter: &ReferralFilter,
+        key: Option<ReferralKey>,
+        toward: Toward,
+        limit: usize,
+    ) -> Result<Vec<ReferralMeta>, StoreError> {
+        let sql = page_sql(filter, key, toward, limit);
+        let mut query = sqlx::query_as::<_, MetaRow>(&sql.text);
+        for b in &sql.binds {
+            query = query.bind(b.sqlite());
+        }
+        let rows = query.fetch_all(&mut *self).await.map_err(unavailable)?;
+        rows.into_iter().map(meta_from_row).collect()
     }
-    let rows = query.fetch_all(&mut *conn).await.map_err(unavailable)?;
-    rows.into_iter().map(meta_from_row).collect()
 }
 
 /// One page of the referral list (see the module's docs).
@@ -407,26 +473,43 @@ pub(crate) async fn page(
     start: PageStart,
     limit: usize,
 ) -> Result<ReferralPage, StoreError> {
-    let limit = limit.max(1);
     if filter.partners_any.as_ref().is_some_and(Vec::is_empty) {
         return Ok(ReferralPage::default());
     }
     let mut tx = pool.begin().await.map_err(unavailable)?;
     let conn: &mut SqliteConnection = &mut tx;
+    let page = page_from(conn, filter, start, limit).await?;
+    tx.commit().await.map_err(unavailable)?;
+    Ok(page)
+}
+
+/// One page of the list and whether more match on either side, read through `conn`.
+pub(crate) async fn page_from<R: ListReader + ?Sized>(
+    conn: &mut R,
+    filter: &ReferralFilter,
+    start: PageStart,
+    limit: usize,
+) -> Result<ReferralPage, StoreError> {
+    let limit = limit.max(1);
+    if filter.partners_any.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(ReferralPage::default());
+    }
     let page = match start {
         PageStart::Newest | PageStart::OlderThan(_) => {
             let key = match start {
                 PageStart::OlderThan(k) => Some(k),
                 _ => None,
             };
-            let mut items = read(conn, filter, key, Toward::Older, limit + 1).await?;
+            let mut items = conn.read(filter, key, Toward::Older, limit + 1).await?;
             let has_older = items.len() > limit;
             items.truncate(limit);
             let has_newer = match (items.first(), key) {
-                (Some(first), _) => !read(conn, filter, Some(first.key()), Toward::Newer, 1)
+                (Some(first), _) => !conn
+                    .read(filter, Some(first.key()), Toward::Newer, 1)
                     .await?
                     .is_empty(),
-                (None, Some(k)) => !read(conn, filter, Some(k), Toward::NewerOrSame, 1)
+                (None, Some(k)) => !conn
+                    .read(filter, Some(k), Toward::NewerOrSame, 1)
                     .await?
                     .is_empty(),
                 (None, None) => false,
@@ -438,18 +521,19 @@ pub(crate) async fn page(
             }
         }
         PageStart::NewerThan(k) => {
-            let mut items = read(conn, filter, Some(k), Toward::Newer, limit + 1).await?;
+            let mut items = conn.read(filter, Some(k), Toward::Newer, limit + 1).await?;
             let has_newer = items.len() > limit;
             items.truncate(limit);
             items.reverse();
             let has_older = match items.last() {
-                Some(last) => !read(conn, filter, Some(last.key()), Toward::Older, 1)
+                Some(last) => !conn
+                    .read(filter, Some(last.key()), Toward::Older, 1)
                     .await?
                     .is_empty(),
                 None => {
                     // Nothing newer: is the key's own row, or one older, still listed?
-                    let older = read(conn, filter, Some(k), Toward::Older, 1).await?;
-                    let same = read(conn, filter, Some(k), Toward::NewerOrSame, 1).await?;
+                    let older = conn.read(filter, Some(k), Toward::Older, 1).await?;
+                    let same = conn.read(filter, Some(k), Toward::NewerOrSame, 1).await?;
                     !older.is_empty() || !same.is_empty()
                 }
             };
@@ -460,7 +544,6 @@ pub(crate) async fn page(
             }
         }
     };
-    tx.commit().await.map_err(unavailable)?;
     Ok(page)
 }
 
@@ -480,7 +563,7 @@ type OutboxRow = (
     Option<String>,
 );
 
-fn outbox_state(s: &str) -> Result<OutboxState, StoreError> {
+pub(crate) fn outbox_state(s: &str) -> Result<OutboxState, StoreError> {
     OutboxState::ALL
         .into_iter()
         .find(|x| x.code() == s)
@@ -587,22 +670,13 @@ pub(crate) async fn timeline(
         .into_iter()
         .take(max_events)
         .map(|(seq, at, action, partner, detail)| {
-            let detail: BTreeMap<String, String> = serde_json::from_str(&detail)
-                .map_err(|_| corrupt("audit_events.detail is not an object of strings"))?;
-            Ok(TimelineEvent {
-                seq: u64::try_from(seq).map_err(|_| corrupt("audit_events.seq is negative"))?,
-                at: codec::parse_ts(&at, "audit_events.at")?,
-                action: action
-                    .parse::<AuditAction>()
-                    .map_err(|_| corrupt("audit_events.action is not an action"))?,
-                partner: partner
-                    .map(|p| codec::parse_partner(&p, "audit_events.partner"))
-                    .transpose()?,
-                detail: detail
-                    .into_iter()
-                    .filter(|(k, _)| TIMELINE_DETAIL_KEYS.contains(&k.as_str()))
-                    .collect(),
-            })
+            timeline_event(
+                seq,
+                codec::parse_ts(&at, "audit_events.at")?,
+                &action,
+                partner,
+                &detail,
+            )
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Some(ReferralTimeline {
@@ -612,6 +686,32 @@ pub(crate) async fn timeline(
         events,
         events_truncated,
     }))
+}
+
+/// An audit event for the timeline, with only [`TIMELINE_DETAIL_KEYS`] of its detail.
+pub(crate) fn timeline_event(
+    seq: i64,
+    at: DateTime<Utc>,
+    action: &str,
+    partner: Option<String>,
+    detail: &str,
+) -> Result<TimelineEvent, StoreError> {
+    let detail: BTreeMap<String, String> = serde_json::from_str(detail)
+        .map_err(|_| corrupt("audit_events.detail is not an object of strings"))?;
+    Ok(TimelineEvent {
+        seq: u64::try_from(seq).map_err(|_| corrupt("audit_events.seq is negative"))?,
+        at,
+        action: action
+            .parse::<AuditAction>()
+            .map_err(|_| corrupt("audit_events.action is not an action"))?,
+        partner: partner
+            .map(|p| codec::parse_partner(&p, "audit_events.partner"))
+            .transpose()?,
+        detail: detail
+            .into_iter()
+            .filter(|(k, _)| TIMELINE_DETAIL_KEYS.contains(&k.as_str()))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -637,7 +737,7 @@ mod tests {
         let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
         let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&text);
         for b in &sql.binds {
-            q = q.bind(b);
+            q = q.bind(b.sqlite());
         }
         q.fetch_all(pool)
             .await
