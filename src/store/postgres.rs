@@ -21,6 +21,7 @@
 //!   by every instance.
 
 mod audit;
+mod bench_seed;
 mod codec;
 mod delivery;
 mod instances;
@@ -694,6 +695,14 @@ impl Store for PgStore {
     async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError> {
         self.open_or_closed()?;
         delivery::read::dead_letter_by_id(&self.pool, row).await
+    }
+
+    async fn seed_benchmark_referrals(
+        &self,
+        plan: &crate::store::bench_seed::SeedPlan,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        bench_seed::seed(&self.pool, plan, now).await
     }
 
     // The dashboard's pages and the analytics are not on PostgreSQL yet: they answer that
