@@ -99,6 +99,8 @@ pub struct RunSummary {
     pub load_average_before: Option<f64>,
     pub load_average_after: Option<f64>,
     pub dashboard: Option<DashboardTimes>,
+    /// Why the dashboard's queries could not be timed.
+    pub dashboard_unavailable: Option<String>,
 }
 
 impl RunSummary {
@@ -197,7 +199,11 @@ pub async fn run(options: &RunOptions, launch: &Launch) -> anyhow::Result<RunSum
     stop(started).await?;
     let mut summary = result?;
     if options.dashboard_samples > 0 {
-        summary.dashboard = Some(growth::time_dashboard(&config, options.dashboard_samples).await?);
+        match growth::time_dashboard(&config, options.dashboard_samples).await {
+            Ok(times) => summary.dashboard = Some(times),
+            // The PostgreSQL store has no dashboard queries yet.
+            Err(e) => summary.dashboard_unavailable = Some(e.to_string()),
+        }
     }
     Ok(summary)
 }
@@ -385,6 +391,7 @@ async fn measure(
         load_average_before: load_before,
         load_average_after: load_after,
         dashboard: None,
+        dashboard_unavailable: None,
     })
 }
 

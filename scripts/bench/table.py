@@ -170,6 +170,8 @@ def table(folder, quick):
     for name in ["full-sqlite", "full-large-sqlite", "full-postgres", "full-large-postgres"]:
         r = runs.get(name)
         d = r.get("dashboard") if r else None
+        if r and not d and r.get("dashboard_unavailable"):
+            lines.append(f"| {r['store']} | {fmt(r.get('referrals_in_store_before'))} | not available: {r['dashboard_unavailable']} | | |")
         if d:
             cell = lambda x: f"{fmt(x['p50_ms'], 2)} / {fmt(x['p99_ms'], 2)}"
             lines.append(f"| {r['store']} | {fmt(d['referrals_in_store'])} | {cell(d['overview'])} | {cell(d['list_newest'])} | {cell(d['list_by_status'])} |")
