@@ -62,8 +62,8 @@ cleanup() {
 trap cleanup EXIT
 
 say "building (release)"
-cargo build --release -p wijkbrug --bin wijkbrug
-cargo build --release -p wijkbrug-loadgen
+# One command for both: the library is built once, with the features both need.
+cargo build --release -p wijkbrug -p wijkbrug-loadgen --bins
 GW="$ROOT/target/release/wijkbrug"
 LG="$ROOT/target/release/wijkbrug-loadgen"
 

@@ -29,6 +29,11 @@ use crate::partners::{self, Shared};
 use crate::procstat::{self, Meter, Usage};
 use crate::traffic::{Mix, Traffic};
 
+/// Before a run, the endpoints wait until nothing has arrived for this long ...
+const SETTLE_QUIET: Duration = Duration::from_secs(2);
+/// ... but no longer than this.
+const SETTLE_MAX: Duration = Duration::from_secs(180);
+
 /// How the gateway is run.
 #[derive(Clone, Debug)]
 pub enum Launch {
@@ -80,12 +85,16 @@ pub struct RunSummary {
     pub accepted: u64,
     pub errors: u64,
     pub accepted_per_s: f64,
+    /// This run's referrals delivered (matched to their 202).
     pub delivered: u64,
+    /// Deliveries of referrals not of this run (left over from an earlier run on the store).
+    pub other_deliveries: u64,
     pub redelivered: u64,
     pub delivered_per_s: Option<f64>,
     pub statuses_applied: u64,
     pub status_errors: u64,
     pub status_retries: u64,
+    /// Notices about this run's referrals.
     pub notices: u64,
     /// Referrals a second through the whole loop: submitted, delivered, answered, and the
     /// answer's notice back at the sender.
@@ -307,6 +316,17 @@ async fn measure(
             status_loop: options.status_loop && !options.intake_only,
         },
     )?;
+    // Deliveries and notices left over from an earlier run on the same store come first:
+    // wait until none has arrived for two seconds (three minutes at most).
+    let settle_until = Instant::now() + SETTLE_MAX;
+    tokio::time::sleep(SETTLE_QUIET).await;
+    while Instant::now() < settle_until
+        && tracker
+            .last_arrival()
+            .is_some_and(|l| l.elapsed() < SETTLE_QUIET)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let traffic = Arc::new(Traffic::new(config, tokens, options.mix)?);
     let pid = match started {
         Started::Process(child) => child.id(),
@@ -335,8 +355,8 @@ async fn measure(
     if !options.intake_only {
         while Instant::now() < drain_until {
             let accepted = Tracker::count(&tracker.accepted);
-            let done = Tracker::count(&tracker.delivered) >= accepted
-                && (!options.status_loop || Tracker::count(&tracker.notices) >= accepted);
+            let done = tracker.matched_deliveries() >= accepted
+                && (!options.status_loop || tracker.matched_notices() >= accepted);
             if done {
                 break;
             }
@@ -351,8 +371,8 @@ async fn measure(
         last.map(|l| n as f64 / l.saturating_duration_since(start).as_secs_f64().max(1e-9))
     };
     let accepted = Tracker::count(&tracker.accepted);
-    let delivered = Tracker::count(&tracker.delivered);
-    let notices = Tracker::count(&tracker.notices);
+    let delivered = tracker.matched_deliveries();
+    let notices = tracker.matched_notices();
     Ok(RunSummary {
         label: options.label.clone(),
         store: if options.store_url.is_some() {
@@ -371,6 +391,7 @@ async fn measure(
         errors: Tracker::count(&tracker.errors),
         accepted_per_s: accepted as f64 / sending.as_secs_f64().max(1e-9),
         delivered,
+        other_deliveries: Tracker::count(&tracker.delivered).saturating_sub(delivered),
         redelivered: Tracker::count(&tracker.redelivered),
         delivered_per_s: per_s(delivered, tracker.last_delivery()),
         statuses_applied: Tracker::count(&tracker.statuses),

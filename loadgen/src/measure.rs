@@ -98,8 +98,21 @@ pub struct Tracker {
     pub notice: Latency,
     /// A status update's POST to the gateway.
     pub status_post: Latency,
+    /// When the last delivery of a referral of this run (matched to its 202) and the last
+    /// notice arrived.
     last_delivery: Mutex<Option<Instant>>,
     last_notice: Mutex<Option<Instant>>,
+    /// When anything last arrived at an endpoint (this run's or left over from an earlier
+    /// run on the same store).
+    last_arrival: Mutex<Option<Instant>>,
+}
+
+fn later(slot: &Mutex<Option<Instant>>, at: Instant) {
+    if let Ok(mut last) = slot.lock() {
+        if last.is_none_or(|l| l < at) {
+            *last = Some(at);
+        }
+    }
 }
 
 pub fn bump(c: &AtomicU64) {
@@ -115,12 +128,18 @@ impl Tracker {
         };
         let m = marks.entry(id).or_default();
         m.submitted = Some(at);
-        if let Some(d) = m.delivered {
-            self.delivery.record(d.saturating_duration_since(at));
-        }
-        if let Some(n) = m.noticed {
-            self.notice.record(n.saturating_duration_since(at));
+        let (delivered, noticed) = (m.delivered, m.noticed);
+        if noticed.is_some() {
             marks.remove(&id);
+        }
+        drop(marks);
+        if let Some(d) = delivered {
+            self.delivery.record(d.saturating_duration_since(at));
+            later(&self.last_delivery, d);
+        }
+        if let Some(n) = noticed {
+            self.notice.record(n.saturating_duration_since(at));
+            later(&self.last_notice, n);
         }
     }
 
@@ -137,12 +156,12 @@ impl Tracker {
         }
         m.delivered = Some(now);
         bump(&self.delivered);
-        if let Some(s) = m.submitted {
-            self.delivery.record(now.saturating_duration_since(s));
-        }
+        let submitted = m.submitted;
         drop(marks);
-        if let Ok(mut last) = self.last_delivery.lock() {
-            *last = Some(now);
+        later(&self.last_arrival, now);
+        if let Some(s) = submitted {
+            self.delivery.record(now.saturating_duration_since(s));
+            later(&self.last_delivery, now);
         }
         true
     }
@@ -151,19 +170,36 @@ impl Tracker {
     pub fn noticed(&self, id: ReferralId) {
         let now = Instant::now();
         bump(&self.notices);
-        if let Ok(mut marks) = self.marks.lock() {
-            let m = marks.entry(id).or_default();
-            if m.noticed.is_none() {
-                m.noticed = Some(now);
-                if let Some(s) = m.submitted {
-                    self.notice.record(now.saturating_duration_since(s));
-                    marks.remove(&id);
-                }
-            }
+        later(&self.last_arrival, now);
+        let Ok(mut marks) = self.marks.lock() else {
+            return;
+        };
+        let m = marks.entry(id).or_default();
+        if m.noticed.is_some() {
+            return;
         }
-        if let Ok(mut last) = self.last_notice.lock() {
-            *last = Some(now);
+        m.noticed = Some(now);
+        if let Some(s) = m.submitted {
+            marks.remove(&id);
+            drop(marks);
+            self.notice.record(now.saturating_duration_since(s));
+            later(&self.last_notice, now);
         }
+    }
+
+    /// Deliveries of this run's referrals (matched to their 202).
+    pub fn matched_deliveries(&self) -> u64 {
+        self.delivery.summary().count
+    }
+
+    /// Notices about this run's referrals.
+    pub fn matched_notices(&self) -> u64 {
+        self.notice.summary().count
+    }
+
+    /// When anything last arrived at an endpoint.
+    pub fn last_arrival(&self) -> Option<Instant> {
+        self.last_arrival.lock().ok().and_then(|l| *l)
     }
 
     pub fn count(c: &AtomicU64) -> u64 {
