@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark of BENCHMARKS.md, in one command:
 #
-#   scripts/bench.sh            # the full run (about 15 minutes on 2 cores)
+#   scripts/bench.sh            # the full run (estimated 15-20 minutes on 2 cores)
 #   scripts/bench.sh --quick    # shorter runs, 100,000 instead of 1,000,000 seeded referrals
 #   scripts/bench.sh --no-write # print the table only, leave BENCHMARKS.md alone
 #
