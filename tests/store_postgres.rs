@@ -870,3 +870,27 @@ async fn the_overview_counts_stay_exact_with_two_instances_writing_at_once() {
         .sum();
     assert_eq!(total, 60);
 }
+
+#[tokio::test]
+async fn benchmark_seeding_bypasses_the_count_triggers_and_keeps_the_counts_exact() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    // A referral the gateway stored, then two seedings on top: the counts add up.
+    store
+        .intake(intake(None, vec![routed("BEFORE-SEED")]))
+        .await
+        .unwrap();
+    for tag in [1, 2] {
+        let plan = wijkbrug::store::bench_seed::SeedPlan {
+            count: 500,
+            span_secs: 86_400,
+            tag,
+        };
+        store.seed_benchmark_referrals(&plan, now()).await.unwrap();
+    }
+    let overview = store.ops_overview(now(), now()).await.unwrap();
+    let total: u64 = overview.by_status.iter().map(|(_, n)| *n).sum();
+    assert_eq!(total, 1_001);
+    assert_overview_counts_agree(&db, &*store).await;
+    store.close().await;
+}

@@ -363,7 +363,7 @@ async fn count_dead_letters(running: &Running) -> usize {
 
 /// Imports the residents' consents through the administrator's API, unless an earlier run on
 /// this data directory did.
-async fn import_consents(
+pub async fn import_consents(
     gateway: &GatewayClient,
     config: &crate::config::Config,
     tokens: &DemoTokens,

@@ -7,6 +7,7 @@
 //! referrals, their status history, their outbox rows and the idempotency key in one
 //! transaction, and returns only after the commit is durable.
 
+pub mod bench_seed;
 pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
@@ -796,6 +797,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends the session under `key` (sign-out), if there is one.
     async fn end_session(&self, key: &dashboard::SessionKey) -> Result<(), StoreError>;
+
+    // ---- benchmarks only ------------------------------------------------------------------
+
+    /// FOR BENCHMARKS ONLY (the load generator's growth runs; the gateway never calls it):
+    /// writes `plan.count` finished referrals in one transaction with plain SQL, metadata
+    /// only, each with its first transition and a delivered (or dead) outbox row. No audit
+    /// events, consents or payloads: a store seeded so is for measuring, never for use.
+    async fn seed_benchmark_referrals(
+        &self,
+        plan: &bench_seed::SeedPlan,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// A claimed (leased) outbox row.

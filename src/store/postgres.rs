@@ -22,6 +22,7 @@
 
 mod analytics;
 mod audit;
+mod bench_seed;
 mod codec;
 mod dashboard;
 mod delivery;
@@ -744,6 +745,14 @@ impl Store for PgStore {
     async fn end_session(&self, key: &super::dashboard::SessionKey) -> Result<(), StoreError> {
         self.open_or_closed()?;
         sessions::end(&self.pool, key).await
+    }
+
+    async fn seed_benchmark_referrals(
+        &self,
+        plan: &crate::store::bench_seed::SeedPlan,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        bench_seed::seed(&self.pool, plan, now).await
     }
 
     async fn ops_overview(

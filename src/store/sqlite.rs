@@ -10,6 +10,7 @@
 
 pub(crate) mod analytics;
 mod audit;
+mod bench_seed;
 pub(crate) mod codec;
 pub(crate) mod dashboard;
 mod delivery;
@@ -866,6 +867,14 @@ impl Store for SqliteStore {
 
     async fn dead_letter_by_id(&self, row: i64) -> Result<Option<DeadLetter>, StoreError> {
         delivery::read::dead_letter_by_id(&self.pool, row).await
+    }
+
+    async fn seed_benchmark_referrals(
+        &self,
+        plan: &crate::store::bench_seed::SeedPlan,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        bench_seed::seed(&self.pool, plan, now).await
     }
 }
 
