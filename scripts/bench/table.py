@@ -102,7 +102,7 @@ def table(folder, quick):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = []
     lines.append(f"Measured {now} on {machine()}{' with `--quick`' if quick else ''}"
-                 f"{'. **Measured under load**: other work ran on the machine (load averages in the table), so these figures are lower bounds; re-run `scripts/bench.sh` on a quiet machine' if busy else ''}.")
+                 f"{'. **Load averages above 2.5** (in the table): they include the benchmark’s own processes (gateway, load generator, PostgreSQL, peers), so on 2 cores they do not by themselves show other work; if other work did run, these figures are lower bounds' if busy else ''}.")
     lines.append("")
     lines.append("| system | what | referrals in store | referrals/s | intake (round trip) p50 / p99 / max ms | submission to delivery p50 / p99 / max ms | errors | peak RSS MiB | CPU cores | load before / after |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
