@@ -2,8 +2,10 @@
 //!
 //! One database file under the data directory, in WAL mode with `synchronous = FULL`, so a
 //! commit is on disk when it returns and readers never block the writer. Writes go through a
-//! single writer task with its own connection ([`writer`]), which gathers concurrent writes
-//! into shared transactions (group commit); reads go through a pool of connections.
+//! single writer with its own connection ([`writer`]), which gathers concurrent writes into
+//! shared transactions (group commit). The writer is a thread of its own holding a direct
+//! SQLite connection ([`direct`]): its statements run in place, where sqlx would hand each one
+//! to the connection's thread and back. Reads go through sqlx's pool of connections.
 //!
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
@@ -14,6 +16,7 @@ mod bench_seed;
 pub(crate) mod codec;
 pub(crate) mod dashboard;
 mod delivery;
+mod direct;
 mod metrics;
 mod processing_log;
 mod retention;
@@ -35,7 +38,7 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use wijkbrug_adapters::model::{
     Bsn, Consent, ExternalRef, PartnerId, Purpose, Referral, ReferralId, Transition,
 };
@@ -54,13 +57,13 @@ use crate::config::StoreSettings;
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a connection waits for a lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    jobs: mpsc::Sender<Job>,
+    jobs: flume::Sender<Job>,
     stats: Arc<Stats>,
     path: PathBuf,
     /// This process's registration: SQLite serves one instance, so it is kept in memory.
@@ -109,22 +112,27 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         retention::ensure_incremental_vacuum(&mut conn).await?;
+        let _ = conn.close().await;
 
+        // The writer's own connection, on the writer's own thread (opened after the pool, so
+        // the file exists with the pool's settings).
+        let writer_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || writer::connect(&writer_path, BUSY_TIMEOUT))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open the writer: {e}")))??;
         let max_batch = settings.group_commit_max_batch.max(1);
-        let (jobs, rx) = mpsc::channel(max_batch.saturating_mul(4).max(64));
+        let (jobs, rx) = flume::bounded(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
-        tokio::spawn(
-            Writer {
-                conn,
-                options: options.clone(),
-                rx,
-                max_batch,
-                max_wait: settings.group_commit_max_wait,
-                stats: Arc::clone(&stats),
-                chain: audit::Chain::new(pseudonym_key),
-            }
-            .run(),
-        );
+        Writer {
+            conn,
+            path: path.clone(),
+            rx,
+            max_batch,
+            max_wait: settings.group_commit_max_wait,
+            stats: Arc::clone(&stats),
+            chain: audit::Chain::new(pseudonym_key),
+        }
+        .spawn()?;
         Ok(Self {
             pool,
             jobs,
@@ -159,7 +167,7 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(job(reply))
+            .send_async(job(reply))
             .await
             .map_err(|_| writer::closed())?;
         answer.await.map_err(|_| writer::closed())?
@@ -532,7 +540,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         let (reply, done) = oneshot::channel();
-        if self.jobs.send(Job::Close(reply)).await.is_ok() {
+        if self.jobs.send_async(Job::Close(reply)).await.is_ok() {
             let _ = done.await;
         }
         self.pool.close().await;

@@ -8,10 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 use wijkbrug_adapters::model::Bsn;
 
 use super::codec::{self, corrupt, unavailable};
+use super::direct;
 use crate::audit::{AuditAction, AuditDraft, AuditEvent, Pseudonym, PseudonymKey, GENESIS};
 use crate::store::StoreError;
 
@@ -37,46 +38,46 @@ impl Chain {
     }
 
     /// Appends `draft` as the next event, in the caller's transaction.
-    pub(crate) async fn append(
+    pub(crate) fn append(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &rusqlite::Connection,
         draft: AuditDraft,
     ) -> Result<(), StoreError> {
         let (last_seq, last_hash) = match self.last {
             Some(last) => last,
-            None => load_last(conn).await?,
+            None => load_last(conn)?,
         };
         let event = draft.chain(last_seq + 1, last_hash);
         let seq = i64::try_from(event.seq).map_err(|_| corrupt("the audit chain is too long"))?;
         let detail = serde_json::to_string(&event.detail)
             .map_err(|_| corrupt("an audit event's detail as JSON"))?;
-        sqlx::query(
+        direct::execute(
+            conn,
             "INSERT INTO audit_events (seq, at, action, partner, referral_id, resident, detail, \
              prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(codec::ts(event.at))
-        .bind(event.action.code())
-        .bind(event.partner.as_ref().map(|p| p.as_str()))
-        .bind(event.referral.map(|r| r.to_string()))
-        .bind(event.resident.as_ref().map(|r| r.as_str()))
-        .bind(detail)
-        .bind(hex::encode(event.prev_hash))
-        .bind(hex::encode(event.hash))
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+            rusqlite::params![
+                seq,
+                codec::ts(event.at),
+                event.action.code(),
+                event.partner.as_ref().map(|p| p.as_str()),
+                event.referral.map(|r| r.to_string()),
+                event.resident.as_ref().map(|r| r.as_str()),
+                detail,
+                hex::encode(event.prev_hash),
+                hex::encode(event.hash),
+            ],
+        )?;
         self.last = Some((event.seq, event.hash));
         Ok(())
     }
 }
 
-async fn load_last(conn: &mut SqliteConnection) -> Result<(u64, [u8; 32]), StoreError> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+fn load_last(conn: &rusqlite::Connection) -> Result<(u64, [u8; 32]), StoreError> {
+    let row: Option<(i64, String)> = direct::optional(
+        conn,
+        "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+        [],
+    )?;
     match row {
         None => Ok((0, GENESIS)),
         Some((seq, hash)) => Ok((

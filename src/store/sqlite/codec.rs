@@ -33,6 +33,17 @@ fn disk_trouble(e: &sqlx::Error) -> bool {
         .is_some_and(|c| matches!(c & 0xff, SQLITE_IOERR | SQLITE_FULL))
 }
 
+/// A failure of the writer's direct connection ([`super::writer`]), as [`unavailable`] does
+/// for sqlx's: SQLite's message (constraint and column names), never bound values; a full
+/// disk or an I/O error is [`StoreError::Full`].
+pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => StoreError::Full(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
 /// Fixed-width UTC text with microseconds, so text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()

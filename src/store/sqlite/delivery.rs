@@ -25,13 +25,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use rusqlite::params;
 use wijkbrug_adapters::model::{
     Actor, PartnerId, ReasonText, ReferralId, ReferralStatus, Transition,
 };
 
 use super::audit::Chain;
-use super::codec::{self, corrupt, ts, unavailable};
+use super::codec::{self, corrupt, ts};
+use super::direct;
 use super::writer::{transition_in, TransitionJob};
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{Lease, OutboxItem, StoreError, TransitionOutcome};
@@ -122,8 +123,8 @@ impl DeliveryAnswer {
 }
 
 /// Runs one delivery job inside the writer's transaction.
-pub(crate) async fn run(
-    conn: &mut SqliteConnection,
+pub(crate) fn run(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     job: &DeliveryJob,
 ) -> Result<DeliveryAnswer, StoreError> {
@@ -134,66 +135,79 @@ pub(crate) async fn run(
             now,
             lease,
             limit,
-        } => DeliveryAnswer::Leases(
-            lease_rows(conn, Pick::Due(recipients), worker, *now, *lease, *limit).await?,
-        ),
+        } => DeliveryAnswer::Leases(lease_rows(
+            conn,
+            Pick::Due(recipients),
+            worker,
+            *now,
+            *lease,
+            *limit,
+        )?),
         DeliveryJob::Offer {
             recipient,
             after,
             now,
             visibility,
             limit,
-        } => DeliveryAnswer::Leases(
-            lease_rows(
-                conn,
-                Pick::Mailbox(recipient, *after),
-                MAILBOX,
-                *now,
-                *visibility,
-                *limit,
-            )
-            .await?,
-        ),
+        } => DeliveryAnswer::Leases(lease_rows(
+            conn,
+            Pick::Mailbox(recipient, *after),
+            MAILBOX,
+            *now,
+            *visibility,
+            *limit,
+        )?),
         DeliveryJob::Complete { row, worker, now } => {
-            DeliveryAnswer::Changed(deliver(conn, chain, *row, Holder::Worker(worker), *now).await?)
+            DeliveryAnswer::Changed(deliver(conn, chain, *row, Holder::Worker(worker), *now)?)
         }
         DeliveryJob::Ack {
             recipient,
             row,
             now,
-        } => DeliveryAnswer::Changed(
-            deliver(conn, chain, *row, Holder::Mailbox(recipient), *now).await?,
-        ),
+        } => DeliveryAnswer::Changed(deliver(
+            conn,
+            chain,
+            *row,
+            Holder::Mailbox(recipient),
+            *now,
+        )?),
         DeliveryJob::RetryLater {
             row,
             worker,
             next_attempt_at,
             error,
-        } => DeliveryAnswer::Changed(
-            retry_later(conn, chain, *row, worker, *next_attempt_at, error).await?,
-        ),
+        } => DeliveryAnswer::Changed(retry_later(
+            conn,
+            chain,
+            *row,
+            worker,
+            *next_attempt_at,
+            error,
+        )?),
         DeliveryJob::DeadLetter {
             row,
             worker,
             error,
             now,
             notify,
-        } => DeliveryAnswer::Changed(
-            dead_letter(conn, chain, *row, worker, error, *now, notify).await?,
-        ),
+        } => DeliveryAnswer::Changed(dead_letter(conn, chain, *row, worker, error, *now, notify)?),
         DeliveryJob::Cancel {
             row,
             worker,
             transition,
             notify,
-        } => DeliveryAnswer::Changed(cancel(conn, chain, *row, worker, transition, notify).await?),
+        } => DeliveryAnswer::Changed(cancel(conn, chain, *row, worker, transition, notify)?),
         DeliveryJob::RetryDead { row, operator, now } => DeliveryAnswer::Changed(
-            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Retry).await?,
+            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Retry)?,
         ),
-        DeliveryJob::Discard { row, operator, now } => DeliveryAnswer::Changed(
-            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Discard)
-                .await?,
-        ),
+        DeliveryJob::Discard { row, operator, now } => DeliveryAnswer::Changed(act_on_dead_letter(
+            conn,
+            chain,
+            *row,
+            operator,
+            *now,
+            DeadLetterAction::Discard,
+        )?),
     })
 }
 
@@ -223,8 +237,8 @@ fn later(now: DateTime<Utc>, d: Duration) -> Result<String, StoreError> {
 }
 
 /// Selects candidates, then leases each one that is still free.
-async fn lease_rows(
-    conn: &mut SqliteConnection,
+fn lease_rows(
+    conn: &rusqlite::Connection,
     pick: Pick<'_>,
     holder: &str,
     now: DateTime<Utc>,
@@ -257,46 +271,34 @@ async fn lease_rows(
                 "SELECT o.id FROM outbox o WHERE {free} AND o.next_attempt_at <= ? \
                  AND o.recipient IN ({marks}) ORDER BY o.id LIMIT ?"
             );
-            let mut query = sqlx::query_as(&sql).bind(&now_text).bind(&now_text);
-            for r in recipients {
-                query = query.bind(r.as_str());
-            }
-            query
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(unavailable)?
+            let names: Vec<&str> = recipients.iter().map(|r| r.as_str()).collect();
+            let mut binds: Vec<&dyn rusqlite::ToSql> = vec![&now_text, &now_text];
+            binds.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
+            binds.push(&limit);
+            direct::all(conn, &sql, binds.as_slice())?
         }
         Pick::Mailbox(recipient, after) => {
             let sql = format!(
                 "SELECT o.id FROM outbox o WHERE {free} AND o.recipient = ? AND o.id > ? \
                  ORDER BY o.id LIMIT ?"
             );
-            sqlx::query_as(&sql)
-                .bind(&now_text)
-                .bind(recipient.as_str())
-                .bind(after.unwrap_or(0))
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(unavailable)?
+            direct::all(
+                conn,
+                &sql,
+                params![now_text, recipient.as_str(), after.unwrap_or(0), limit],
+            )?
         }
     };
 
     let mut leases = Vec::with_capacity(ids.len());
     for (id,) in ids {
-        let row: Option<LeaseRow> = sqlx::query_as(
+        let row: Option<LeaseRow> = direct::optional(
+            conn,
             "UPDATE outbox SET locked_by = ?, locked_until = ?, attempts = attempts + 1 \
              WHERE id = ? AND state = 'pending' AND (locked_until IS NULL OR locked_until <= ?) \
              RETURNING id, referral_id, recipient, kind, transition, attempts, created_at",
-        )
-        .bind(holder)
-        .bind(&until)
-        .bind(id)
-        .bind(&now_text)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+            params![holder, until, id, now_text],
+        )?;
         if let Some(row) = row {
             leases.push(lease_from_row(row)?);
         }
@@ -346,20 +348,15 @@ impl RowInfo {
 
 /// The referral and kind of a row, if `condition` (on the row `id = ?` plus the extra binds)
 /// holds.
-async fn row_of(
-    conn: &mut SqliteConnection,
+fn row_of(
+    conn: &rusqlite::Connection,
     row: i64,
     condition: &str,
     bind: &str,
 ) -> Result<Option<RowInfo>, StoreError> {
     let sql =
         format!("SELECT referral_id, recipient, kind FROM outbox WHERE id = ? AND {condition}");
-    let found: Option<(String, String, String)> = sqlx::query_as(&sql)
-        .bind(row)
-        .bind(bind)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+    let found: Option<(String, String, String)> = direct::optional(conn, &sql, params![row, bind])?;
     found
         .map(|(referral, recipient, kind)| {
             Ok(RowInfo {
@@ -389,8 +386,8 @@ fn attempt(info: &RowInfo, row: i64, at: DateTime<Utc>, result: &str, error: &st
     event
 }
 
-async fn retry_later(
-    conn: &mut SqliteConnection,
+fn retry_later(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     row: i64,
     worker: &str,
@@ -398,33 +395,26 @@ async fn retry_later(
     error: &str,
 ) -> Result<bool, StoreError> {
     let held = "locked_by = ? AND state = 'pending'";
-    let Some(info) = row_of(conn, row, held, worker).await? else {
+    let Some(info) = row_of(conn, row, held, worker)? else {
         return Ok(false);
     };
-    let changed = sqlx::query(
+    let changed = direct::execute(
+        conn,
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, locked_by = NULL, \
          locked_until = NULL WHERE id = ? AND locked_by = ? AND state = 'pending'",
-    )
-    .bind(ts(next_attempt_at))
-    .bind(error)
-    .bind(row)
-    .bind(worker)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .rows_affected()
-        == 1;
+        params![ts(next_attempt_at), error, row, worker],
+    )? == 1;
     if changed {
         let event = attempt(&info, row, crate::store::now(), "retry", error);
-        chain.append(conn, event).await?;
+        chain.append(conn, event)?;
     }
     Ok(changed)
 }
 
 /// Appends `transition` to the referral if it is legal now, with its `notify` rows; whether
 /// it was appended.
-async fn follow(
-    conn: &mut SqliteConnection,
+fn follow(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     referral: ReferralId,
     transition: Transition,
@@ -436,7 +426,7 @@ async fn follow(
         transition,
         notify,
     };
-    match transition_in(conn, chain, &job, &queued_at).await? {
+    match transition_in(conn, chain, &job, &queued_at)? {
         TransitionOutcome::Applied(_) => Ok(true),
         TransitionOutcome::Refused(_) => Ok(false),
         TransitionOutcome::NotFound => Err(corrupt(format_args!(
@@ -456,8 +446,8 @@ fn transition(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
 }
 
 /// The row was delivered (by the push worker, or acknowledged from the mailbox).
-async fn deliver(
-    conn: &mut SqliteConnection,
+fn deliver(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     row: i64,
     holder: Holder<'_>,
@@ -470,32 +460,24 @@ async fn deliver(
             recipient.as_str(),
         ),
     };
-    let Some(info) = row_of(conn, row, condition, bind).await? else {
+    let Some(info) = row_of(conn, row, condition, bind)? else {
         return Ok(false);
     };
     let sql = format!(
         "UPDATE outbox SET state = 'delivered', delivered_at = ?, locked_by = NULL, \
          locked_until = NULL WHERE id = ? AND {condition}"
     );
-    let changed = sqlx::query(&sql)
-        .bind(ts(now))
-        .bind(row)
-        .bind(bind)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected()
-        == 1;
+    let changed = direct::execute(conn, &sql, params![ts(now), row, bind])? == 1;
     if changed {
         let mut event = attempt(&info, row, now, "delivered", "");
         if matches!(holder, Holder::Mailbox(_)) {
             event = event.detail("via", "mailbox");
         }
-        chain.append(conn, event).await?;
+        chain.append(conn, event)?;
     }
     if changed && info.is_referral {
         let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
-        follow(conn, chain, info.referral, delivered, Vec::new()).await?;
+        follow(conn, chain, info.referral, delivered, Vec::new())?;
     }
     Ok(changed)
 }
@@ -511,8 +493,8 @@ fn reason(error: &str) -> Option<ReasonText> {
     ReasonText::parse(&text).ok()
 }
 
-async fn dead_letter(
-    conn: &mut SqliteConnection,
+fn dead_letter(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     row: i64,
     worker: &str,
@@ -521,38 +503,29 @@ async fn dead_letter(
     notify: &[OutboxItem],
 ) -> Result<bool, StoreError> {
     let held = "locked_by = ? AND state = 'pending'";
-    let Some(info) = row_of(conn, row, held, worker).await? else {
+    let Some(info) = row_of(conn, row, held, worker)? else {
         return Ok(false);
     };
-    let changed = sqlx::query(
+    let changed = direct::execute(
+        conn,
         "UPDATE outbox SET state = 'dead', last_error = ?, failed_at = ?, locked_by = NULL, \
          locked_until = NULL WHERE id = ? AND locked_by = ? AND state = 'pending'",
-    )
-    .bind(error)
-    .bind(ts(now))
-    .bind(row)
-    .bind(worker)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .rows_affected()
-        == 1;
+        params![error, ts(now), row, worker],
+    )? == 1;
     if changed {
-        chain
-            .append(conn, attempt(&info, row, now, "dead", error))
-            .await?;
+        chain.append(conn, attempt(&info, row, now, "dead", error))?;
     }
     if changed && info.is_referral {
         let mut undeliverable = transition(ReferralStatus::Undeliverable, now, Actor::Gateway);
         undeliverable.reason = reason(error);
         undeliverable.reason_code = Some(UNDELIVERABLE_CODE.to_owned());
-        follow(conn, chain, info.referral, undeliverable, notify.to_vec()).await?;
+        follow(conn, chain, info.referral, undeliverable, notify.to_vec())?;
     }
     Ok(changed)
 }
 
-async fn cancel(
-    conn: &mut SqliteConnection,
+fn cancel(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     row: i64,
     worker: &str,
@@ -560,49 +533,43 @@ async fn cancel(
     notify: &[OutboxItem],
 ) -> Result<bool, StoreError> {
     let held = "locked_by = ? AND state = 'pending'";
-    let Some(info) = row_of(conn, row, held, worker).await? else {
+    let Some(info) = row_of(conn, row, held, worker)? else {
         return Ok(false);
     };
-    let changed = sqlx::query(
+    let changed = direct::execute(
+        conn,
         "UPDATE outbox SET state = 'cancelled', locked_by = NULL, locked_until = NULL \
          WHERE id = ? AND locked_by = ? AND state = 'pending'",
-    )
-    .bind(row)
-    .bind(worker)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .rows_affected()
-        == 1;
+        params![row, worker],
+    )? == 1;
     if changed {
         let mut event = attempt(&info, row, transition.at, "cancelled", "");
         if let Some(code) = &transition.reason_code {
             event = event.detail("reason_code", code);
         }
-        chain.append(conn, event).await?;
+        chain.append(conn, event)?;
         follow(
             conn,
             chain,
             info.referral,
             transition.clone(),
             notify.to_vec(),
-        )
-        .await?;
+        )?;
     }
     Ok(changed)
 }
 
 /// Whether the referral's current status is `status`.
-async fn status_is(
-    conn: &mut SqliteConnection,
+fn status_is(
+    conn: &rusqlite::Connection,
     referral: ReferralId,
     status: ReferralStatus,
 ) -> Result<bool, StoreError> {
-    let current: Option<(String,)> = sqlx::query_as("SELECT status FROM referrals WHERE id = ?")
-        .bind(referral.to_string())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+    let current: Option<(String,)> = direct::optional(
+        conn,
+        "SELECT status FROM referrals WHERE id = ?",
+        [referral.to_string()],
+    )?;
     Ok(current.is_some_and(|(s,)| s == status.code()))
 }
 
@@ -634,36 +601,31 @@ impl DeadLetterAction {
 
 /// An operator's action on a dead letter: the row changes state, the action is audited, and
 /// an undeliverable referral follows (routed again, or cancelled), all in one transaction.
-async fn act_on_dead_letter(
-    conn: &mut SqliteConnection,
+fn act_on_dead_letter(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     row: i64,
     operator: &str,
     now: DateTime<Utc>,
     action: DeadLetterAction,
 ) -> Result<bool, StoreError> {
-    let Some(info) = row_of(conn, row, "state = ?", "dead").await? else {
+    let Some(info) = row_of(conn, row, "state = ?", "dead")? else {
         return Ok(false);
     };
-    let update = match action {
-        DeadLetterAction::Retry => sqlx::query(
+    let changed = match action {
+        DeadLetterAction::Retry => direct::execute(
+            conn,
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, \
              locked_by = NULL, locked_until = NULL WHERE id = ? AND state = 'dead'",
-        )
-        .bind(ts(now))
-        .bind(row),
-        DeadLetterAction::Discard => sqlx::query(
+            params![ts(now), row],
+        )?,
+        DeadLetterAction::Discard => direct::execute(
+            conn,
             "UPDATE outbox SET state = 'discarded', locked_by = NULL, locked_until = NULL \
              WHERE id = ? AND state = 'dead'",
-        )
-        .bind(row),
-    };
-    let changed = update
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected()
-        == 1;
+            [row],
+        )?,
+    } == 1;
     if !changed {
         return Ok(false);
     }
@@ -671,14 +633,14 @@ async fn act_on_dead_letter(
         .event(row, now, AuditAction::OpsAction)
         .detail("op", action.code())
         .detail("operator", operator);
-    chain.append(conn, event).await?;
-    if info.is_referral && status_is(conn, info.referral, ReferralStatus::Undeliverable).await? {
+    chain.append(conn, event)?;
+    if info.is_referral && status_is(conn, info.referral, ReferralStatus::Undeliverable)? {
         let next = transition(
             action.referral_status(),
             now,
             Actor::Operator(operator.to_owned()),
         );
-        follow(conn, chain, info.referral, next, Vec::new()).await?;
+        follow(conn, chain, info.referral, next, Vec::new())?;
     }
     Ok(true)
 }

@@ -19,7 +19,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::audit::Chain;
+use rusqlite::params;
+
 use super::codec::{self, corrupt, ts, unavailable};
+use super::direct;
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{ReferralMeta, StoreError, RETAINED_STATUSES};
 
@@ -34,8 +37,8 @@ pub(crate) struct EraseJob {
 type Candidate = (String, String, String, String);
 
 /// Erases up to `job.limit` payloads in the writer's transaction; how many.
-pub(crate) async fn erase_in(
-    conn: &mut SqliteConnection,
+pub(crate) fn erase_in(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     job: &EraseJob,
 ) -> Result<u64, StoreError> {
@@ -54,14 +57,10 @@ pub(crate) async fn erase_in(
          WHERE erased_at IS NULL AND status IN ({statuses}) AND updated_at < ? \
          ORDER BY updated_at, id LIMIT ?"
     );
-    let candidates: Vec<Candidate> = sqlx::query_as(&sql)
-        .bind(ts(job.older_than))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+    let candidates: Vec<Candidate> = direct::all(conn, &sql, params![ts(job.older_than), limit])?;
     let erased_at = ts(job.now);
     let mut erased = 0u64;
+    let run = |sql: &str, id: &str| direct::execute(conn, sql, [id]);
     for (id, sender, status, request) in candidates {
         let referral = codec::parse_referral_id(&id, "referrals.id")?;
         let sender = codec::parse_partner(&sender, "referrals.sender")?;
@@ -71,43 +70,28 @@ pub(crate) async fn erase_in(
             .ok()
             .and_then(|r| r.resident.identity.map(|i| chain.pseudonym(&i.bsn)));
 
-        sqlx::query(
+        direct::execute(
+            conn,
             "UPDATE referrals SET request = '', \
              shared = CASE WHEN shared IS NULL THEN NULL ELSE '' END, erased_at = ? \
              WHERE id = ? AND erased_at IS NULL",
-        )
-        .bind(&erased_at)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        let reasons = sqlx::query(
+            params![erased_at, id],
+        )?;
+        let reasons = run(
             "UPDATE status_transitions SET reason = NULL \
              WHERE referral_id = ? AND reason IS NOT NULL",
-        )
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        let cancelled = sqlx::query(
+            &id,
+        )?;
+        let cancelled = run(
             "UPDATE outbox SET state = 'cancelled', locked_by = NULL, locked_until = NULL \
              WHERE referral_id = ? AND state = 'pending'",
-        )
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        let discarded = sqlx::query(
+            &id,
+        )?;
+        let discarded = run(
             "UPDATE outbox SET state = 'discarded', locked_by = NULL, locked_until = NULL \
              WHERE referral_id = ? AND state = 'dead'",
-        )
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+            &id,
+        )?;
 
         let event = AuditDraft::new(job.now, AuditAction::PayloadErased)
             .partner(&sender)
@@ -118,7 +102,7 @@ pub(crate) async fn erase_in(
             .detail("reasons_erased", reasons)
             .detail("cancelled_deliveries", cancelled)
             .detail("discarded_dead_letters", discarded);
-        chain.append(conn, event).await?;
+        chain.append(conn, event)?;
         erased += 1;
     }
     Ok(erased)

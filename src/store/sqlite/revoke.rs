@@ -12,13 +12,14 @@
 //! - Only the revocation is refused twice (409 by the API): the cascade runs once.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use rusqlite::params;
 use wijkbrug_adapters::model::{
     Actor, Bsn, PartnerId, ReasonText, ReferralId, ReferralStatus, Transition,
 };
 
 use super::audit::Chain;
-use super::codec::{self, corrupt, ts, unavailable};
+use super::codec::{self, corrupt, ts};
+use super::direct;
 use super::writer::{transition_in, TransitionJob};
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
@@ -43,8 +44,8 @@ fn revoked_transition(at: DateTime<Utc>, to: ReferralStatus) -> Transition {
 }
 
 /// Appends the consent_missing transition with `notify` if legal; whether it was.
-async fn consent_missing(
-    conn: &mut SqliteConnection,
+fn consent_missing(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     referral: ReferralId,
     at: DateTime<Utc>,
@@ -60,13 +61,12 @@ async fn consent_missing(
         notify,
         now,
     )
-    .await
 }
 
 /// Appends the transition to `to` (reason code consent-revoked) with `notify` if legal;
 /// whether it was.
-async fn revoked_to(
-    conn: &mut SqliteConnection,
+fn revoked_to(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     referral: ReferralId,
     at: DateTime<Utc>,
@@ -79,7 +79,7 @@ async fn revoked_to(
         transition: revoked_transition(at, to),
         notify,
     };
-    match transition_in(conn, chain, &job, now).await? {
+    match transition_in(conn, chain, &job, now)? {
         TransitionOutcome::Applied(_) => Ok(true),
         TransitionOutcome::Refused(_) => Ok(false),
         TransitionOutcome::NotFound => Err(corrupt(format_args!(
@@ -88,19 +88,18 @@ async fn revoked_to(
     }
 }
 
-pub(crate) async fn revoke_in(
-    conn: &mut SqliteConnection,
+pub(crate) fn revoke_in(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     job: &RevokeJob,
     now: &str,
 ) -> Result<Option<RevokeOutcome>, StoreError> {
     let id = job.id.to_string();
-    let row: Option<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT resident, recorded_by, revoked_at FROM consents WHERE id = ?")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+    let row: Option<(String, String, Option<String>)> = direct::optional(
+        conn,
+        "SELECT resident, recorded_by, revoked_at FROM consents WHERE id = ?",
+        [&id],
+    )?;
     let Some((resident, recorded_by, revoked_at)) = row else {
         return Ok(None);
     };
@@ -114,40 +113,33 @@ pub(crate) async fn revoke_in(
     }
     let resident = Bsn::parse(&resident).map_err(|_| corrupt("consents.resident is not a BSN"))?;
     let pseudonym = chain.pseudonym(&resident);
-    sqlx::query("UPDATE consents SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(ts(job.at))
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+    direct::execute(
+        conn,
+        "UPDATE consents SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        params![ts(job.at), id],
+    )?;
 
     let mut cancelled_deliveries = 0u32;
     let mut notified = 0u32;
 
     // (a) Queued deliveries of copies shared under it: cancelled; the sender is told.
-    let queued: Vec<(i64, String, String, String)> = sqlx::query_as(
+    let queued: Vec<(i64, String, String, String)> = direct::all(
+        conn,
         "SELECT o.id, o.referral_id, o.recipient, r.sender FROM outbox o \
          JOIN referrals r ON r.id = o.referral_id \
          WHERE r.consent_id = ? AND o.kind = 'referral' AND o.state = 'pending' ORDER BY o.id",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+        [&id],
+    )?;
     for (row, referral, recipient, sender) in queued {
         let referral = codec::parse_referral_id(&referral, "outbox.referral_id")?;
         let recipient = codec::parse_partner(&recipient, "outbox.recipient")?;
         let sender = codec::parse_partner(&sender, "referrals.sender")?;
-        let changed = sqlx::query(
+        let changed = direct::execute(
+            conn,
             "UPDATE outbox SET state = 'cancelled', locked_by = NULL, locked_until = NULL \
              WHERE id = ? AND state = 'pending'",
-        )
-        .bind(row)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected()
-            == 1;
+            [row],
+        )? == 1;
         if !changed {
             continue;
         }
@@ -160,7 +152,7 @@ pub(crate) async fn revoke_in(
             .detail("result", "cancelled")
             .detail("reason_code", CONSENT_REVOKED_CODE)
             .detail("consent_id", job.id);
-        chain.append(conn, cancelled).await?;
+        chain.append(conn, cancelled)?;
         let notify = if sender == recipient {
             Vec::new()
         } else {
@@ -171,7 +163,7 @@ pub(crate) async fn revoke_in(
             }]
         };
         let told = !notify.is_empty();
-        if consent_missing(conn, chain, referral, job.at, notify, now).await? && told {
+        if consent_missing(conn, chain, referral, job.at, notify, now)? && told {
             notified += 1;
         }
     }
@@ -179,14 +171,12 @@ pub(crate) async fn revoke_in(
     // (b) Copies already delivered: the receiver is told. A delivered referral becomes
     // consent_missing; one the receiver accepted or started is cancelled (the resident's
     // withdrawal ends the work done under it), and its sender is told too.
-    let shared: Vec<(String, String, String, String)> = sqlx::query_as(
+    let shared: Vec<(String, String, String, String)> = direct::all(
+        conn,
         "SELECT id, receiver, sender, status FROM referrals WHERE consent_id = ? \
          AND status IN ('delivered', 'accepted', 'in_progress') ORDER BY received_at, id",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+        [&id],
+    )?;
     let mut not_notified = Vec::new();
     for (referral, receiver, sender, status) in shared {
         let referral = codec::parse_referral_id(&referral, "referrals.id")?;
@@ -205,8 +195,7 @@ pub(crate) async fn revoke_in(
                 job.at,
                 vec![notice(receiver.clone())],
                 now,
-            )
-            .await?
+            )?
         } else {
             let mut notify = vec![notice(receiver.clone())];
             if sender != receiver {
@@ -220,8 +209,7 @@ pub(crate) async fn revoke_in(
                 ReferralStatus::Cancelled,
                 notify,
                 now,
-            )
-            .await?
+            )?
         };
         if applied {
             notified += 1;
@@ -235,7 +223,7 @@ pub(crate) async fn revoke_in(
             .detail("consent_id", job.id)
             .detail("status", &status)
             .detail("notice", "none: no legal transition");
-        chain.append(conn, unresolved).await?;
+        chain.append(conn, unresolved)?;
         not_notified.push(referral);
     }
 
@@ -247,7 +235,7 @@ pub(crate) async fn revoke_in(
         .detail("cancelled_deliveries", cancelled_deliveries)
         .detail("notified", notified)
         .detail("not_notified", not_notified.len());
-    chain.append(conn, revoked).await?;
+    chain.append(conn, revoked)?;
     Ok(Some(RevokeOutcome::Revoked(Revocation {
         consent: job.id,
         revoked_at: job.at,

@@ -1,7 +1,10 @@
-//! The single writer: every write of the store goes through one task with its own connection,
-//! so writes are serialised without lock contention, and concurrent writes share commits.
+//! The single writer: every write of the store goes through one thread with its own direct
+//! connection ([`super::direct`]), so writes are serialised without lock contention, and
+//! concurrent writes share commits. Callers send jobs over a channel and await the answer; the
+//! whole batch then runs on the writer's thread, statement after statement, without a hand-over
+//! per statement.
 //!
-//! The task takes the first job, then gathers whatever else arrives (up to `max_batch` jobs,
+//! The thread takes the first job, then gathers whatever else arrives (up to `max_batch` jobs,
 //! waiting at most `max_wait` for company), runs them all in one `BEGIN IMMEDIATE`
 //! transaction, commits once (one fsync for the lot), and answers each caller.
 //!
@@ -14,16 +17,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+use sqlx::SqliteConnection;
+use tokio::sync::oneshot;
 use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
 
 use super::audit::Chain;
-use super::codec::{self, corrupt, ts, unavailable};
+use super::codec::{self, corrupt, failed, ts, unavailable};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
+use super::direct;
 use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
+use super::BUSY_TIMEOUT;
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
@@ -77,10 +84,10 @@ enum Answer {
 }
 
 pub(crate) struct Writer {
-    pub conn: SqliteConnection,
-    /// How `conn` was opened: to open it again when a failed commit left it unusable.
-    pub options: SqliteConnectOptions,
-    pub rx: mpsc::Receiver<Job>,
+    pub conn: rusqlite::Connection,
+    /// The database file: to open it again when a failed commit left `conn` unusable.
+    pub path: PathBuf,
+    pub rx: flume::Receiver<Job>,
     pub max_batch: usize,
     pub max_wait: Duration,
     pub stats: Arc<Stats>,
@@ -88,45 +95,87 @@ pub(crate) struct Writer {
     pub chain: Chain,
 }
 
+/// The writer's page cache, in KiB: the pages its inserts touch stay in memory rather than be
+/// read again.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+
+/// Opens the writer's own connection to `path`: WAL, `synchronous = FULL` (a commit is on disk
+/// when it returns), foreign keys on, the same busy timeout as the pool's.
+pub(crate) fn connect(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path).map_err(failed)?;
+    conn.busy_timeout(busy_timeout).map_err(failed)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+    ))
+    .map_err(failed)?;
+    conn.set_prepared_statement_cache_capacity(direct::STATEMENT_CACHE);
+    Ok(conn)
+}
+
 impl Writer {
-    pub async fn run(mut self) {
+    /// Starts the writer on a thread of its own; it runs until [`Job::Close`] or until every
+    /// sender is dropped.
+    pub fn spawn(self) -> Result<(), StoreError> {
+        std::thread::Builder::new()
+            .name("store-writer".to_owned())
+            .spawn(move || self.run())
+            .map(drop)
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the store's writer: {e}")))
+    }
+
+    fn run(mut self) {
         let max_batch = self.max_batch.max(1);
-        while let Some(first) = self.rx.recv().await {
+        loop {
+            // Under load, jobs queue up while a batch runs and commits, and the next batch is
+            // simply what has queued (no waiting adds to it). When the writer was idle, the
+            // first job waits up to `max_wait` for company, so writes arriving close together
+            // still share a commit.
+            let idle = self.rx.is_empty();
+            let Ok(first) = self.rx.recv() else { break };
             let mut batch = Vec::with_capacity(max_batch);
             let mut close = None;
             match first {
                 Job::Close(reply) => close = Some(reply),
                 job => batch.push(job),
             }
-            let deadline = tokio::time::Instant::now() + self.max_wait;
+            let deadline = std::time::Instant::now() + self.max_wait;
             while close.is_none() && batch.len() < max_batch {
-                // `timeout_at` polls the channel before looking at the clock, so jobs already
-                // queued are taken even when `max_wait` is zero.
-                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                    Ok(Some(Job::Close(reply))) => close = Some(reply),
-                    Ok(Some(job)) => batch.push(job),
-                    Ok(None) | Err(_) => break,
+                let next = match self.rx.try_recv() {
+                    Ok(job) => Ok(job),
+                    Err(flume::TryRecvError::Empty) if idle && !self.max_wait.is_zero() => {
+                        self.rx.recv_deadline(deadline).map_err(drop)
+                    }
+                    Err(_) => Err(()),
+                };
+                match next {
+                    Ok(Job::Close(reply)) => close = Some(reply),
+                    Ok(job) => batch.push(job),
+                    Err(()) => break,
                 }
             }
             if !batch.is_empty() {
-                self.process(batch).await;
+                self.process(batch);
             }
             if let Some(reply) = close {
-                self.rx.close();
-                // Answer what was queued behind the close, then stop.
-                while let Some(job) = self.rx.recv().await {
+                // Answer what was queued behind the close, then stop (dropping the
+                // receiver refuses every later send).
+                for job in self.rx.drain() {
                     fail(job, &closed());
                 }
-                let _ = self.conn.close().await;
+                drop(self.rx);
+                let _ = self.conn.close();
                 let _ = reply.send(());
                 return;
             }
         }
-        let _ = self.conn.close().await;
     }
 
-    async fn process(&mut self, batch: Vec<Job>) {
-        match self.execute(&batch).await {
+    fn process(&mut self, batch: Vec<Job>) {
+        match self.execute(&batch) {
             Ok(answers) => {
                 for (job, answer) in batch.into_iter().zip(answers) {
                     answer_job(job, Ok(answer));
@@ -145,7 +194,6 @@ impl Writer {
                 for job in batch {
                     let result =
                         self.execute(std::slice::from_ref(&job))
-                            .await
                             .and_then(|mut answers| {
                                 answers.pop().ok_or_else(|| corrupt("a job had no answer"))
                             });
@@ -156,29 +204,28 @@ impl Writer {
     }
 
     /// Runs `jobs` in one transaction and commits, or writes nothing.
-    async fn execute(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
-        let result = self.execute_in(jobs).await;
+    fn execute(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        let result = self.execute_in(jobs);
         if result.is_err() {
             // Nothing of the transaction was written, its audit events included.
             self.chain.forget();
-            self.recover().await;
+            self.recover();
         }
         result
     }
 
     /// After a failed transaction: makes sure the connection can begin the next one. When a
-    /// COMMIT fails because the disk is full (SQLITE_FULL, or an I/O error), SQLite may have
-    /// rolled the transaction back itself; the driver's ROLLBACK then fails and it goes on
-    /// counting a transaction that is not there, refusing every later BEGIN. Such a connection
-    /// is replaced by a new one (when that fails too, the next failure tries again).
-    async fn recover(&mut self) {
-        // The driver queues the ROLLBACK when the transaction is dropped: a round trip makes
-        // sure it ran before the connection is looked at.
-        let _ = self.conn.ping().await;
-        if !self.conn.is_in_transaction() {
+    /// COMMIT fails because the disk is full (SQLITE_FULL, or an I/O error), the transaction
+    /// may be left open on the connection, refusing every later BEGIN. Such a connection is
+    /// replaced by a new one (when that fails too, the next failure tries again).
+    fn recover(&mut self) {
+        if self.conn.is_autocommit() {
             return;
         }
-        match SqliteConnection::connect_with(&self.options).await {
+        if self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit() {
+            return;
+        }
+        match connect(&self.path, BUSY_TIMEOUT) {
             Ok(fresh) => {
                 let stuck = std::mem::replace(&mut self.conn, fresh);
                 drop(stuck);
@@ -190,13 +237,13 @@ impl Writer {
         }
     }
 
-    async fn execute_in(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+    fn execute_in(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
         let chain = &mut self.chain;
-        let mut tx = self
+        let tx = self
             .conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let conn: &rusqlite::Connection = &tx;
         let now = ts(crate::store::now());
         let mut answers = Vec::with_capacity(jobs.len());
         let mut intakes = 0;
@@ -204,22 +251,19 @@ impl Writer {
             let answer = match job {
                 Job::Intake(intake, _) => {
                     intakes += 1;
-                    Answer::Intake(intake_in(&mut tx, chain, intake, &now).await?)
+                    Answer::Intake(intake_in(conn, chain, intake, &now)?)
                 }
-                Job::Transition(t, _) => {
-                    Answer::Transition(transition_in(&mut tx, chain, t, &now).await?)
-                }
+                Job::Transition(t, _) => Answer::Transition(transition_in(conn, chain, t, &now)?),
                 Job::Consents(batch, _) => {
                     for (id, consent) in &batch.consents {
                         consent_in(
-                            &mut tx,
+                            conn,
                             chain,
                             *id,
                             consent,
                             batch.imported_by.as_deref(),
                             &now,
-                        )
-                        .await?;
+                        )?;
                     }
                     Answer::Consent
                 }
@@ -227,22 +271,22 @@ impl Writer {
                     let read = AuditDraft::new(crate::store::now(), AuditAction::ReferralRead)
                         .partner(partner)
                         .referral(*referral);
-                    chain.append(&mut tx, read).await?;
+                    chain.append(conn, read)?;
                     Answer::Read
                 }
                 Job::Event(draft, _) => {
-                    chain.append(&mut tx, (**draft).clone()).await?;
+                    chain.append(conn, (**draft).clone())?;
                     Answer::Read
                 }
-                Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, chain, d).await?),
-                Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, chain, r, &now).await?),
-                Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, chain, e).await?),
+                Job::Delivery(d, _) => Answer::Delivery(delivery::run(conn, chain, d)?),
+                Job::Revoke(r, _) => Answer::Revoke(revoke_in(conn, chain, r, &now)?),
+                Job::Erase(e, _) => Answer::Erase(erase_in(conn, chain, e)?),
                 Job::Close(_) => return Err(corrupt("a close job inside a batch")),
             };
             answers.push(answer);
         }
         // Dropping `tx` on an early return above rolls it back.
-        tx.commit().await.map_err(unavailable)?;
+        tx.commit().map_err(failed)?;
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats.intakes.fetch_add(intakes, Ordering::Relaxed);
         Ok(answers)
@@ -309,22 +353,19 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
     }
 }
 
-async fn intake_in(
-    conn: &mut SqliteConnection,
+fn intake_in(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     intake: &Intake,
     now: &str,
 ) -> Result<Vec<IntakeOutcome>, StoreError> {
     let sender = intake.sender.as_str();
     if let Some(key) = &intake.idempotency_key {
-        let stored: Option<(String,)> = sqlx::query_as(
+        let stored: Option<(String,)> = direct::optional(
+            conn,
             "SELECT referral_ids FROM idempotency_keys WHERE sender = ? AND key = ?",
-        )
-        .bind(sender)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+            params![sender, key],
+        )?;
         if let Some((ids,)) = stored {
             let ids: Vec<String> = serde_json::from_str(&ids)
                 .map_err(|_| corrupt("idempotency_keys.referral_ids is not a list"))?;
@@ -342,13 +383,11 @@ async fn intake_in(
     for new in &intake.referrals {
         let referral = &new.referral;
         let source = &referral.request.source;
-        let existing: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM referrals WHERE sender = ? AND source_ref = ?")
-                .bind(source.partner.as_str())
-                .bind(source.reference.as_str())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(unavailable)?;
+        let existing: Option<(String,)> = direct::optional(
+            conn,
+            "SELECT id FROM referrals WHERE sender = ? AND source_ref = ?",
+            params![source.partner.as_str(), source.reference.as_str()],
+        )?;
         if let Some((id,)) = existing {
             outcomes.push(IntakeOutcome::Duplicate(codec::parse_referral_id(
                 &id,
@@ -378,32 +417,32 @@ async fn intake_in(
             )),
             None => None,
         };
-        sqlx::query(
+        direct::execute(
+            conn,
             "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
              shared_categories, shared_removed, consent_id, received_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(source.partner.as_str())
-        .bind(source.reference.as_str())
-        .bind(shared.as_ref().map(|s| s.0))
-        .bind(referral.history.current().code())
-        .bind(&request)
-        .bind(shared.as_ref().map(|s| s.1.as_str()))
-        .bind(shared.as_ref().map(|s| s.2.as_str()))
-        .bind(shared.as_ref().map(|s| s.3.as_str()))
-        .bind(shared.as_ref().and_then(|s| s.4.as_deref()))
-        .bind(&received_at)
-        .bind(&updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+            params![
+                &id,
+                source.partner.as_str(),
+                source.reference.as_str(),
+                shared.as_ref().map(|s| s.0),
+                referral.history.current().code(),
+                &request,
+                shared.as_ref().map(|s| s.1.as_str()),
+                shared.as_ref().map(|s| s.2.as_str()),
+                shared.as_ref().map(|s| s.3.as_str()),
+                shared.as_ref().and_then(|s| s.4.as_deref()),
+                &received_at,
+                &updated_at
+            ],
+        )?;
 
         for (seq, t) in transitions.iter().enumerate() {
-            insert_transition(conn, &id, seq, t).await?;
+            insert_transition(conn, &id, seq, t)?;
         }
         for item in &new.outbox {
-            insert_outbox(conn, item, item.kind, now).await?;
+            insert_outbox(conn, item, item.kind, now)?;
         }
         let resident = referral
             .request
@@ -418,16 +457,13 @@ async fn intake_in(
                 .referral(referral.id)
                 .resident(resident.clone())
         };
-        chain
-            .append(
-                conn,
-                event(AuditAction::MessageReceived)
-                    .detail("status", referral.history.current().code()),
-            )
-            .await?;
+        chain.append(
+            conn,
+            event(AuditAction::MessageReceived).detail("status", referral.history.current().code()),
+        )?;
         // Consents that came with the message are stored with the referral, or not at all.
         for (consent_id, consent) in &new.consents {
-            consent_in(conn, chain, *consent_id, consent, None, now).await?;
+            consent_in(conn, chain, *consent_id, consent, None, now)?;
         }
         let decided_at = transitions.last().map(|t| t.at).unwrap_or(at);
         if let Some(shared) = &new.shared {
@@ -438,13 +474,13 @@ async fn intake_in(
             if let Some(consent) = shared.consent {
                 decision = decision.detail("consent_id", consent);
             }
-            chain.append(conn, decision).await?;
+            chain.append(conn, decision)?;
             let mut minimised = event(AuditAction::Minimised)
                 .detail("receiver", shared.receiver.as_str())
                 .detail("kept", codec::categories(shared.categories))
                 .detail("removed", codec::categories(shared.removed));
             minimised.at = decided_at;
-            chain.append(conn, minimised).await?;
+            chain.append(conn, minimised)?;
         } else if let Some(refused) = transitions
             .last()
             .filter(|t| t.to == wijkbrug_adapters::model::ReferralStatus::ConsentMissing)
@@ -454,7 +490,7 @@ async fn intake_in(
             if let Some(code) = &refused.reason_code {
                 decision = decision.detail("refusal_code", code);
             }
-            chain.append(conn, decision).await?;
+            chain.append(conn, decision)?;
         }
         outcomes.push(IntakeOutcome::Created(referral.id));
     }
@@ -462,81 +498,81 @@ async fn intake_in(
     if let Some(key) = &intake.idempotency_key {
         let ids: Vec<String> = outcomes.iter().map(|o| o.id().to_string()).collect();
         let ids = serde_json::to_string(&ids).map_err(|_| corrupt("referral ids as JSON"))?;
-        sqlx::query(
+        direct::execute(
+            conn,
             "INSERT INTO idempotency_keys (sender, key, referral_ids, created_at) \
              VALUES (?, ?, ?, ?)",
-        )
-        .bind(sender)
-        .bind(key)
-        .bind(ids)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+            params![sender, key, ids, now],
+        )?;
     }
     Ok(outcomes)
 }
 
-pub(super) async fn insert_transition(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_transition(
+    conn: &rusqlite::Connection,
     id: &str,
     seq: usize,
     t: &Transition,
 ) -> Result<(), StoreError> {
     let seq = i64::try_from(seq).map_err(|_| corrupt("history too long"))?;
-    sqlx::query(
-        "INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(seq)
-    .bind(t.to.code())
-    .bind(ts(t.at))
-    .bind(codec::actor(&t.by))
-    .bind(t.reason.as_ref().map(|r| r.as_str()))
-    .bind(t.reason_code.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    direct::execute(conn, "INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)", params![id, seq, t.to.code(), ts(t.at), codec::actor(&t.by), t.reason.as_ref().map(|r| r.as_str()), t.reason_code.as_deref()])?;
     Ok(())
 }
 
-pub(super) async fn insert_outbox(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_outbox(
+    conn: &rusqlite::Connection,
     item: &OutboxItem,
     kind: OutboxKind,
     now: &str,
 ) -> Result<(), StoreError> {
     let (kind, transition) = codec::outbox_kind(kind);
-    sqlx::query(
+    direct::execute(
+        conn,
         "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
          attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)",
-    )
-    .bind(item.referral.to_string())
-    .bind(item.recipient.as_str())
-    .bind(kind)
-    .bind(transition)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+        params![
+            item.referral.to_string(),
+            item.recipient.as_str(),
+            kind,
+            transition,
+            now,
+            now
+        ],
+    )?;
     Ok(())
 }
 
-/// The history of a referral as stored, or `None` when there is no such referral.
+/// The history of a referral as stored, or `None` when there is no such referral (a read on
+/// the pool).
 pub(crate) async fn load_history(
     conn: &mut SqliteConnection,
     id: ReferralId,
 ) -> Result<Option<StatusHistory>, StoreError> {
-    let rows: Vec<codec::TransitionRow> = sqlx::query_as(
-        "SELECT status, at, actor, reason, reason_code FROM status_transitions \
-         WHERE referral_id = ? ORDER BY seq",
-    )
-    .bind(id.to_string())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    let rows: Vec<codec::TransitionRow> = sqlx::query_as(HISTORY)
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    history_from_rows(rows, id)
+}
+
+/// [`load_history`] inside the writer's transaction.
+fn history_in(
+    conn: &rusqlite::Connection,
+    id: ReferralId,
+) -> Result<Option<StatusHistory>, StoreError> {
+    let rows: Vec<codec::TransitionRow> = direct::all(conn, HISTORY, [id.to_string()])?;
+    history_from_rows(rows, id)
+}
+
+const HISTORY: &str = "SELECT status, at, actor, reason, reason_code FROM status_transitions \
+     WHERE referral_id = ? ORDER BY seq";
+
+fn history_from_rows(
+    rows: Vec<codec::TransitionRow>,
+    id: ReferralId,
+) -> Result<Option<StatusHistory>, StoreError> {
     if rows.is_empty() {
         return Ok(None);
     }
@@ -553,13 +589,13 @@ pub(crate) async fn load_history(
         })
 }
 
-pub(super) async fn transition_in(
-    conn: &mut SqliteConnection,
+pub(super) fn transition_in(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     job: &TransitionJob,
     now: &str,
 ) -> Result<TransitionOutcome, StoreError> {
-    let Some(mut history) = load_history(conn, job.id).await? else {
+    let Some(mut history) = history_in(conn, job.id)? else {
         return Ok(TransitionOutcome::NotFound);
     };
     if let Err(refused) = history.apply(job.transition.clone()) {
@@ -574,7 +610,7 @@ pub(super) async fn transition_in(
         .map(|t| t.to.code())
         .unwrap_or_default();
     let id = job.id.to_string();
-    insert_transition(conn, &id, seq, &job.transition).await?;
+    insert_transition(conn, &id, seq, &job.transition)?;
     let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
         .referral(job.id)
         .detail("from", from)
@@ -586,21 +622,19 @@ pub(super) async fn transition_in(
     if let Some(code) = &job.transition.reason_code {
         changed = changed.detail("reason_code", code);
     }
-    chain.append(conn, changed).await?;
-    sqlx::query("UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(job.transition.to.code())
-        .bind(ts(job.transition.at))
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+    chain.append(conn, changed)?;
+    direct::execute(
+        conn,
+        "UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?",
+        params![job.transition.to.code(), ts(job.transition.at), &id],
+    )?;
     let index = u32::try_from(seq).map_err(|_| corrupt("history too long"))?;
     for item in &job.notify {
         let kind = match item.kind {
             OutboxKind::Status { .. } => OutboxKind::Status { transition: index },
             other => other,
         };
-        insert_outbox(conn, item, kind, now).await?;
+        insert_outbox(conn, item, kind, now)?;
     }
     Ok(TransitionOutcome::Applied(history))
 }
@@ -612,8 +646,8 @@ pub(crate) struct ConsentBatch {
     pub imported_by: Option<String>,
 }
 
-async fn consent_in(
-    conn: &mut SqliteConnection,
+fn consent_in(
+    conn: &rusqlite::Connection,
     chain: &mut Chain,
     id: ConsentId,
     consent: &Consent,
@@ -621,27 +655,27 @@ async fn consent_in(
     now: &str,
 ) -> Result<(), StoreError> {
     let (grantee_kind, grantee) = codec::grantee(&consent.grantee);
-    sqlx::query(
+    direct::execute(
+        conn,
         "INSERT INTO consents (id, resident, grantee_kind, grantee, purpose, effect, categories, \
          valid_from, valid_until, recorded_by, evidence, revoked_at, recorded_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(consent.resident.as_str())
-    .bind(grantee_kind)
-    .bind(&grantee)
-    .bind(consent.purpose.code())
-    .bind(codec::effect(consent.effect))
-    .bind(codec::categories(consent.categories))
-    .bind(ts(consent.valid_from))
-    .bind(consent.valid_until.map(ts))
-    .bind(consent.recorded_by.as_str())
-    .bind(consent.evidence.as_ref().map(|e| e.as_str()))
-    .bind(consent.revoked_at.map(ts))
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+        params![
+            id.to_string(),
+            consent.resident.as_str(),
+            grantee_kind,
+            &grantee,
+            consent.purpose.code(),
+            codec::effect(consent.effect),
+            codec::categories(consent.categories),
+            ts(consent.valid_from),
+            consent.valid_until.map(ts),
+            consent.recorded_by.as_str(),
+            consent.evidence.as_ref().map(|e| e.as_str()),
+            consent.revoked_at.map(ts),
+            now
+        ],
+    )?;
     let at = codec::parse_ts(now, "consents.recorded_at")?;
     let mut recorded = AuditDraft::new(at, AuditAction::ConsentRecorded)
         .partner(&consent.recorded_by)
@@ -657,6 +691,52 @@ async fn consent_in(
     if let Some(by) = imported_by {
         recorded = recorded.detail("imported_by", by);
     }
-    chain.append(conn, recorded).await?;
+    chain.append(conn, recorded)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writers_connection_is_durable_wal_with_foreign_keys_and_its_own_cache() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let conn = connect(&dir.path().join("w.db"), Duration::from_secs(1)).unwrap();
+        let pragma = |name: &str| -> String {
+            conn.query_row(
+                &format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "2", "FULL");
+        assert_eq!(pragma("foreign_keys"), "1");
+        assert_eq!(pragma("cache_size"), format!("-{WRITER_CACHE_KIB}"));
+        let busy: i64 = conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, 1000);
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert!(matches!(failed(full), StoreError::Full(_)));
+        let io = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_WRITE),
+            None,
+        );
+        assert!(matches!(failed(io), StoreError::Full(_)));
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(matches!(failed(busy), StoreError::Unavailable(_)));
+    }
 }
