@@ -46,9 +46,80 @@ fn partner_case(expr: &str) -> String {
     format!("(CASE ({expr}){arms} END)")
 }
 
+/// The referrals of the temporary table `gen` (one row of facts a referral), in either dialect:
+/// `ts` turns an expression of seconds since the epoch into the dialect's timestamp, `order`
+/// is how the rows go in (PostgreSQL's `" ORDER BY i"` keeps the heap in the order received).
+fn referrals_insert(ts: &dyn Fn(&str) -> String, order: &str) -> String {
+    let request = SAMPLE.replace('\'', "''");
+    format!(
+        "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
+         shared_categories, shared_removed, consent_id, received_at, updated_at) \
+         SELECT id, {sender}, 'REF-' || i, \
+           CASE WHEN routed THEN {receiver} END, \
+           CASE WHEN NOT routed THEN 'consent_missing' WHEN completed THEN 'completed' \
+                WHEN accepted THEN 'accepted' WHEN dead THEN 'undeliverable' \
+                ELSE 'delivered' END, \
+           '{request}', CASE WHEN routed THEN '{request}' END, \
+           CASE WHEN routed THEN 'identity,contact,needs' END, \
+           CASE WHEN routed THEN 'notes' END, NULL, \
+           {received}, {received} \
+         FROM gen{order}",
+        sender = partner_case("sender"),
+        receiver = partner_case("receiver"),
+        received = ts("received"),
+    )
+}
+
+/// The status transitions of every referral in `gen`, in either dialect (`ts` as for
+/// [`referrals_insert`]).
+fn transitions_insert(ts: &dyn Fn(&str) -> String) -> String {
+    format!(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
+         SELECT id, 0, 'received', {r}, 'gateway' FROM gen \
+         UNION ALL SELECT id, 1, CASE WHEN routed THEN 'routed' ELSE 'consent_missing' END, \
+           {r1}, 'gateway' FROM gen \
+         UNION ALL SELECT id, 2, CASE WHEN dead THEN 'undeliverable' ELSE 'delivered' END, \
+           {r2}, 'gateway' FROM gen WHERE routed \
+         UNION ALL SELECT id, 3, 'accepted', {acc}, 'partner:x' FROM gen WHERE accepted \
+         UNION ALL SELECT id, 4, 'in_progress', {acc1}, 'partner:x' FROM gen WHERE accepted \
+         UNION ALL SELECT id, 5, 'completed', {comp}, 'partner:x' FROM gen WHERE completed",
+        r = ts("received"),
+        r1 = ts("received + 1"),
+        r2 = ts("received + 2"),
+        acc = ts("received + accept_after"),
+        acc1 = ts("received + accept_after + 60"),
+        comp = ts("received + accept_after + complete_after"),
+    )
+}
+
+/// The outbox rows of every referral in `gen` (its delivery, and the status notices to the
+/// sender), in either dialect (`ts` as for [`referrals_insert`]).
+fn outbox_insert(ts: &dyn Fn(&str) -> String) -> String {
+    format!(
+        "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
+         attempts, next_attempt_at, last_error, failed_at, delivered_at) \
+         SELECT id, {receiver}, 'referral', NULL, {r1}, \
+           CASE WHEN dead THEN 'dead' ELSE 'delivered' END, CASE WHEN dead THEN 8 ELSE 1 END, \
+           {r1}, CASE WHEN dead OR i % 50 = 3 THEN 'HTTP 503' END, \
+           CASE WHEN dead THEN {r2} END, CASE WHEN dead THEN NULL ELSE {r2} END \
+         FROM gen WHERE routed \
+         UNION ALL SELECT id, {sender}, 'status', 1, {r1}, 'delivered', 1, {r1}, NULL, NULL, \
+           {r2} FROM gen WHERE NOT routed \
+         UNION ALL SELECT id, {sender}, 'status', 3, {acc}, 'delivered', 1, {acc}, NULL, \
+           NULL, {acc} FROM gen WHERE accepted \
+         UNION ALL SELECT id, {sender}, 'status', 5, {comp}, 'delivered', 1, {comp}, NULL, \
+           NULL, {comp} FROM gen WHERE completed",
+        sender = partner_case("sender"),
+        receiver = partner_case("receiver"),
+        r1 = ts("received + 1"),
+        r2 = ts("received + 2"),
+        acc = ts("received + accept_after"),
+        comp = ts("received + accept_after + complete_after"),
+    )
+}
+
 /// The generator: a temporary table of per-referral facts, then every table from it.
 fn generator(n: u64) -> Vec<String> {
-    let request = SAMPLE.replace('\'', "''");
     let ts =
         |epoch: &str| format!("strftime('%Y-%m-%dT%H:%M:%S', {epoch}, 'unixepoch') || '.000000Z'");
     let start = Utc
@@ -80,40 +151,8 @@ fn generator(n: u64) -> Vec<String> {
                i % 100 = 7 AS dead \
              FROM n"
         ),
-        format!(
-            "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
-             shared_categories, shared_removed, consent_id, received_at, updated_at) \
-             SELECT id, {sender}, 'REF-' || i, \
-               CASE WHEN routed THEN {receiver} END, \
-               CASE WHEN NOT routed THEN 'consent_missing' WHEN completed THEN 'completed' \
-                    WHEN accepted THEN 'accepted' WHEN dead THEN 'undeliverable' \
-                    ELSE 'delivered' END, \
-               '{request}', CASE WHEN routed THEN '{request}' END, \
-               CASE WHEN routed THEN 'identity,contact,needs' END, \
-               CASE WHEN routed THEN 'notes' END, NULL, \
-               {received}, {received} \
-             FROM gen",
-            sender = partner_case("sender"),
-            receiver = partner_case("receiver"),
-            received = ts("received"),
-        ),
-        format!(
-            "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
-             SELECT id, 0, 'received', {r}, 'gateway' FROM gen \
-             UNION ALL SELECT id, 1, CASE WHEN routed THEN 'routed' ELSE 'consent_missing' END, \
-               {r1}, 'gateway' FROM gen \
-             UNION ALL SELECT id, 2, CASE WHEN dead THEN 'undeliverable' ELSE 'delivered' END, \
-               {r2}, 'gateway' FROM gen WHERE routed \
-             UNION ALL SELECT id, 3, 'accepted', {acc}, 'partner:x' FROM gen WHERE accepted \
-             UNION ALL SELECT id, 4, 'in_progress', {acc1}, 'partner:x' FROM gen WHERE accepted \
-             UNION ALL SELECT id, 5, 'completed', {comp}, 'partner:x' FROM gen WHERE completed",
-            r = ts("received"),
-            r1 = ts("received + 1"),
-            r2 = ts("received + 2"),
-            acc = ts("received + accept_after"),
-            acc1 = ts("received + accept_after + 60"),
-            comp = ts("received + accept_after + complete_after"),
-        ),
+        referrals_insert(&ts, ""),
+        transitions_insert(&ts),
         format!(
             "INSERT INTO audit_events (seq, at, action, partner, referral_id, resident, detail, \
              prev_hash, hash) \
@@ -131,27 +170,7 @@ fn generator(n: u64) -> Vec<String> {
             sender = partner_case("sender"),
             receiver = partner_case("receiver"),
         ),
-        format!(
-            "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
-             attempts, next_attempt_at, last_error, failed_at, delivered_at) \
-             SELECT id, {receiver}, 'referral', NULL, {r1}, \
-               CASE WHEN dead THEN 'dead' ELSE 'delivered' END, CASE WHEN dead THEN 8 ELSE 1 END, \
-               {r1}, CASE WHEN dead OR i % 50 = 3 THEN 'HTTP 503' END, \
-               CASE WHEN dead THEN {r2} END, CASE WHEN dead THEN NULL ELSE {r2} END \
-             FROM gen WHERE routed \
-             UNION ALL SELECT id, {sender}, 'status', 1, {r1}, 'delivered', 1, {r1}, NULL, NULL, \
-               {r2} FROM gen WHERE NOT routed \
-             UNION ALL SELECT id, {sender}, 'status', 3, {acc}, 'delivered', 1, {acc}, NULL, \
-               NULL, {acc} FROM gen WHERE accepted \
-             UNION ALL SELECT id, {sender}, 'status', 5, {comp}, 'delivered', 1, {comp}, NULL, \
-               NULL, {comp} FROM gen WHERE completed",
-            sender = partner_case("sender"),
-            receiver = partner_case("receiver"),
-            r1 = ts("received + 1"),
-            r2 = ts("received + 2"),
-            acc = ts("received + accept_after"),
-            comp = ts("received + accept_after + complete_after"),
-        ),
+        outbox_insert(&ts),
         "DROP TABLE gen".to_owned(),
         "DROP TABLE people".to_owned(),
     ]
@@ -162,7 +181,6 @@ fn generator(n: u64) -> Vec<String> {
 /// overview's counts made from the rows as migration 0007 makes them; `ANALYZE` afterwards,
 /// as autovacuum does on its own after a load this size.
 fn generator_pg(n: u64) -> Vec<String> {
-    let request = SAMPLE.replace('\'', "''");
     let ts = |epoch: &str| format!("to_timestamp({epoch})");
     let hash = |expr: &str| format!("decode(lpad(to_hex({expr}), 64, '0'), 'hex')");
     let start = Utc
@@ -195,40 +213,8 @@ fn generator_pg(n: u64) -> Vec<String> {
              FROM generate_series(0::bigint, {last}) AS i",
             last = n.saturating_sub(1)
         ),
-        format!(
-            "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
-             shared_categories, shared_removed, consent_id, received_at, updated_at) \
-             SELECT id, {sender}, 'REF-' || i, \
-               CASE WHEN routed THEN {receiver} END, \
-               CASE WHEN NOT routed THEN 'consent_missing' WHEN completed THEN 'completed' \
-                    WHEN accepted THEN 'accepted' WHEN dead THEN 'undeliverable' \
-                    ELSE 'delivered' END, \
-               '{request}', CASE WHEN routed THEN '{request}' END, \
-               CASE WHEN routed THEN 'identity,contact,needs' END, \
-               CASE WHEN routed THEN 'notes' END, NULL, \
-               {received}, {received} \
-             FROM gen ORDER BY i",
-            sender = partner_case("sender"),
-            receiver = partner_case("receiver"),
-            received = ts("received"),
-        ),
-        format!(
-            "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
-             SELECT id, 0, 'received', {r}, 'gateway' FROM gen \
-             UNION ALL SELECT id, 1, CASE WHEN routed THEN 'routed' ELSE 'consent_missing' END, \
-               {r1}, 'gateway' FROM gen \
-             UNION ALL SELECT id, 2, CASE WHEN dead THEN 'undeliverable' ELSE 'delivered' END, \
-               {r2}, 'gateway' FROM gen WHERE routed \
-             UNION ALL SELECT id, 3, 'accepted', {acc}, 'partner:x' FROM gen WHERE accepted \
-             UNION ALL SELECT id, 4, 'in_progress', {acc1}, 'partner:x' FROM gen WHERE accepted \
-             UNION ALL SELECT id, 5, 'completed', {comp}, 'partner:x' FROM gen WHERE completed",
-            r = ts("received"),
-            r1 = ts("received + 1"),
-            r2 = ts("received + 2"),
-            acc = ts("received + accept_after"),
-            acc1 = ts("received + accept_after + 60"),
-            comp = ts("received + accept_after + complete_after"),
-        ),
+        referrals_insert(&ts, " ORDER BY i"),
+        transitions_insert(&ts),
         format!(
             "INSERT INTO audit_events (seq, at, action, partner, referral_id, resident, detail, \
              prev_hash, hash) \
@@ -249,27 +235,7 @@ fn generator_pg(n: u64) -> Vec<String> {
             h3 = hash("i + 3"),
             h4 = hash("i + 4"),
         ),
-        format!(
-            "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
-             attempts, next_attempt_at, last_error, failed_at, delivered_at) \
-             SELECT id, {receiver}, 'referral', NULL, {r1}, \
-               CASE WHEN dead THEN 'dead' ELSE 'delivered' END, CASE WHEN dead THEN 8 ELSE 1 END, \
-               {r1}, CASE WHEN dead OR i % 50 = 3 THEN 'HTTP 503' END, \
-               CASE WHEN dead THEN {r2} END, CASE WHEN dead THEN NULL ELSE {r2} END \
-             FROM gen WHERE routed \
-             UNION ALL SELECT id, {sender}, 'status', 1, {r1}, 'delivered', 1, {r1}, NULL, NULL, \
-               {r2} FROM gen WHERE NOT routed \
-             UNION ALL SELECT id, {sender}, 'status', 3, {acc}, 'delivered', 1, {acc}, NULL, \
-               NULL, {acc} FROM gen WHERE accepted \
-             UNION ALL SELECT id, {sender}, 'status', 5, {comp}, 'delivered', 1, {comp}, NULL, \
-               NULL, {comp} FROM gen WHERE completed",
-            sender = partner_case("sender"),
-            receiver = partner_case("receiver"),
-            r1 = ts("received + 1"),
-            r2 = ts("received + 2"),
-            acc = ts("received + accept_after"),
-            comp = ts("received + accept_after + complete_after"),
-        ),
+        outbox_insert(&ts),
         "DROP TABLE gen".to_owned(),
         "DROP TABLE people".to_owned(),
         "SET session_replication_role = DEFAULT".to_owned(),

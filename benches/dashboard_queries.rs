@@ -2,16 +2,18 @@
 //! (`DASHBOARD_BENCH_ROWS` to change it), each with an outbox row, spread over a year; then
 //! the same rows in a PostgreSQL database of their own on the server of `WIJKBRUG_BENCH_PG`
 //! (default postgres://postgres@127.0.0.1:5432; skipped when there is none), dropped
-//! afterwards (`DASHBOARD_BENCH_STORES=postgres` or `sqlite` runs one store). Seeded with
-//! plain SQL for speed (metadata only: the request columns are empty, which the dashboard
-//! never reads), then every read goes through `Store`.
+//! afterwards (`DASHBOARD_BENCH_STORES=postgres` or `sqlite` runs one store). Seeded by
+//! `Store::seed_benchmark_referrals` (plain SQL for speed, the load generator's seeding;
+//! metadata only: the request columns are empty, which the dashboard never reads), then every
+//! read goes through `Store`.
 
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use sqlx::Connection;
 use wijkbrug::config::StoreSettings;
+use wijkbrug::store::bench_seed::SeedPlan;
 use wijkbrug::store::dashboard::{PageStart, ReferralFilter, Side};
 use wijkbrug::store::postgres::PgStore;
 use wijkbrug::store::sqlite::SqliteStore;
@@ -22,142 +24,25 @@ use wijkbrug_adapters::model::{PartnerId, ReferralStatus};
 const START: i64 = 1_767_225_600;
 const STEP: i64 = 30;
 
-const PARTNERS: [&str; 5] = [
-    "woonstad-noord",
-    "wijkteam-centrum",
-    "huisarts-de-linde",
-    "thuiszorg-oost",
-    "werkplein",
-];
-
-/// One statement that writes `rows` referrals and their outbox rows. Every seventh referral
-/// shares its time with the one before (ties for the key's id part). Statuses by `i % 20`:
-/// 1 in 20 consent_missing (no receiver), undeliverable (a dead letter), routed (pending),
-/// delivered, declined and cancelled each; the rest accepted, in progress or completed.
-fn seed_sql(rows: u64) -> Vec<String> {
-    let partners = PARTNERS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("SELECT {i} AS k, '{p}' AS p"))
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let referrals = format!(
-        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}), \
-         ps AS ({partners}), \
-         r AS (SELECT i, \
-                 {START} + (i - (i % 7 = 1)) * {STEP} AS t, \
-                 i % 5 AS s, \
-                 (i % 5 + 1 + (i / 5) % 4) % 5 AS rc, \
-                 CASE i % 20 WHEN 0 THEN 'consent_missing' WHEN 1 THEN 'undeliverable' \
-                   WHEN 2 THEN 'routed' WHEN 3 THEN 'delivered' WHEN 4 THEN 'accepted' \
-                   WHEN 5 THEN 'accepted' WHEN 6 THEN 'in_progress' WHEN 7 THEN 'in_progress' \
-                   WHEN 18 THEN 'declined' WHEN 19 THEN 'cancelled' ELSE 'completed' END AS st \
-               FROM n) \
-         INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
-           shared_categories, shared_removed, received_at, updated_at) \
-         SELECT printf('%08x-%04x-7%03x-8%03x-%012x', (t * 1000) >> 16, (t * 1000) & 65535, \
-                       i & 4095, (i >> 12) & 4095, i), \
-                (SELECT p FROM ps WHERE k = s), 'B-' || i, \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE (SELECT p FROM ps WHERE k = rc) END, \
-                st, '', \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE '' END, \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE '' END, \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE '' END, \
-                strftime('%Y-%m-%dT%H:%M:%S', t, 'unixepoch') || '.000000Z', \
-                strftime('%Y-%m-%dT%H:%M:%S', t + 3600, 'unixepoch') || '.000000Z' \
-         FROM r",
-        last = rows.saturating_sub(1),
-    );
-    let transitions = "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
-         SELECT id, 0, 'received', received_at, 'partner:' || sender FROM referrals"
-        .to_owned();
-    let outbox = "INSERT INTO outbox (referral_id, recipient, kind, created_at, state, attempts, \
-           next_attempt_at, last_error, failed_at, delivered_at) \
-         SELECT id, receiver, 'referral', received_at, \
-           CASE status WHEN 'routed' THEN 'pending' WHEN 'undeliverable' THEN 'dead' \
-             ELSE 'delivered' END, 1, received_at, \
-           CASE status WHEN 'undeliverable' THEN 'HTTP 503 Service Unavailable' END, \
-           CASE status WHEN 'undeliverable' THEN updated_at END, \
-           CASE WHEN status NOT IN ('routed', 'undeliverable') THEN updated_at END \
-         FROM referrals WHERE receiver IS NOT NULL"
-        .to_owned();
-    // No ANALYZE: the gateway never runs it, so the planner works without statistics here
-    // as it does there.
-    vec![referrals, transitions, outbox]
+/// The plan for `rows` referrals received one every [`STEP`] seconds from [`START`] on, and
+/// the "now" to seed them at: [`Store::seed_benchmark_referrals`] spreads them evenly over
+/// `span_secs` ending an hour before now, so referral `i` is received at `START + i * STEP`.
+/// Its statuses (by `i % 20`): 1 in 20 consent_missing (no receiver), undeliverable (a dead
+/// letter), delivered, declined and cancelled each, 2 in 20 accepted and in progress each, the
+/// rest completed; each routed referral has an outbox row (delivered, or dead).
+fn seed_plan(rows: u64) -> (SeedPlan, DateTime<Utc>) {
+    let span = rows.max(1) * STEP as u64;
+    let plan = SeedPlan {
+        count: rows,
+        span_secs: span,
+        tag: 0,
+    };
+    let now = Utc
+        .timestamp_opt(START + span as i64 + 3_600, 0)
+        .single()
+        .expect("time");
+    (plan, now)
 }
-
-/// [`seed_sql`] for PostgreSQL: the same rows (ids, times, partners, statuses, outbox rows).
-/// A bulk load, as one would make one: with the triggers off (`session_replication_role`;
-/// a million updates of one count row in one transaction leave a chain of a million row
-/// versions that each next update walks), then the overview's counts made as migration 0007
-/// makes them. Followed by `ANALYZE`, as autovacuum does on its own after a load this size.
-fn seed_sql_pg(rows: u64) -> Vec<String> {
-    let partners = PARTNERS
-        .iter()
-        .map(|p| format!("'{p}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let referrals = format!(
-        "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
-           shared_categories, shared_removed, received_at, updated_at) \
-         SELECT (lpad(to_hex((t * 1000) >> 16), 8, '0') || '-' \
-                 || lpad(to_hex((t * 1000) & 65535), 4, '0') || '-7' \
-                 || lpad(to_hex(i & 4095), 3, '0') || '-8' \
-                 || lpad(to_hex((i >> 12) & 4095), 3, '0') || '-' \
-                 || lpad(to_hex(i), 12, '0'))::uuid, \
-                (ARRAY[{partners}])[s + 1], 'B-' || i, \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE (ARRAY[{partners}])[rc + 1] END, \
-                st, '', \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE '' END, \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE '' END, \
-                CASE WHEN st = 'consent_missing' THEN NULL ELSE '' END, \
-                to_timestamp(t), to_timestamp(t + 3600) \
-         FROM (SELECT i, \
-                 {START} + (i - (i % 7 = 1)::int) * {STEP} AS t, \
-                 i % 5 AS s, \
-                 (i % 5 + 1 + (i / 5) % 4) % 5 AS rc, \
-                 CASE i % 20 WHEN 0 THEN 'consent_missing' WHEN 1 THEN 'undeliverable' \
-                   WHEN 2 THEN 'routed' WHEN 3 THEN 'delivered' WHEN 4 THEN 'accepted' \
-                   WHEN 5 THEN 'accepted' WHEN 6 THEN 'in_progress' WHEN 7 THEN 'in_progress' \
-                   WHEN 18 THEN 'declined' WHEN 19 THEN 'cancelled' ELSE 'completed' END AS st \
-               FROM generate_series(0::bigint, {last}) AS i) r",
-        last = rows.saturating_sub(1),
-    );
-    let transitions = "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
-         SELECT id, 0, 'received', received_at, 'partner:' || sender FROM referrals"
-        .to_owned();
-    let outbox = "INSERT INTO outbox (referral_id, recipient, kind, created_at, state, attempts, \
-           next_attempt_at, last_error, failed_at, delivered_at) \
-         SELECT id, receiver, 'referral', received_at, \
-           CASE status WHEN 'routed' THEN 'pending' WHEN 'undeliverable' THEN 'dead' \
-             ELSE 'delivered' END, 1, received_at, \
-           CASE status WHEN 'undeliverable' THEN 'HTTP 503 Service Unavailable' END, \
-           CASE status WHEN 'undeliverable' THEN updated_at END, \
-           CASE WHEN status NOT IN ('routed', 'undeliverable') THEN updated_at END \
-         FROM referrals WHERE receiver IS NOT NULL ORDER BY received_at, id"
-        .to_owned();
-    vec![
-        "SET session_replication_role = replica".to_owned(),
-        referrals,
-        transitions,
-        outbox,
-        "SET session_replication_role = DEFAULT".to_owned(),
-        RECOUNT_PG[0].to_owned(),
-        RECOUNT_PG[1].to_owned(),
-        "VACUUM ANALYZE referrals".to_owned(),
-        "VACUUM ANALYZE status_transitions".to_owned(),
-        "VACUUM ANALYZE outbox".to_owned(),
-    ]
-}
-
-/// The overview's counts from the rows, as migration 0007 makes them.
-const RECOUNT_PG: [&str; 2] = [
-    "INSERT INTO referral_status_counts (status, referrals) \
-     SELECT status, COUNT(*) FROM referrals GROUP BY status",
-    "INSERT INTO outbox_counts (recipient, state, failing, rows) \
-     SELECT recipient, state, last_error IS NOT NULL, COUNT(*) FROM outbox \
-     GROUP BY recipient, state, last_error IS NOT NULL",
-];
 
 fn bench(c: &mut Criterion) {
     let rows: u64 = std::env::var("DASHBOARD_BENCH_ROWS")
@@ -196,13 +81,8 @@ fn bench_sqlite(
         let s = SqliteStore::open(settings).await.expect("open");
         s.migrate().await.expect("migrate");
         let seeded = Instant::now();
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.path().display()))
-            .await
-            .expect("seed connection");
-        for sql in seed_sql(rows) {
-            sqlx::query(&sql).execute(&pool).await.expect("seed");
-        }
-        pool.close().await;
+        let (plan, now) = seed_plan(rows);
+        s.seed_benchmark_referrals(&plan, now).await.expect("seed");
         println!(
             "sqlite: seeded {rows} referrals in {:.1}s",
             seeded.elapsed().as_secs_f64()
@@ -242,11 +122,18 @@ fn bench_postgres(
         let s = PgStore::open(&settings).await.expect("open");
         s.migrate().await.expect("migrate");
         let seeded = Instant::now();
+        let (plan, now) = seed_plan(rows);
+        s.seed_benchmark_referrals(&plan, now).await.expect("seed");
+        // The seeding analyses the tables; a VACUUM as well sets the visibility map, as
+        // autovacuum would after a load this size.
         let mut conn = sqlx::PgConnection::connect(&settings.url)
             .await
-            .expect("seed connection");
-        for sql in seed_sql_pg(rows) {
-            sqlx::query(&sql).execute(&mut conn).await.expect("seed");
+            .expect("vacuum connection");
+        for table in ["referrals", "status_transitions", "outbox"] {
+            sqlx::query(&format!("VACUUM ANALYZE {table}"))
+                .execute(&mut conn)
+                .await
+                .expect("vacuum");
         }
         let _ = conn.close().await;
         println!(

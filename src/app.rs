@@ -1,6 +1,7 @@
 //! The running gateway's shared state: configuration, store, partner directory, the
 //! per-partner inbound rate limits, and what operations read: the metrics registry, the push
-//! partners' delivery health and the audit-chain watcher's latest walk.
+//! partners' delivery health, the audit-chain watcher's latest walk and the cap on partner
+//! requests in flight.
 //!
 //! Inbound rate limits are the partner's, not the process's: with a store that keeps them
 //! for every instance on it (PostgreSQL, [`Store::shares_rate_limits`]) each request takes a
@@ -18,6 +19,7 @@ use wijkbrug_adapters::model::ReferralId;
 use wijkbrug_adapters::Directory;
 
 use crate::access::{Permission, StaffAccount};
+use crate::api::in_flight::InFlight;
 use crate::api::problem::Problem;
 use crate::audit_watch::ChainWatch;
 use crate::config::{Config, Delivery, Partner};
@@ -39,6 +41,8 @@ pub struct AppState {
     pub audit_chain: Arc<ChainWatch>,
     /// The metrics registry and the intake metrics (`GET /metrics`).
     pub metrics: Metrics,
+    /// The cap on partner requests in flight (`server.max_requests_in_flight`).
+    pub in_flight: InFlight,
     limiters: Limiters,
 }
 
@@ -83,6 +87,7 @@ impl AppState {
             &mut registry,
         );
         let metrics = Metrics::new(registry, &config);
+        let in_flight = InFlight::new(config.settings.server.max_requests_in_flight);
         Self {
             config,
             store,
@@ -91,6 +96,7 @@ impl AppState {
             delivery_health,
             audit_chain: Arc::new(ChainWatch::default()),
             metrics,
+            in_flight,
             limiters,
         }
     }

@@ -120,6 +120,10 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The most partner-API requests (`/v1/partners/...`, `/v1/referrals/...`,
+    /// `/v1/consents...`) being processed at once; beyond it the gateway answers 503 with
+    /// Retry-After at once instead of queueing (see [`crate::api::in_flight`]).
+    pub max_requests_in_flight: usize,
     /// The address people reach the gateway at (`https://...` behind a proxy that ends TLS),
     /// if configured. An `https` address marks the dashboard's session cookie `Secure`.
     pub public_url: Option<String>,
@@ -445,6 +449,9 @@ pub const ENVIRONMENT_VAR: &str = "WIJKBRUG_ENVIRONMENT";
 /// The prefix of override variables: `WIJKBRUG__SERVER__LISTEN` sets `server.listen`.
 pub const ENV_PREFIX: &str = "WIJKBRUG";
 
+/// The largest `server.max_requests_in_flight` accepted (a cap above it bounds nothing).
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 1_000_000;
+
 /// The `source` of a problem in a `WIJKBRUG__...` variable.
 pub const ENVIRONMENT_SOURCE: &str = "environment";
 
@@ -630,6 +637,8 @@ struct RawServer {
     body_read_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests, in seconds (default 10).
     shutdown_grace_secs: u64,
+    /// The most partner-API requests processed at once; more get 503 at once (default 512).
+    max_requests_in_flight: u64,
     /// The address people reach the gateway at; empty: not configured.
     public_url: String,
     /// IP addresses of trusted reverse proxies, separated by commas; empty: none.
@@ -660,6 +669,7 @@ impl Default for RawServer {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 20,
             shutdown_grace_secs: 10,
+            max_requests_in_flight: 512,
             public_url: String::new(),
             trusted_proxies: String::new(),
             tls: None,
@@ -1050,6 +1060,22 @@ fn validate_settings(
             "body_read_timeout_secs",
             r.body_read_timeout_secs,
         );
+        let max_in_flight = positive(
+            problems,
+            "server",
+            "max_requests_in_flight",
+            r.max_requests_in_flight,
+        )
+        .and_then(|n| {
+            problems.check(
+                &src("server", "max_requests_in_flight"),
+                "server.max_requests_in_flight",
+                usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_REQUESTS_IN_FLIGHT)
+                    .ok_or("must be at most 1000000"),
+            )
+        });
         if let (Some(body), Some(request)) = (body_read, timeout) {
             if body >= request {
                 problems.push(
@@ -1067,6 +1093,7 @@ fn validate_settings(
             header_read_timeout: Duration::from_secs(header_read?),
             body_read_timeout: Duration::from_secs(body_read?),
             shutdown_grace: Duration::from_secs(r.shutdown_grace_secs),
+            max_requests_in_flight: max_in_flight?,
             public_url: public_url?,
             trusted_proxies: trusted_proxies?,
             tls: tls?,

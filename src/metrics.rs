@@ -5,11 +5,11 @@
 //! - **counted as they happen**, kept in the state's long-lived [`Registry`]: delivery attempts
 //!   by partner and outcome, their latency histogram, dead-lettered and cancelled deliveries
 //!   and outbound rate-limit waits (all from [`crate::delivery::DeliveryHealth`]); consent
-//!   decisions at intake and inbound 429s (from [`Metrics`]). They start at zero when the
-//!   gateway starts, as Prometheus counters do.
+//!   decisions at intake, inbound 429s and partner requests shed at the in-flight cap (from
+//!   [`Metrics`]). They start at zero when the gateway starts, as Prometheus counters do.
 //! - **read at scrape time** ([`render`]): referrals by status and receiving sector and the
-//!   outbox backlog from the store, the audit chain from the watcher's latest walk, and each
-//!   push partner's circuit state.
+//!   outbox backlog from the store, the audit chain from the watcher's latest walk, each
+//!   push partner's circuit state, and the partner requests in flight with their cap.
 //!
 //! Label values are partner ids, sectors, statuses, outcomes, reasons' codes and circuit
 //! states only: never anything about a resident. The route is open (no token) like
@@ -56,6 +56,7 @@ pub struct Metrics {
     registry: Registry,
     consent_decisions: Family<ConsentLabels, Counter>,
     inbound_rate_limited: Family<PartnerLabel, Counter>,
+    requests_shed: Counter,
 }
 
 impl Metrics {
@@ -79,10 +80,17 @@ impl Metrics {
             "Requests from a partner refused with 429 because of its inbound rate limit",
             inbound_rate_limited.clone(),
         );
+        let requests_shed = Counter::default();
+        registry.register(
+            "requests_shed",
+            "Partner requests answered 503 at once because server.max_requests_in_flight requests were being processed",
+            requests_shed.clone(),
+        );
         Self {
             registry,
             consent_decisions,
             inbound_rate_limited,
+            requests_shed,
         }
     }
 
@@ -114,6 +122,11 @@ impl Metrics {
                 partner: partner.to_owned(),
             })
             .inc();
+    }
+
+    /// A partner request was shed at the in-flight cap ([`crate::api::in_flight`]).
+    pub fn request_shed(&self) {
+        self.requests_shed.inc();
     }
 }
 
@@ -272,6 +285,22 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
         "delivery_circuit_state",
         "A push partner's circuit breaker: 1 for its current state (closed, open, half_open), 0 for the others",
         circuit,
+    );
+
+    // The partner requests being processed now, and the cap on them.
+    let in_flight = Gauge::<i64>::default();
+    in_flight.set(i64::try_from(state.in_flight.current()).unwrap_or(i64::MAX));
+    let in_flight_limit = Gauge::<i64>::default();
+    in_flight_limit.set(i64::try_from(state.in_flight.limit()).unwrap_or(i64::MAX));
+    scrape.register(
+        "requests_in_flight",
+        "Partner requests being processed now (the scrape itself is not one of them)",
+        in_flight,
+    );
+    scrape.register(
+        "requests_in_flight_limit",
+        "server.max_requests_in_flight: partner requests beyond it are answered 503 at once",
+        in_flight_limit,
     );
 
     let mut text = String::new();

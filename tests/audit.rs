@@ -7,21 +7,19 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use chrono::{DateTime, TimeZone, Utc};
 use common::db::{TestDb, TestStore};
+use common::store_fixtures::{at, new_id, now, partner, request, routed_referral, step};
 use uuid::Uuid;
 use wijkbrug::audit::{verify, AuditAction, AuditEvent};
 use wijkbrug::store::{
-    ConsentId, Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store, TransitionOutcome,
+    ConsentId, Intake, NewReferral, OutboxItem, OutboxKind, Store, TransitionOutcome,
 };
-use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
-    Actor, Bsn, CategorySet, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId,
-    Purpose, Referral, ReferralId, ReferralRequest, ReferralStatus, StatusHistory, Transition,
+    Actor, Bsn, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, Purpose, Referral,
+    ReferralId, ReferralStatus, StatusHistory,
 };
 
 const SENDER: &str = "woonstad-noord";
@@ -39,45 +37,6 @@ const PERSONAL: &[&str] = &[
     "1234AB",
     "06-12345678",
 ];
-
-fn partner(id: &str) -> PartnerId {
-    PartnerId::parse(id).unwrap()
-}
-
-fn new_id() -> ReferralId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&n.to_be_bytes());
-    ReferralId::from_parts(1_790_000_000_000 + n, random)
-}
-
-fn at(second: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    wijkbrug::store::now()
-}
-
-fn request(reference: &str) -> ReferralRequest {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
-    doc["id"] = serde_json::Value::String(new_id().to_string());
-    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
-    request.source.reference = ExternalRef::parse(reference).unwrap();
-    request
-}
-
-fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
-    Transition {
-        to,
-        at,
-        by,
-        reason: None,
-        reason_code: None,
-    }
-}
 
 fn consent(bsn: &str) -> Consent {
     Consent {
@@ -99,35 +58,12 @@ fn consent(bsn: &str) -> Consent {
 /// A routed referral with consent, its minimised copy queued for the receiver.
 fn routed(reference: &str) -> NewReferral {
     let id = new_id();
-    let request = request(reference);
-    let mut history = StatusHistory::received(at(0), Actor::Gateway);
-    history
-        .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
-        .unwrap();
-    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
-        .into_iter()
-        .collect();
-    let (minimised, removed) = request.minimise(allowed);
-    NewReferral {
-        referral: Referral {
-            id,
-            request,
-            history,
-        },
-        shared: Some(SharedCopy {
-            receiver: partner(RECEIVER),
-            request: minimised,
-            categories: allowed,
-            removed,
-            consent: Some(ConsentId(Uuid::now_v7())),
-        }),
-        outbox: vec![OutboxItem {
-            referral: id,
-            recipient: partner(RECEIVER),
-            kind: OutboxKind::Referral,
-        }],
-        consents: vec![],
-    }
+    routed_referral(
+        id,
+        request(reference),
+        RECEIVER,
+        Some(ConsentId(Uuid::now_v7())),
+    )
 }
 
 /// A referral refused for want of consent: the sender is told, nothing is shared.

@@ -135,6 +135,7 @@ fn the_shipped_configuration_loads_without_problems() {
     assert_eq!(cfg.partners.list.len(), 5);
     assert_eq!(cfg.settings.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(cfg.settings.server.body_limit_bytes, 8 * 1024 * 1024);
+    assert_eq!(cfg.settings.server.max_requests_in_flight, 512);
     assert_eq!(cfg.settings.log.format, LogFormat::Text);
     assert_eq!(cfg.settings.store.group_commit_max_batch, 64);
     assert_eq!(
@@ -468,6 +469,30 @@ fn environment_layers_override_the_files() {
     // Without the variable, the environment file is not read.
     let cfg = load_with_env(dir.path(), no_env()).unwrap();
     assert_eq!(cfg.settings.log.format, LogFormat::Text);
+}
+
+#[test]
+fn a_cap_on_requests_in_flight_must_be_between_one_and_a_million() {
+    for (value, says) in [("0", "at least 1"), ("1000001", "at most 1000000")] {
+        let problems = load_with_env(
+            &shipped(),
+            env(&[("WIJKBRUG__SERVER__MAX_REQUESTS_IN_FLIGHT", value)]),
+        )
+        .unwrap_err();
+        assert_reported(
+            &problems,
+            "environment",
+            "server.max_requests_in_flight",
+            says,
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+    let cfg = load_with_env(
+        &shipped(),
+        env(&[("WIJKBRUG__SERVER__MAX_REQUESTS_IN_FLIGHT", "3")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.settings.server.max_requests_in_flight, 3);
 }
 
 #[test]

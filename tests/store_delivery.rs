@@ -6,67 +6,22 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use common::db::{TestDb, TestStore};
+use common::store_fixtures::{new_id, now, partner, request, routed_referral, step};
 use uuid::Uuid;
-use wijkbrug::store::{ConsentId, Intake, Lease, NewReferral, OutboxItem, OutboxKind, SharedCopy};
-use wijkbrug_adapters::case_json;
-use wijkbrug_adapters::model::{
-    Actor, CategorySet, DataCategory, ExternalRef, PartnerId, ReasonText, Referral, ReferralId,
-    ReferralRequest, ReferralStatus, StatusHistory, Transition,
-};
+use wijkbrug::store::{ConsentId, Intake, Lease, NewReferral, OutboxItem, OutboxKind};
+use wijkbrug_adapters::model::{Actor, ReasonText, ReferralId, ReferralStatus, Transition};
 
 const SENDER: &str = "woonstad-noord";
 const RECEIVER: &str = "wijkteam-noord";
 const OTHER: &str = "schuldhulp-noord";
 const LEASE: Duration = Duration::from_secs(60);
 
-fn partner(id: &str) -> PartnerId {
-    PartnerId::parse(id).unwrap()
-}
-
-/// A fresh id each call (v7, distinct within the test binary).
-fn new_id() -> ReferralId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&n.to_be_bytes());
-    ReferralId::from_parts(1_790_000_000_000 + n, random)
-}
-
-fn at(second: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
-}
-
-/// Now, and `secs` seconds from now (rows are queued at the real time of the intake).
-fn now() -> DateTime<Utc> {
-    wijkbrug::store::now()
-}
-
 fn in_secs(secs: i64) -> DateTime<Utc> {
     now() + chrono::Duration::seconds(secs)
-}
-
-fn request(reference: &str) -> ReferralRequest {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
-    doc["id"] = serde_json::Value::String(new_id().to_string());
-    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
-    request.source.reference = ExternalRef::parse(reference).unwrap();
-    request
-}
-
-fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
-    Transition {
-        to,
-        at,
-        by,
-        reason: None,
-        reason_code: None,
-    }
 }
 
 fn referral_row(id: ReferralId, recipient: &str) -> OutboxItem {
@@ -88,31 +43,12 @@ fn status_row(id: ReferralId, recipient: &str, transition: u32) -> OutboxItem {
 /// A routed referral with consent, its copy to deliver to `receiver`.
 fn routed_to(reference: &str, receiver: &str) -> NewReferral {
     let id = new_id();
-    let request = request(reference);
-    let mut history = StatusHistory::received(at(0), Actor::Gateway);
-    history
-        .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
-        .unwrap();
-    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
-        .into_iter()
-        .collect();
-    let (minimised, removed) = request.minimise(allowed);
-    NewReferral {
-        referral: Referral {
-            id,
-            request,
-            history,
-        },
-        shared: Some(SharedCopy {
-            receiver: partner(receiver),
-            request: minimised,
-            categories: allowed,
-            removed,
-            consent: Some(ConsentId(Uuid::now_v7())),
-        }),
-        outbox: vec![referral_row(id, receiver)],
-        consents: vec![],
-    }
+    routed_referral(
+        id,
+        request(reference),
+        receiver,
+        Some(ConsentId(Uuid::now_v7())),
+    )
 }
 
 fn routed(reference: &str) -> NewReferral {

@@ -8,12 +8,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
 use common::db::{TestDb, TestStore};
+use common::store_fixtures::{at, new_id, now, partner, request_for, routed_referral, step};
 use sqlx::Connection;
 use uuid::Uuid;
 use wijkbrug::audit::{verify, AuditEvent};
@@ -21,89 +20,19 @@ use wijkbrug::config::RateLimit;
 use wijkbrug::store::postgres::PgStore;
 use wijkbrug::store::{
     ConsentId, InstanceInfo, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind,
-    RateBucket, RateDecision, SharedCopy, Store, TransitionOutcome,
+    RateBucket, RateDecision, Store, TransitionOutcome,
 };
-use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
-    Actor, Bsn, CategorySet, Consent, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId,
-    Purpose, Referral, ReferralId, ReferralRequest, ReferralStatus, StatusHistory, Transition,
+    Actor, Bsn, Consent, ConsentEffect, DataCategory, Grantee, Purpose, ReferralId, ReferralStatus,
 };
 
 const SENDER: &str = "woonstad-noord";
 const RECEIVER: &str = "wijkteam-noord";
 const LEASE: Duration = Duration::from_secs(60);
 
-fn partner(id: &str) -> PartnerId {
-    PartnerId::parse(id).unwrap()
-}
-
-/// A fresh id each call (v7, distinct within the test binary).
-fn new_id() -> ReferralId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&n.to_be_bytes());
-    ReferralId::from_parts(1_790_000_000_000 + n, random)
-}
-
-fn at(second: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, second).unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    wijkbrug::store::now()
-}
-
-fn request(id: ReferralId, reference: &str) -> ReferralRequest {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
-    doc["id"] = serde_json::Value::String(id.to_string());
-    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
-    request.source.reference = ExternalRef::parse(reference).unwrap();
-    request
-}
-
-fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
-    Transition {
-        to,
-        at,
-        by,
-        reason: None,
-        reason_code: None,
-    }
-}
-
-/// A routed referral with consent, its minimised copy queued for the receiver.
+/// A routed referral under `consent`, its minimised copy queued for the receiver.
 fn routed_with(id: ReferralId, reference: &str, consent: Option<ConsentId>) -> NewReferral {
-    let request = request(id, reference);
-    let mut history = StatusHistory::received(at(0), Actor::Gateway);
-    history
-        .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
-        .unwrap();
-    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
-        .into_iter()
-        .collect();
-    let (minimised, removed) = request.minimise(allowed);
-    NewReferral {
-        referral: Referral {
-            id,
-            request,
-            history,
-        },
-        shared: Some(SharedCopy {
-            receiver: partner(RECEIVER),
-            request: minimised,
-            categories: allowed,
-            removed,
-            consent,
-        }),
-        outbox: vec![OutboxItem {
-            referral: id,
-            recipient: partner(RECEIVER),
-            kind: OutboxKind::Referral,
-        }],
-        consents: vec![],
-    }
+    routed_referral(id, request_for(id, reference), RECEIVER, consent)
 }
 
 fn routed(reference: &str) -> NewReferral {

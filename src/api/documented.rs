@@ -1,9 +1,10 @@
 //! The answers every route can give besides its own, added to the OpenAPI description in one
 //! place so no route forgets one: a partner route 401 (no or an unknown token), 403 (another
-//! partner's or a staff token) and 429 (the partner's request rate, with Retry-After); a staff
-//! route 401 and 403 (a partner's token, or a role without the permission); every `/v1/` route
-//! 503 (the store failed, or the request took longer than `server.request_timeout_secs`, with
-//! Retry-After).
+//! partner's or a staff token), 429 (the partner's request rate, with Retry-After) and 503
+//! (also for `server.max_requests_in_flight`: the partner routes are the capped ones, see
+//! [`super::in_flight`]); a staff route 401 and 403 (a partner's token, or a role without the
+//! permission); every `/v1/` route 503 (the store failed, or the request took longer than
+//! `server.request_timeout_secs`, with Retry-After).
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -31,6 +32,13 @@ impl Modify for CommonAnswers {
                     add(op, 401, "Not authenticated", false);
                     add(op, 403, "Another partner's token, or a staff token", false);
                     add(op, 429, "The partner's request rate is exceeded", true);
+                    // Every partner route is behind the in-flight cap (api::partner_routes).
+                    add(
+                        op,
+                        503,
+                        "The store is unavailable (e.g. its disk is full), the request took too long, or server.max_requests_in_flight partner requests were being processed already (type urn:wijkbrug:problem:overloaded, answered at once): nothing was changed, send it again after Retry-After",
+                        true,
+                    );
                 }
                 if schemes.iter().any(|s| s == "staff_token") {
                     add(op, 401, "No staff token", false);

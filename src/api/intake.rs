@@ -166,7 +166,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         (status = 415, description = "Wrong Content-Type for your format", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Every record was refused; each problem names its field and rule", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limit exceeded; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable; nothing was accepted", body = Problem, content_type = "application/problem+json"),
     ),
     security(("partner_token" = [])),
     tag = "intake"

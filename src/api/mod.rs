@@ -5,6 +5,7 @@ pub mod audit_chain;
 pub mod client_cert;
 pub mod consents;
 mod documented;
+pub mod in_flight;
 
 pub mod health;
 pub mod intake;
@@ -139,12 +140,16 @@ async fn timed_out(_: tower::BoxError) -> Problem {
     )
 }
 
-/// The gateway's routes with request ids, a time limit, and one tracing span per request.
-pub fn router(state: SharedState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    let timeout = state.config.settings.server.request_timeout;
+/// The partner API, behind the cap on requests in flight (`server.max_requests_in_flight`,
+/// [`in_flight`]): beyond it a request is answered 503 at once. The staff routes, health,
+/// readiness, metrics and the dashboard are outside the cap, so operations can still look and
+/// act while partners overload the gateway.
+fn partner_routes(state: SharedState) -> Router<SharedState> {
     Router::new()
-        .route("/v1/partners/{partner}/messages", post(intake::post_message))
+        .route(
+            "/v1/partners/{partner}/messages",
+            post(intake::post_message),
+        )
         .route("/v1/referrals/{id}", get(referrals::get_referral))
         .route(
             "/v1/consents",
@@ -152,7 +157,19 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/consents/{id}/revoke", post(consents::revoke))
         .route("/v1/partners/{partner}/mailbox", get(mailbox::get_mailbox))
-        .route("/v1/partners/{partner}/mailbox/{item}/ack", post(mailbox::ack))
+        .route(
+            "/v1/partners/{partner}/mailbox/{item}/ack",
+            post(mailbox::ack),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(state, in_flight::cap))
+}
+
+/// The gateway's routes with request ids, a time limit, and one tracing span per request.
+pub fn router(state: SharedState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let timeout = state.config.settings.server.request_timeout;
+    Router::new()
+        .merge(partner_routes(state.clone()))
         .route("/v1/ops/dead-letters", get(ops::list_dead_letters))
         .route("/v1/ops/dead-letters/{id}/retry", post(ops::retry))
         .route("/v1/ops/dead-letters/{id}/discard", post(ops::discard))

@@ -23,6 +23,10 @@ impl From<&DecodeError> for FieldError {
     }
 }
 
+/// The `Retry-After` of a request shed at the in-flight cap ([`Problem::overloaded`]): short,
+/// since a place is free as soon as one request in flight ends.
+pub const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
 /// A problem details document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -169,6 +173,23 @@ impl Problem {
             format!("this partner's request rate is exceeded; retry after {retry_after_secs} s"),
         );
         p.retry_after = Some(retry_after_secs);
+        p
+    }
+
+    /// 503 at once: `server.max_requests_in_flight` partner requests are being processed
+    /// already. Nothing of this request was read or stored.
+    pub fn overloaded(limit: usize) -> Self {
+        let mut p = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Too many requests in flight",
+            format!(
+                "the gateway is processing its limit of {limit} requests at once \
+                 (server.max_requests_in_flight); nothing of this request was accepted, send it \
+                 again after Retry-After"
+            ),
+        );
+        p.retry_after = Some(OVERLOADED_RETRY_AFTER_SECS);
         p
     }
 

@@ -108,6 +108,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(1),
             body_read_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
+            max_requests_in_flight: 8,
             public_url: public_url.map(str::to_owned),
             trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
             tls: None,

@@ -11,6 +11,7 @@ pub mod network;
 pub mod ops_pages;
 pub mod partner_server;
 pub mod pki;
+pub mod store_fixtures;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
