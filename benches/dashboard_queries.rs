@@ -89,8 +89,8 @@ fn seed_sql(rows: u64) -> Vec<String> {
 /// [`seed_sql`] for PostgreSQL: the same rows (ids, times, partners, statuses, outbox rows).
 /// A bulk load, as one would make one: with the triggers off (`session_replication_role`;
 /// a million updates of one count row in one transaction leave a chain of a million row
-/// versions that each next update walks), then the overview's counts made as migration 0007
-/// makes them. Followed by `ANALYZE`, as autovacuum does on its own after a load this size.
+/// versions that each next update walks), then the overview's counts made as migrations 0007
+/// and 0010 make them. Followed by `ANALYZE`, as autovacuum does on its own after a load this size.
 fn seed_sql_pg(rows: u64) -> Vec<String> {
     let partners = PARTNERS
         .iter()
@@ -144,19 +144,29 @@ fn seed_sql_pg(rows: u64) -> Vec<String> {
         "SET session_replication_role = DEFAULT".to_owned(),
         RECOUNT_PG[0].to_owned(),
         RECOUNT_PG[1].to_owned(),
+        RECOUNT_PG[2].to_owned(),
+        RECOUNT_PG[3].to_owned(),
         "VACUUM ANALYZE referrals".to_owned(),
         "VACUUM ANALYZE status_transitions".to_owned(),
         "VACUUM ANALYZE outbox".to_owned(),
     ]
 }
 
-/// The overview's counts from the rows, as migration 0007 makes them.
-const RECOUNT_PG: [&str; 2] = [
+/// The overview's counts from the rows, as migrations 0007 and 0010 make them.
+const RECOUNT_PG: [&str; 4] = [
     "INSERT INTO referral_status_counts (status, referrals) \
      SELECT status, COUNT(*) FROM referrals GROUP BY status",
     "INSERT INTO outbox_counts (recipient, state, failing, rows) \
      SELECT recipient, state, last_error IS NOT NULL, COUNT(*) FROM outbox \
      GROUP BY recipient, state, last_error IS NOT NULL",
+    "INSERT INTO referral_hourly_counts (hour, received, consent_missing) \
+     SELECT date_trunc('hour', received_at, 'UTC'), COUNT(*), \
+       COUNT(*) FILTER (WHERE status = 'consent_missing') \
+     FROM referrals GROUP BY date_trunc('hour', received_at, 'UTC')",
+    "INSERT INTO delivered_hourly_counts (hour, recipient, deliveries) \
+     SELECT date_trunc('hour', delivered_at, 'UTC'), recipient, COUNT(*) FROM outbox \
+     WHERE state = 'delivered' AND delivered_at IS NOT NULL \
+     GROUP BY date_trunc('hour', delivered_at, 'UTC'), recipient",
 ];
 
 fn bench(c: &mut Criterion) {
