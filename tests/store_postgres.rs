@@ -693,8 +693,20 @@ async fn an_older_schema_is_migrated_with_its_data_intact() {
     assert_overview_counts_agree(&db, &*store).await;
 }
 
-/// The overview's trigger-kept counts equal what counting the rows gives.
+/// The overview's trigger-kept counts equal what counting the rows gives, its figures since
+/// a time too (per-hour counts, migration 0010).
 async fn assert_overview_counts_agree(db: &TestDb, store: &dyn Store) {
+    common::overview::assert_since_figures_agree(
+        db,
+        store,
+        &common::overview::sinces_around(&[
+            at(0),
+            at(59),
+            now(),
+            now() - Duration::from_secs(86_400),
+        ]),
+    )
+    .await;
     let overview = store.ops_overview(now(), now()).await.unwrap();
     let raw = db.raw().await;
     let by_status: Vec<(String, i64)> = raw

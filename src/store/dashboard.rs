@@ -21,8 +21,8 @@ pub struct OpsOverview {
     pub by_status: Vec<(ReferralStatus, u64)>,
     /// Referrals received at or after the overview's `since`.
     pub received_since: u64,
-    /// Referrals now `consent_missing` whose last change was at or after `since` (consent
-    /// refused at intake, or revoked).
+    /// Referrals received at or after `since` that are now `consent_missing` (consent refused
+    /// at intake, or revoked since).
     pub consent_refusals_since: u64,
     /// Outbox rows waiting to be delivered (pushes and mailbox items), leased or not.
     pub deliveries_pending: u64,
@@ -35,6 +35,17 @@ pub struct OpsOverview {
     pub oldest_due: Option<DateTime<Utc>>,
     /// Per recipient with any outbox row, by partner id.
     pub partners: Vec<PartnerDeliveries>,
+}
+
+/// The first whole hour (UTC) at or after `since`: `since` itself when it is on the hour.
+/// The overview counts the rows from `since` up to it and takes the hours from it on from the
+/// stores' per-hour counts (migration `0010_dashboard_hourly.sql`). `None` past the last
+/// representable hour (then everything from `since` is counted from the rows).
+pub(crate) fn hour_after(since: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let secs = since.timestamp();
+    let on_the_hour = secs.rem_euclid(3_600) == 0 && since.timestamp_subsec_nanos() == 0;
+    let hour = secs.div_euclid(3_600) + i64::from(!on_the_hour);
+    DateTime::from_timestamp(hour.checked_mul(3_600)?, 0)
 }
 
 /// One recipient's deliveries, as the outbox has them.

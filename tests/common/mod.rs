@@ -9,6 +9,7 @@ pub mod flaky_link;
 pub mod gateway_process;
 pub mod network;
 pub mod ops_pages;
+pub mod overview;
 pub mod partner_server;
 pub mod pki;
 pub mod store_fixtures;

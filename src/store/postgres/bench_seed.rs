@@ -58,7 +58,7 @@ pub async fn seed(pool: &PgPool, plan: &SeedPlan, now: DateTime<Utc>) -> Result<
            CASE WHEN status <> 'undeliverable' THEN updated_at END \
          FROM referrals WHERE receiver IS NOT NULL AND source_ref LIKE {like}"
     );
-    // The overview's trigger-kept counts (migration 0007) are bypassed while loading (a
+    // The overview's trigger-kept counts (migrations 0007 and 0010) are bypassed while loading (a
     // million updates of one count row in one transaction leave a chain of a million row
     // versions each next update walks) and then raised by the seeded rows' counts.
     let recount = [
@@ -76,6 +76,28 @@ pub async fn seed(pool: &PgPool, plan: &SeedPlan, now: DateTime<Utc>) -> Result<
              GROUP BY o.recipient, o.state, o.last_error IS NOT NULL \
              ON CONFLICT (recipient, state, failing) DO UPDATE \
              SET rows = outbox_counts.rows + EXCLUDED.rows"
+        ),
+        // The per-hour counts of migration 0010, the same way.
+        format!(
+            "INSERT INTO referral_hourly_counts (hour, received, consent_missing) \
+             SELECT date_trunc('hour', received_at, 'UTC'), COUNT(*), \
+               COUNT(*) FILTER (WHERE status = 'consent_missing') \
+             FROM referrals WHERE source_ref LIKE {like} \
+             GROUP BY date_trunc('hour', received_at, 'UTC') \
+             ON CONFLICT (hour) DO UPDATE \
+             SET received = referral_hourly_counts.received + EXCLUDED.received, \
+               consent_missing = referral_hourly_counts.consent_missing \
+                 + EXCLUDED.consent_missing"
+        ),
+        format!(
+            "INSERT INTO delivered_hourly_counts (hour, recipient, deliveries) \
+             SELECT date_trunc('hour', o.delivered_at, 'UTC'), o.recipient, COUNT(*) \
+             FROM outbox o JOIN referrals r ON r.id = o.referral_id \
+             WHERE r.source_ref LIKE {like} AND o.state = 'delivered' \
+               AND o.delivered_at IS NOT NULL \
+             GROUP BY date_trunc('hour', o.delivered_at, 'UTC'), o.recipient \
+             ON CONFLICT (hour, recipient) DO UPDATE \
+             SET deliveries = delivered_hourly_counts.deliveries + EXCLUDED.deliveries"
         ),
     ];
     let mut tx = pool.begin().await.map_err(unavailable)?;

@@ -3,8 +3,10 @@
 //! `reason` or `resident`.
 //!
 //! - The overview reads the counts the triggers of `migrations/postgres/0007_dashboard.sql`
-//!   keep (referrals per status; outbox rows per recipient, state and failing), plus three
-//!   index range reads, in one repeatable-read snapshot.
+//!   keep (referrals per status; outbox rows per recipient, state and failing) and, for the
+//!   figures since a time, the per-hour counts of `0010_dashboard_hourly.sql` for the whole
+//!   hours plus index range reads of the part of an hour before them, in one repeatable-read
+//!   snapshot.
 //! - The referral list runs the SQLite store's statements ([`page_sql`]: keyset paging, one
 //!   index "lane" per partner and side), with numbered parameters bound in PostgreSQL's types,
 //!   and the same paging logic ([`page_from`]).
@@ -17,7 +19,7 @@ use wijkbrug_adapters::model::ReferralId;
 use super::codec::{self, corrupt, unavailable};
 use super::SNAPSHOT;
 use crate::store::dashboard::{
-    OpsOverview, OutboxRecord, PageStart, ReferralFilter, ReferralKey, ReferralPage,
+    hour_after, OpsOverview, OutboxRecord, PageStart, ReferralFilter, ReferralKey, ReferralPage,
     ReferralTimeline, TimelineStep,
 };
 use crate::store::sqlite::dashboard::{
@@ -39,11 +41,28 @@ pub(crate) async fn overview(
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?;
+    // The figures since `since`: the rows from `since` up to the first whole hour after it,
+    // counted from the rows (an index range of under an hour), plus the whole hours from
+    // there on, kept per hour by triggers (migrations/postgres/0010_dashboard_hourly.sql).
+    // No such hour (`since` in the last representable one): every row from `since` counts.
+    // The hours' range has an upper bound too (`< 'infinity'`, which no stored time reaches)
+    // so that the planner reads it from the primary key even before the small per-hour
+    // tables have statistics (an open range would be estimated at a third of the table and
+    // scanned whole).
+    let until = hour_after(since);
     let (received_since, consent_refusals_since): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'consent_missing') \
-         FROM referrals WHERE received_at >= $1",
+        "SELECT \
+           (SELECT COUNT(*) FROM referrals \
+            WHERE received_at >= $1 AND received_at < COALESCE($2::timestamptz, 'infinity')) \
+           + (SELECT COALESCE(SUM(received), 0)::bigint FROM referral_hourly_counts \
+              WHERE hour >= COALESCE($2::timestamptz, 'infinity') AND hour < 'infinity'), \
+           (SELECT COUNT(*) FROM referrals WHERE status = 'consent_missing' \
+              AND received_at >= $1 AND received_at < COALESCE($2::timestamptz, 'infinity')) \
+           + (SELECT COALESCE(SUM(consent_missing), 0)::bigint FROM referral_hourly_counts \
+              WHERE hour >= COALESCE($2::timestamptz, 'infinity') AND hour < 'infinity')",
     )
     .bind(since)
+    .bind(until)
     .fetch_one(&mut *conn)
     .await
     .map_err(unavailable)?;
@@ -56,11 +75,19 @@ pub(crate) async fn overview(
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
+    // Deliveries since, the same way: the rows up to the first whole hour, then the hours.
     let delivered: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT recipient, COUNT(*) FROM outbox \
-         WHERE state = 'delivered' AND delivered_at >= $1 GROUP BY recipient",
+        "SELECT recipient, SUM(n)::bigint FROM ( \
+           SELECT recipient, 1::bigint AS n FROM outbox \
+           WHERE state = 'delivered' AND delivered_at >= $1 \
+             AND delivered_at < COALESCE($2::timestamptz, 'infinity') \
+           UNION ALL \
+           SELECT recipient, deliveries FROM delivered_hourly_counts \
+           WHERE hour >= COALESCE($2::timestamptz, 'infinity') AND hour < 'infinity') d \
+         GROUP BY recipient HAVING SUM(n) > 0",
     )
     .bind(since)
+    .bind(until)
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;

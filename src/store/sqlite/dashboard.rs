@@ -19,8 +19,8 @@ use wijkbrug_adapters::model::{ReferralId, ReferralStatus};
 use super::codec::{self, corrupt, ts, unavailable};
 use crate::audit::AuditAction;
 use crate::store::dashboard::{
-    OpsOverview, OutboxRecord, OutboxState, PageStart, PartnerDeliveries, ReferralFilter,
-    ReferralKey, ReferralPage, ReferralTimeline, Side, TimelineEvent, TimelineStep,
+    hour_after, OpsOverview, OutboxRecord, OutboxState, PageStart, PartnerDeliveries,
+    ReferralFilter, ReferralKey, ReferralPage, ReferralTimeline, Side, TimelineEvent, TimelineStep,
     TIMELINE_DETAIL_KEYS,
 };
 use crate::store::{ReferralMeta, StoreError};
@@ -49,17 +49,30 @@ pub(crate) async fn overview(
             .await
             .map_err(unavailable)?;
 
+    // The figures since `since`: the rows from `since` up to the first whole hour after it,
+    // counted from the rows (an index range of under an hour), plus the whole hours from
+    // there on, kept per hour by triggers (migrations/sqlite/0010_dashboard_hourly.sql).
+    // Stored times sort as text, and an hour's key is a time's first 13 characters.
     let since_ts = ts(since);
-    let (received_since,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM referrals WHERE received_at >= ?")
-            .bind(&since_ts)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    let (consent_refusals_since,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM referrals WHERE status = 'consent_missing' AND received_at >= ?",
+    let (until, from_hour) = match hour_after(since) {
+        Some(hour) => (ts(hour), hour.format("%Y-%m-%dT%H").to_string()),
+        // Past the last representable hour: every row from `since` is counted, no hour is
+        // (no stored time sorts after '~').
+        None => ("~".to_owned(), "~".to_owned()),
+    };
+    let (received_since, consent_refusals_since): (i64, i64) = sqlx::query_as(
+        "SELECT \
+           (SELECT COUNT(*) FROM referrals INDEXED BY referrals_by_received \
+            WHERE received_at >= ?1 AND received_at < ?2) \
+           + (SELECT IFNULL(SUM(received), 0) FROM referral_hourly_counts WHERE hour >= ?3), \
+           (SELECT COUNT(*) FROM referrals INDEXED BY referrals_by_status \
+            WHERE status = 'consent_missing' AND received_at >= ?1 AND received_at < ?2) \
+           + (SELECT IFNULL(SUM(consent_missing), 0) FROM referral_hourly_counts \
+              WHERE hour >= ?3)",
     )
     .bind(&since_ts)
+    .bind(&until)
+    .bind(&from_hour)
     .fetch_one(&mut *conn)
     .await
     .map_err(unavailable)?;
@@ -73,11 +86,18 @@ pub(crate) async fn overview(
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
+    // Deliveries since, the same way: the rows up to the first whole hour, then the hours.
     let delivered: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT recipient, COUNT(*) FROM outbox INDEXED BY outbox_delivered \
-         WHERE state = 'delivered' AND delivered_at >= ? GROUP BY recipient",
+        "SELECT recipient, SUM(n) FROM ( \
+           SELECT recipient, 1 AS n FROM outbox INDEXED BY outbox_delivered \
+           WHERE state = 'delivered' AND delivered_at >= ?1 AND delivered_at < ?2 \
+           UNION ALL \
+           SELECT recipient, deliveries FROM delivered_hourly_counts WHERE hour >= ?3) \
+         GROUP BY recipient HAVING SUM(n) > 0",
     )
     .bind(&since_ts)
+    .bind(&until)
+    .bind(&from_hour)
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
