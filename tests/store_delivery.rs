@@ -187,6 +187,37 @@ async fn a_claim_takes_only_rows_for_the_given_recipients_up_to_the_limit() {
 }
 
 #[tokio::test]
+async fn a_claim_over_several_recipients_takes_the_oldest_rows_of_them_all_in_order() {
+    let store = open().await;
+    store_referrals(
+        &store,
+        vec![
+            routed_to("M-1", OTHER),
+            routed("M-2"),
+            routed_to("M-3", OTHER),
+            routed("M-4"),
+            routed_to("M-5", OTHER),
+        ],
+    )
+    .await;
+    let both = [partner(RECEIVER), partner(OTHER)];
+
+    let first = store.claim_due("w", &both, now(), LEASE, 3).await.unwrap();
+    let rest = store.claim_due("w", &both, now(), LEASE, 10).await.unwrap();
+
+    let recipients = |leases: &[Lease]| {
+        leases
+            .iter()
+            .map(|l| l.item.recipient.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(recipients(&first), [OTHER, RECEIVER, OTHER]);
+    assert!(first.windows(2).all(|w| w[0].row < w[1].row));
+    assert_eq!(recipients(&rest), [RECEIVER, OTHER]);
+    assert!(first.iter().all(|f| rest.iter().all(|r| f.row < r.row)));
+}
+
+#[tokio::test]
 async fn leased_rows_are_not_claimed_again_until_the_lease_expires() {
     let store = open().await;
     store_referrals(&store, vec![routed("E-1")]).await;

@@ -93,8 +93,10 @@ struct GatewayArgs {
     /// The most seconds to wait after sending for deliveries and notices.
     #[arg(long, default_value_t = 30.0)]
     drain: f64,
-    /// `[delivery] per_partner_concurrency` for the run.
-    #[arg(long, default_value_t = 16)]
+    /// `[delivery] per_partner_concurrency` for the run. With fewer, deliveries to the one
+    /// receiver of the iWmo runs fall behind intake: each slot waits for its push and then for
+    /// the commit of its acknowledgement.
+    #[arg(long, default_value_t = 64)]
     per_partner_concurrency: u32,
     /// Seed the store up to this many referrals before the run.
     #[arg(long)]

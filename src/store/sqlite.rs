@@ -93,7 +93,12 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create the database's directory: {e}"))
             })?;
         }
-        let options = SqliteConnectOptions::new()
+        // The database's lasting settings (WAL, incremental auto-vacuum) are made once, by a
+        // first connection, before the pool and the writer open theirs. The pool's connections
+        // only set what lasts as long as a connection: asking each new one to set WAL and
+        // auto-vacuum again would have it wait for the database's write lock, which the busy
+        // writer holds nearly all the time under load.
+        let setup = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -102,20 +107,24 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             // Retention frees pages with `incremental_vacuum` (see `retention`).
             .auto_vacuum(SqliteAutoVacuum::Incremental);
-
-        let pool = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .connect_with(options.clone())
-            .await
-            .map_err(unavailable)?;
-        let mut conn = SqliteConnection::connect_with(&options)
+        let mut conn = SqliteConnection::connect_with(&setup)
             .await
             .map_err(unavailable)?;
         retention::ensure_incremental_vacuum(&mut conn).await?;
         let _ = conn.close().await;
 
-        // The writer's own connection, on the writer's own thread (opened after the pool, so
-        // the file exists with the pool's settings).
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+
+        // The writer's own connection, on the writer's own thread.
         let writer_path = path.clone();
         let conn = tokio::task::spawn_blocking(move || writer::connect(&writer_path, BUSY_TIMEOUT))
             .await

@@ -263,19 +263,27 @@ fn lease_rows(
              AND p.recipient = o.recipient AND p.state = 'pending' AND p.id < o.id)";
     let ids: Vec<(i64,)> = match pick {
         Pick::Due(recipients) => {
-            if recipients.is_empty() {
-                return Ok(Vec::new());
-            }
-            let marks = vec!["?"; recipients.len()].join(", ");
+            // One walk per recipient along `outbox_by_recipient` in id order, stopping at
+            // `limit` (without the index SQLite would gather every due row of the queue and
+            // sort it, for each claim: a claim would cost the length of the backlog); then
+            // the lowest ids of them all, as one walk over every recipient would give.
             let sql = format!(
-                "SELECT o.id FROM outbox o WHERE {free} AND o.next_attempt_at <= ? \
-                 AND o.recipient IN ({marks}) ORDER BY o.id LIMIT ?"
+                "SELECT o.id FROM outbox o INDEXED BY outbox_by_recipient \
+                 WHERE o.recipient = ? AND {free} AND o.next_attempt_at <= ? \
+                 ORDER BY o.id LIMIT ?"
             );
-            let names: Vec<&str> = recipients.iter().map(|r| r.as_str()).collect();
-            let mut binds: Vec<&dyn rusqlite::ToSql> = vec![&now_text, &now_text];
-            binds.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
-            binds.push(&limit);
-            direct::all(conn, &sql, binds.as_slice())?
+            let mut ids: Vec<(i64,)> = Vec::new();
+            for recipient in recipients {
+                ids.extend(direct::all::<(i64,)>(
+                    conn,
+                    &sql,
+                    params![recipient.as_str(), now_text, now_text, limit],
+                )?);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            ids
         }
         Pick::Mailbox(recipient, after) => {
             let sql = format!(
