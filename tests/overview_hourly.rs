@@ -8,36 +8,20 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::db::TestDb;
 use common::overview::{assert_since_figures_agree, sinces_around};
+use common::store_fixtures::{partner, received_referral, step};
 use sqlx::Connection;
-use wijkbrug::store::{Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store};
-use wijkbrug_adapters::case_json;
-use wijkbrug_adapters::model::{
-    Actor, CategorySet, DataCategory, ExternalRef, PartnerId, ReasonText, Referral, ReferralId,
-    ReferralStatus, StatusHistory, Transition,
-};
+use wijkbrug::store::{Intake, NewReferral, Store};
+use wijkbrug_adapters::model::{Actor, PartnerId, ReferralId, ReferralStatus};
 
 const SENDER: &str = "woonstad-noord";
 const RECEIVERS: [&str; 2] = ["wijkteam-centrum", "huisarts-de-linde"];
 const WORKER: &str = "hourly-worker";
 const LEASE: Duration = Duration::from_secs(600);
-
-fn partner(id: &str) -> PartnerId {
-    PartnerId::parse(id).unwrap()
-}
-
-fn new_id() -> ReferralId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&n.to_be_bytes());
-    ReferralId::from_parts(1_790_000_000_000 + n, random)
-}
 
 /// Minutes (and a few seconds) after 2026-03-01T10:00:00Z.
 fn t(minutes: i64) -> DateTime<Utc> {
@@ -46,74 +30,10 @@ fn t(minutes: i64) -> DateTime<Utc> {
         + chrono::Duration::seconds(minutes % 7)
 }
 
-fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
-    Transition {
-        to,
-        at,
-        by,
-        reason: None,
-        reason_code: None,
-    }
-}
-
 /// A referral received at `received`: routed to `receiver` (queued for it), or refused for
 /// want of consent when there is none.
 fn referral(receiver: Option<&str>, received: DateTime<Utc>) -> NewReferral {
-    let id = new_id();
-    let mut doc: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
-    doc["id"] = id.to_string().into();
-    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
-    request.source.partner = partner(SENDER);
-    request.source.reference = ExternalRef::parse(&format!("H-{id}")).unwrap();
-    let mut history = StatusHistory::received(received, Actor::Partner(partner(SENDER)));
-    let at = received + chrono::Duration::seconds(1);
-    match receiver {
-        Some(receiver) => {
-            history
-                .apply(step(ReferralStatus::Routed, at, Actor::Gateway))
-                .unwrap();
-            let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
-                .into_iter()
-                .collect();
-            let (minimised, removed) = request.minimise(allowed);
-            NewReferral {
-                referral: Referral {
-                    id,
-                    request,
-                    history,
-                },
-                shared: Some(SharedCopy {
-                    receiver: partner(receiver),
-                    request: minimised,
-                    categories: allowed,
-                    removed,
-                    consent: None,
-                }),
-                outbox: vec![OutboxItem {
-                    referral: id,
-                    recipient: partner(receiver),
-                    kind: OutboxKind::Referral,
-                }],
-                consents: vec![],
-            }
-        }
-        None => {
-            let mut missing = step(ReferralStatus::ConsentMissing, at, Actor::Gateway);
-            missing.reason = Some(ReasonText::parse("no consent").unwrap());
-            history.apply(missing).unwrap();
-            NewReferral {
-                referral: Referral {
-                    id,
-                    request,
-                    history,
-                },
-                shared: None,
-                outbox: vec![],
-                consents: vec![],
-            }
-        }
-    }
+    received_referral(SENDER, receiver, None, "H", received)
 }
 
 /// Stores 24 referrals over about nine hours (every third refused for want of consent, the

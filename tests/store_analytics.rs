@@ -4,29 +4,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use common::store_fixtures::{partner, received_referral, step};
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use wijkbrug::analytics::{PartnerSectors, SectorKey, Stage, TimeWindow};
-use wijkbrug::store::{Intake, NewReferral, OutboxItem, OutboxKind, SharedCopy, Store};
-use wijkbrug_adapters::case_json;
-use wijkbrug_adapters::model::{
-    Actor, Bsn, CategorySet, DataCategory, ExternalRef, PartnerId, ReasonText, Referral,
-    ReferralId, ReferralStatus, Sector, StatusHistory, Transition,
-};
-
-fn partner(id: &str) -> PartnerId {
-    PartnerId::parse(id).unwrap()
-}
-
-fn new_id() -> ReferralId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&n.to_be_bytes());
-    ReferralId::from_parts(1_790_000_000_000 + n, random)
-}
+use wijkbrug::store::{Intake, NewReferral, Store};
+use wijkbrug_adapters::model::{Actor, ReferralId, ReferralStatus, Sector};
 
 /// Hours after the window's start (2026-01-01).
 fn h(hours: f64) -> DateTime<Utc> {
@@ -47,16 +32,6 @@ fn sectors() -> PartnerSectors {
     ])
 }
 
-fn step(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
-    Transition {
-        to,
-        at,
-        by,
-        reason: None,
-        reason_code: None,
-    }
-}
-
 /// A referral about `bsn` from `sender`, received at `received`: routed to `receiver`, or
 /// refused for want of consent when there is none.
 fn referral(
@@ -65,64 +40,7 @@ fn referral(
     bsn: &str,
     received: DateTime<Utc>,
 ) -> NewReferral {
-    let id = new_id();
-    let mut doc: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/referral.case.json")).unwrap();
-    doc["id"] = id.to_string().into();
-    let (_, mut request) = case_json::decode_request(doc.to_string().as_bytes()).unwrap();
-    request.source.partner = partner(sender);
-    request.source.reference = ExternalRef::parse(&format!("R-{id}")).unwrap();
-    if let Some(identity) = request.resident.identity.as_mut() {
-        identity.bsn = Bsn::parse(bsn).unwrap();
-    }
-    let mut history = StatusHistory::received(received, Actor::Partner(partner(sender)));
-    let at = received + chrono::Duration::seconds(1);
-    match receiver {
-        Some(receiver) => {
-            history
-                .apply(step(ReferralStatus::Routed, at, Actor::Gateway))
-                .unwrap();
-            let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
-                .into_iter()
-                .collect();
-            let (minimised, removed) = request.minimise(allowed);
-            NewReferral {
-                referral: Referral {
-                    id,
-                    request,
-                    history,
-                },
-                shared: Some(SharedCopy {
-                    receiver: partner(receiver),
-                    request: minimised,
-                    categories: allowed,
-                    removed,
-                    consent: None,
-                }),
-                outbox: vec![OutboxItem {
-                    referral: id,
-                    recipient: partner(receiver),
-                    kind: OutboxKind::Referral,
-                }],
-                consents: vec![],
-            }
-        }
-        None => {
-            let mut missing = step(ReferralStatus::ConsentMissing, at, Actor::Gateway);
-            missing.reason = Some(ReasonText::parse("no consent").unwrap());
-            history.apply(missing).unwrap();
-            NewReferral {
-                referral: Referral {
-                    id,
-                    request,
-                    history,
-                },
-                shared: None,
-                outbox: vec![],
-                consents: vec![],
-            }
-        }
-    }
+    received_referral(sender, receiver, Some(bsn), "R", received)
 }
 
 async fn put(store: &dyn Store, r: NewReferral) -> ReferralId {

@@ -7,8 +7,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use wijkbrug::store::{ConsentId, NewReferral, OutboxItem, OutboxKind, SharedCopy};
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
-    Actor, CategorySet, DataCategory, ExternalRef, PartnerId, Referral, ReferralId,
-    ReferralRequest, ReferralStatus, StatusHistory, Transition,
+    Actor, Bsn, CategorySet, DataCategory, ExternalRef, PartnerId, ReasonText, Referral,
+    ReferralId, ReferralRequest, ReferralStatus, StatusHistory, Transition,
 };
 
 pub fn partner(id: &str) -> PartnerId {
@@ -87,6 +87,69 @@ pub fn routed_referral(
             categories: allowed,
             removed,
             consent,
+        }),
+        outbox: vec![OutboxItem {
+            referral: id,
+            recipient: partner(receiver),
+            kind: OutboxKind::Referral,
+        }],
+        consents: vec![],
+    }
+}
+
+/// A referral from `sender` (reference `<prefix>-<id>`, about `bsn` when given, else the
+/// fixture's resident), received at `received` and a second later routed to `receiver` (its
+/// copy minimised to identity and needs, queued for it), or refused for want of consent when
+/// there is none.
+pub fn received_referral(
+    sender: &str,
+    receiver: Option<&str>,
+    bsn: Option<&str>,
+    prefix: &str,
+    received: DateTime<Utc>,
+) -> NewReferral {
+    let id = new_id();
+    let mut request = request_for(id, &format!("{prefix}-{id}"));
+    request.source.partner = partner(sender);
+    if let (Some(bsn), Some(identity)) = (bsn, request.resident.identity.as_mut()) {
+        identity.bsn = Bsn::parse(bsn).unwrap();
+    }
+    let mut history = StatusHistory::received(received, Actor::Partner(partner(sender)));
+    let at = received + chrono::Duration::seconds(1);
+    let Some(receiver) = receiver else {
+        let mut missing = step(ReferralStatus::ConsentMissing, at, Actor::Gateway);
+        missing.reason = Some(ReasonText::parse("no consent").unwrap());
+        history.apply(missing).unwrap();
+        return NewReferral {
+            referral: Referral {
+                id,
+                request,
+                history,
+            },
+            shared: None,
+            outbox: vec![],
+            consents: vec![],
+        };
+    };
+    history
+        .apply(step(ReferralStatus::Routed, at, Actor::Gateway))
+        .unwrap();
+    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
+        .into_iter()
+        .collect();
+    let (minimised, removed) = request.minimise(allowed);
+    NewReferral {
+        referral: Referral {
+            id,
+            request,
+            history,
+        },
+        shared: Some(SharedCopy {
+            receiver: partner(receiver),
+            request: minimised,
+            categories: allowed,
+            removed,
+            consent: None,
         }),
         outbox: vec![OutboxItem {
             referral: id,
