@@ -71,30 +71,7 @@ pub fn routed_referral(
     history
         .apply(step(ReferralStatus::Routed, at(1), Actor::Gateway))
         .unwrap();
-    let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
-        .into_iter()
-        .collect();
-    let (minimised, removed) = request.minimise(allowed);
-    NewReferral {
-        referral: Referral {
-            id,
-            request,
-            history,
-        },
-        shared: Some(SharedCopy {
-            receiver: partner(receiver),
-            request: minimised,
-            categories: allowed,
-            removed,
-            consent,
-        }),
-        outbox: vec![OutboxItem {
-            referral: id,
-            recipient: partner(receiver),
-            kind: OutboxKind::Referral,
-        }],
-        consents: vec![],
-    }
+    with_copy_for(receiver, id, request, history, consent)
 }
 
 /// A referral from `sender` (reference `<prefix>-<id>`, about `bsn` when given, else the
@@ -134,6 +111,18 @@ pub fn received_referral(
     history
         .apply(step(ReferralStatus::Routed, at, Actor::Gateway))
         .unwrap();
+    with_copy_for(receiver, id, request, history, None)
+}
+
+/// Referral `id` with its copy for `receiver` (minimised to identity and needs, under
+/// `consent`) and the outbox row that delivers it.
+fn with_copy_for(
+    receiver: &str,
+    id: ReferralId,
+    request: ReferralRequest,
+    history: StatusHistory,
+    consent: Option<ConsentId>,
+) -> NewReferral {
     let allowed: CategorySet = [DataCategory::Identity, DataCategory::Needs]
         .into_iter()
         .collect();
@@ -149,7 +138,7 @@ pub fn received_referral(
             request: minimised,
             categories: allowed,
             removed,
-            consent: None,
+            consent,
         }),
         outbox: vec![OutboxItem {
             referral: id,
