@@ -292,15 +292,7 @@ async fn every_route_answers_every_caller_as_the_role_matrix_says() {
 }
 
 async fn openapi(n: &Network) -> Value {
-    n.app
-        .http
-        .get(format!("{}/openapi.json", n.app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    n.app.openapi().await
 }
 
 /// Every (method, path) of the OpenAPI description.

@@ -771,15 +771,7 @@ async fn health_readiness_and_the_openapi_description() {
             .status(),
         200
     );
-    let doc: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.openapi().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/v1/partners/{partner}/messages",

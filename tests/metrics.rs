@@ -646,15 +646,7 @@ fn set_rate(file: &Path, table: &str, per_second: u32, burst: u32) {
 #[tokio::test]
 async fn metrics_are_in_the_openapi_description() {
     let app = TestApp::spawn().await;
-    let api: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api: Value = app.openapi().await;
     assert!(
         api["paths"]["/metrics"]["get"].is_object(),
         "{}",

@@ -231,15 +231,7 @@ async fn beyond_the_cap_a_partner_request_is_shed_at_once_and_stores_nothing() {
 #[tokio::test]
 async fn the_capped_routes_document_the_503_with_retry_after() {
     let app = spawn().await;
-    let doc: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.openapi().await;
     for (path, method) in [
         ("/v1/partners/{partner}/messages", "post"),
         ("/v1/referrals/{id}", "get"),

@@ -261,16 +261,7 @@ async fn only_a_privacy_officer_may_read_the_log_and_each_read_is_audited() {
     assert!(audited[0].resident.is_some());
     assert_eq!(wijkbrug::audit::verify(&events), Ok(events.len() as u64));
 
-    let openapi: Value = n
-        .app
-        .http
-        .get(format!("{}/openapi.json", n.app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi: Value = n.app.openapi().await;
     assert!(openapi["paths"]["/v1/privacy/residents/{bsn}/processing-log"]["get"].is_object());
     n.app.stop().await;
 }

@@ -87,6 +87,18 @@ pub struct TestApp {
 pub const PROVIDER_TOKEN: &str = "wbt_test-zorgaanbieder-west";
 
 impl TestApp {
+    /// The gateway's OpenAPI description, as served at `/openapi.json`.
+    pub async fn openapi(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/openapi.json", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}, &[]).await
     }
