@@ -201,6 +201,32 @@ pub struct AuditDraft {
 }
 
 impl AuditDraft {
+    /// A partner's request refused by `rule` (`presented`: what it showed, never a secret).
+    pub fn access_refused(
+        at: DateTime<Utc>,
+        partner: &wijkbrug_adapters::model::PartnerId,
+        rule: &str,
+        presented: &str,
+    ) -> Self {
+        Self::new(at, AuditAction::AccessRefused)
+            .partner(partner)
+            .detail("rule", rule)
+            .detail("presented", presented)
+    }
+
+    /// A resident's processing log read by `reader`, `entries` long.
+    pub fn processing_log_read(
+        at: DateTime<Utc>,
+        pseudonym: &Pseudonym,
+        reader: &str,
+        entries: usize,
+    ) -> Self {
+        Self::new(at, AuditAction::ProcessingLogRead)
+            .resident(Some(pseudonym.clone()))
+            .detail("reader", reader)
+            .detail("entries", entries)
+    }
+
     pub fn new(at: DateTime<Utc>, action: AuditAction) -> Self {
         Self {
             at,

@@ -427,10 +427,7 @@ impl Store for SqliteStore {
         presented: &str,
     ) -> Result<(), StoreError> {
         let event =
-            crate::audit::AuditDraft::new(super::now(), crate::audit::AuditAction::AccessRefused)
-                .partner(partner)
-                .detail("rule", rule)
-                .detail("presented", presented);
+            crate::audit::AuditDraft::access_refused(super::now(), partner, rule, presented);
         self.write(|reply| Job::Event(Box::new(event), reply)).await
     }
 
@@ -440,13 +437,8 @@ impl Store for SqliteStore {
         pseudonym: &crate::audit::Pseudonym,
         entries: usize,
     ) -> Result<(), StoreError> {
-        let event = crate::audit::AuditDraft::new(
-            super::now(),
-            crate::audit::AuditAction::ProcessingLogRead,
-        )
-        .resident(Some(pseudonym.clone()))
-        .detail("reader", reader)
-        .detail("entries", entries);
+        let event =
+            crate::audit::AuditDraft::processing_log_read(super::now(), pseudonym, reader, entries);
         self.write(|reply| Job::Event(Box::new(event), reply)).await
     }
 
