@@ -19,6 +19,7 @@ mod delivery;
 mod direct;
 mod metrics;
 mod processing_log;
+mod readers;
 mod retention;
 mod revoke;
 mod sessions;
@@ -63,6 +64,8 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Point reads on the hot path, in place ([`readers`]).
+    readers: readers::Readers,
     jobs: flume::Sender<Job>,
     stats: Arc<Stats>,
     path: PathBuf,
@@ -142,8 +145,14 @@ impl SqliteStore {
             chain: audit::Chain::new(pseudonym_key),
         }
         .spawn()?;
+        let readers = readers::Readers::new(
+            path.clone(),
+            BUSY_TIMEOUT,
+            usize::try_from(settings.max_connections).unwrap_or(1),
+        );
         Ok(Self {
             pool,
+            readers,
             jobs,
             stats,
             path,
@@ -277,23 +286,27 @@ impl Store for SqliteStore {
     async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError> {
         // One read transaction: the row and its history from the same snapshot. An erased
         // referral reads as none (retention): its metadata is in `referral_meta`.
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let row: Option<ReferralRow> = sqlx::query_as(
-            "SELECT request, receiver, shared, shared_categories, shared_removed, consent_id, \
-             received_at FROM referrals WHERE id = ? AND erased_at IS NULL",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let Some((request, receiver, shared, categories, removed, consent, received_at)) = row
+        let read = self.readers.read(|conn| {
+            let tx = conn.transaction().map_err(codec::failed)?;
+            let row: Option<ReferralRow> = direct::optional(
+                &tx,
+                "SELECT request, receiver, shared, shared_categories, shared_removed, \
+                 consent_id, received_at FROM referrals WHERE id = ? AND erased_at IS NULL",
+                [id.to_string()],
+            )?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let history = writer::history_in(&tx, id)?
+                .ok_or_else(|| corrupt(format_args!("referral {id} has no history")))?;
+            tx.commit().map_err(codec::failed)?;
+            Ok(Some((row, history)))
+        })?;
+        let Some(((request, receiver, shared, categories, removed, consent, received_at), history)) =
+            read
         else {
             return Ok(None);
         };
-        let history = writer::load_history(&mut tx, id)
-            .await?
-            .ok_or_else(|| corrupt(format_args!("referral {id} has no history")))?;
-        tx.commit().await.map_err(unavailable)?;
 
         let request = codec::request_from_json(&request, id, "referrals.request")?;
         let shared = match (receiver, shared, categories, removed) {
@@ -329,13 +342,13 @@ impl Store for SqliteStore {
         sender: &PartnerId,
         reference: &ExternalRef,
     ) -> Result<Option<ReferralId>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM referrals WHERE sender = ? AND source_ref = ?")
-                .bind(sender.as_str())
-                .bind(reference.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<(String,)> = self.readers.read(|conn| {
+            direct::optional(
+                conn,
+                "SELECT id FROM referrals WHERE sender = ? AND source_ref = ?",
+                [sender.as_str(), reference.as_str()],
+            )
+        })?;
         row.map(|(id,)| codec::parse_referral_id(&id, "referrals.id"))
             .transpose()
     }
@@ -457,15 +470,15 @@ impl Store for SqliteStore {
     }
 
     async fn consents_for(&self, resident: &Bsn) -> Result<Vec<StoredConsent>, StoreError> {
-        let rows: Vec<ConsentRow> = sqlx::query_as(
-            "SELECT id, resident, grantee_kind, grantee, purpose, effect, categories, \
-             valid_from, valid_until, recorded_by, evidence, revoked_at \
-             FROM consents WHERE resident = ? ORDER BY recorded_at, id",
-        )
-        .bind(resident.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<ConsentRow> = self.readers.read(|conn| {
+            direct::all(
+                conn,
+                "SELECT id, resident, grantee_kind, grantee, purpose, effect, categories, \
+                 valid_from, valid_until, recorded_by, evidence, revoked_at \
+                 FROM consents WHERE resident = ? ORDER BY recorded_at, id",
+                [resident.as_str()],
+            )
+        })?;
         rows.into_iter().map(consent_from_row).collect()
     }
 
@@ -544,6 +557,7 @@ impl Store for SqliteStore {
         if self.jobs.send_async(Job::Close(reply)).await.is_ok() {
             let _ = done.await;
         }
+        self.readers.close();
         self.pool.close().await;
     }
 

@@ -20,12 +20,11 @@ use std::time::Duration;
 use std::path::{Path, PathBuf};
 
 use rusqlite::params;
-use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
 
 use super::audit::Chain;
-use super::codec::{self, corrupt, failed, ts, unavailable};
+use super::codec::{self, corrupt, failed, ts};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
 use super::direct;
 use super::retention::{erase_in, EraseJob};
@@ -100,7 +99,10 @@ pub(crate) struct Writer {
 const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Opens the writer's own connection to `path`: WAL, `synchronous = FULL` (a commit is on disk
-/// when it returns), foreign keys on, the same busy timeout as the pool's.
+/// when it returns), foreign keys on, the same busy timeout as the pool's. Temporary storage
+/// is in memory: a statement inside the batch's transaction that fires triggers keeps the
+/// pages it changes in a statement journal (to undo that statement alone), and on a file that
+/// journal (past its first 64 KiB) costs a write system call per page.
 pub(crate) fn connect(
     path: &Path,
     busy_timeout: Duration,
@@ -109,7 +111,7 @@ pub(crate) fn connect(
     conn.busy_timeout(busy_timeout).map_err(failed)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA temp_store = MEMORY;"
     ))
     .map_err(failed)?;
     conn.set_prepared_statement_cache_capacity(direct::STATEMENT_CACHE);
@@ -543,22 +545,9 @@ pub(super) fn insert_outbox(
     Ok(())
 }
 
-/// The history of a referral as stored, or `None` when there is no such referral (a read on
-/// the pool).
-pub(crate) async fn load_history(
-    conn: &mut SqliteConnection,
-    id: ReferralId,
-) -> Result<Option<StatusHistory>, StoreError> {
-    let rows: Vec<codec::TransitionRow> = sqlx::query_as(HISTORY)
-        .bind(id.to_string())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    history_from_rows(rows, id)
-}
-
-/// [`load_history`] inside the writer's transaction.
-fn history_in(
+/// The history of a referral as stored, or `None` when there is no such referral: inside the
+/// writer's transaction, or a reader's ([`super::readers`]).
+pub(super) fn history_in(
     conn: &rusqlite::Connection,
     id: ReferralId,
 ) -> Result<Option<StatusHistory>, StoreError> {
@@ -715,6 +704,7 @@ mod tests {
         assert_eq!(pragma("synchronous"), "2", "FULL");
         assert_eq!(pragma("foreign_keys"), "1");
         assert_eq!(pragma("cache_size"), format!("-{WRITER_CACHE_KIB}"));
+        assert_eq!(pragma("temp_store"), "2", "MEMORY");
         let busy: i64 = conn
             .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
             .unwrap();
