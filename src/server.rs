@@ -111,7 +111,10 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let limits = crate::connections::ConnectionLimits {
         header_read_timeout: config.settings.server.header_read_timeout,
     };
-    let client = DeliveryClient::new(&config.partners)?;
+    let client = DeliveryClient::new(
+        &config.partners,
+        config.settings.delivery.per_partner_concurrency,
+    )?;
     let heartbeat =
         Heartbeat::start(store.clone(), config.settings.delivery.worker_id.clone()).await;
     let retention = RetentionWorker::spawn(store.clone(), config.settings.retention.clone());

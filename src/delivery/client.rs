@@ -53,24 +53,32 @@ pub struct DeliveryClient {
     own: HashMap<PartnerId, reqwest::Client>,
 }
 
-fn builder() -> reqwest::ClientBuilder {
+/// `idle_per_host`: how many connections to one partner are kept open between pushes. With
+/// fewer than the pushes a partner can have in flight, every push beyond them would open a
+/// connection of its own and close it after.
+fn builder(idle_per_host: usize) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("wijkbrug/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(16)
+        .pool_max_idle_per_host(idle_per_host)
         .connect_timeout(Duration::from_secs(10))
         // A partner redirect is answered as a permanent failure, not followed.
         .redirect(reqwest::redirect::Policy::none())
 }
 
 impl DeliveryClient {
-    /// The shared client, and one for each partner with `[delivery.tls]`.
-    pub fn new(partners: &Partners) -> Result<Self, ClientError> {
-        let http = builder().build().map_err(|e| ClientError(e.to_string()))?;
+    /// The shared client, and one for each partner with `[delivery.tls]`; each keeps up to
+    /// `per_partner_concurrency` (the most pushes in flight to one partner) idle connections
+    /// to a partner.
+    pub fn new(partners: &Partners, per_partner_concurrency: usize) -> Result<Self, ClientError> {
+        let idle = per_partner_concurrency.max(1);
+        let http = builder(idle)
+            .build()
+            .map_err(|e| ClientError(e.to_string()))?;
         let mut own = HashMap::new();
         for p in &partners.list {
             if let Delivery::Push { tls: Some(tls), .. } = &p.delivery {
-                let client = builder()
+                let client = builder(idle)
                     .use_preconfigured_tls(ClientConfig::clone(&tls.config))
                     .build()
                     .map_err(|e| ClientError(format!("partner {}: {e}", p.id)))?;
