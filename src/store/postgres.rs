@@ -66,7 +66,7 @@ use crate::config::{RateLimit, StoreSettings};
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long a request waits for a pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A session that sits inside a transaction this long without a statement is ended by the
 /// server. The gateway's transactions never idle; a stalled instance (stopped, not killed)
@@ -80,6 +80,9 @@ pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ O
 #[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// For the shared rate buckets only: its connections commit without waiting for the WAL's
+    /// flush (see [`rate_limit`]).
+    rate_pool: PgPool,
     options: PgConnectOptions,
     jobs: mpsc::Sender<Job>,
     stats: Arc<Stats>,
@@ -116,23 +119,25 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
+        let rate_pool = rate_limit::pool(&options, settings.max_connections)
+            .await
+            .map_err(unavailable)?;
         let max_batch = settings.group_commit_max_batch.max(1);
         let (jobs, rx) = mpsc::channel(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
-        tokio::spawn(
-            Writer {
-                options: options.clone(),
-                conn: None,
-                rx,
-                max_batch,
-                max_wait: settings.group_commit_max_wait,
-                stats: Arc::clone(&stats),
-                key: pseudonym_key,
-            }
-            .run(),
-        );
+        Writer {
+            options: options.clone(),
+            conn: None,
+            rx,
+            max_batch,
+            max_wait: settings.group_commit_max_wait,
+            stats: Arc::clone(&stats),
+            key: pseudonym_key,
+        }
+        .spawn()?;
         Ok(Self {
             pool,
+            rate_pool,
             options,
             jobs,
             stats,
@@ -502,6 +507,7 @@ impl Store for PgStore {
             let _ = done.await;
         }
         self.pool.close().await;
+        self.rate_pool.close().await;
     }
 
     async fn claim_due(
@@ -676,7 +682,7 @@ impl Store for PgStore {
         rate: RateLimit,
     ) -> Result<RateDecision, StoreError> {
         self.open_or_closed()?;
-        rate_limit::take(&self.pool, bucket, rate).await
+        rate_limit::take(&self.rate_pool, bucket, rate).await
     }
 
     async fn open_received(

@@ -6,7 +6,8 @@
 //! at most `max_wait` for company), runs them all in one transaction on its own connection
 //! (not the pool's: claims and reads queueing for pooled connections must not hold up the
 //! writes), commits once, and answers each caller. A connection that broke (the database
-//! restarted, a fail-over) is replaced before the next batch. Each transaction first locks the audit chain's head
+//! restarted, a fail-over) is replaced before the next batch. The task runs on a thread of its
+//! own ([`Writer::spawn`]). Each transaction first locks the audit chain's head
 //! ([`Chain::lock`]), so write transactions from all instances on the database run one after
 //! the other, each seeing everything committed before it.
 //!
@@ -103,7 +104,28 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub async fn run(mut self) {
+    /// Starts the writer on a thread of its own with its own single-threaded runtime; it runs
+    /// until [`Job::Close`] or until every sender is dropped.
+    ///
+    /// A batch is a conversation with the database, one statement after another, and every
+    /// answer has to be picked up before the next statement goes out. On the gateway's shared
+    /// runtime the writer waited in line behind request handling for each of them, and the
+    /// database sat idle in its transaction meanwhile; on its own thread it is woken at once.
+    pub fn spawn(self) -> Result<(), StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the store's writer: {e}"))
+            })?;
+        std::thread::Builder::new()
+            .name("store-writer".to_owned())
+            .spawn(move || runtime.block_on(self.run()))
+            .map(drop)
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the store's writer: {e}")))
+    }
+
+    async fn run(mut self) {
         let max_batch = self.max_batch.max(1);
         while let Some(first) = self.rx.recv().await {
             let mut batch = Vec::with_capacity(max_batch);
