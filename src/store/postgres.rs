@@ -66,7 +66,7 @@ use crate::config::{RateLimit, StoreSettings};
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long a request waits for a pooled connection.
-pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A session that sits inside a transaction this long without a statement is ended by the
 /// server. The gateway's transactions never idle; a stalled instance (stopped, not killed)
@@ -80,9 +80,6 @@ pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ O
 #[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
-    /// For the shared rate buckets only: its connections commit without waiting for the WAL's
-    /// flush (see [`rate_limit`]).
-    rate_pool: PgPool,
     options: PgConnectOptions,
     jobs: mpsc::Sender<Job>,
     stats: Arc<Stats>,
@@ -119,9 +116,6 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
-        let rate_pool = rate_limit::pool(&options, settings.max_connections)
-            .await
-            .map_err(unavailable)?;
         let max_batch = settings.group_commit_max_batch.max(1);
         let (jobs, rx) = mpsc::channel(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
@@ -137,7 +131,6 @@ impl PgStore {
         .spawn()?;
         Ok(Self {
             pool,
-            rate_pool,
             options,
             jobs,
             stats,
@@ -507,7 +500,6 @@ impl Store for PgStore {
             let _ = done.await;
         }
         self.pool.close().await;
-        self.rate_pool.close().await;
     }
 
     async fn claim_due(
@@ -682,7 +674,7 @@ impl Store for PgStore {
         rate: RateLimit,
     ) -> Result<RateDecision, StoreError> {
         self.open_or_closed()?;
-        rate_limit::take(&self.rate_pool, bucket, rate).await
+        rate_limit::take(&self.pool, bucket, rate).await
     }
 
     async fn open_received(
