@@ -374,3 +374,16 @@ fn stored_requests_round_trip_including_minimised_ones() {
         assert_eq!(case_json::decode_request(&bytes).unwrap(), (id, m));
     }
 }
+
+#[test]
+fn a_stored_request_that_does_not_fit_names_the_field() {
+    let request = sample_request("woonstad-noord", Target::Sector(Sector::Welfare));
+    let id = ReferralId::from_parts(1_760_000_000_000, [5; 10]);
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&case_json::encode_request(id, &request)).unwrap();
+    v["id"] = json!(17);
+    let errs = case_json::decode_request(v.to_string().as_bytes()).unwrap_err();
+    assert_eq!(errs[0].location.to_string(), "/id", "{errs:?}");
+    let errs = case_json::decode_request(b"{\"id\": ").unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}

@@ -139,16 +139,7 @@ pub fn encode_tracked(referral: &Referral) -> Vec<u8> {
 
 /// Reads back what [`encode_tracked`] wrote. Requires `id` and `history`.
 pub fn decode_tracked(input: &[u8]) -> Result<Referral, Vec<DecodeError>> {
-    // Straight into the wire shape; only a document that does not fit goes the slower way
-    // through a `Value`, whose error names the path. (What the direct parse takes, the slower
-    // way takes too, into the same shape.)
-    let wire: WireReferral = match serde_json::from_slice(input) {
-        Ok(wire) => wire,
-        Err(_) => {
-            let value: Value = serde_json::from_slice(input).map_err(|e| vec![syntax_error(&e)])?;
-            from_value(value, "").map_err(|e| vec![e])?
-        }
-    };
+    let wire = stored_wire(input)?;
     let mut p = Problems::new("");
     let id = match &wire.id {
         Some(id) => p.check("/id", ReferralId::parse(id)),
@@ -185,8 +176,7 @@ pub fn encode_request(id: ReferralId, request: &ReferralRequest) -> Vec<u8> {
 /// Reads back what [`encode_request`] wrote. Unlike a partner's message, the source partner is
 /// not checked against a sender.
 pub fn decode_request(input: &[u8]) -> Result<(ReferralId, ReferralRequest), Vec<DecodeError>> {
-    let value: Value = serde_json::from_slice(input).map_err(|e| vec![syntax_error(&e)])?;
-    let wire: WireReferral = from_value(value, "").map_err(|e| vec![e])?;
+    let wire = stored_wire(input)?;
     let mut p = Problems::new("");
     let id = match &wire.id {
         Some(id) => p.check("/id", ReferralId::parse(id)),
@@ -204,6 +194,19 @@ pub fn decode_request(input: &[u8]) -> Result<(ReferralId, ReferralRequest), Vec
 }
 
 // ---- decoding ------------------------------------------------------------------------
+
+/// A stored document in its wire shape: parsed straight into it, and only a document that
+/// does not fit goes the slower way through a `Value`, whose error names the path. (What the
+/// direct parse takes, the slower way takes too, into the same shape.)
+fn stored_wire(input: &[u8]) -> Result<WireReferral, Vec<DecodeError>> {
+    match serde_json::from_slice(input) {
+        Ok(wire) => Ok(wire),
+        Err(_) => {
+            let value: Value = serde_json::from_slice(input).map_err(|e| vec![syntax_error(&e)])?;
+            from_value(value, "").map_err(|e| vec![e])
+        }
+    }
+}
 
 fn one_document(
     value: Value,
