@@ -308,8 +308,10 @@ struct Canonical<'a> {
 }
 
 /// Times as the canonical form (and the store) writes them.
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC, always six digits of fraction: stored times compare
+/// as text in time order).
 pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl AuditEvent {
@@ -445,6 +447,20 @@ mod tests {
                 e
             })
             .collect()
+    }
+
+    #[test]
+    fn timestamps_are_fixed_width_utc_with_microseconds() {
+        use chrono::TimeZone;
+        let whole = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(timestamp(whole), "2026-01-02T03:04:05.000000Z");
+        let fine = whole + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(timestamp(fine), "2026-01-02T03:04:05.123456Z");
+        // The audit chain's canonical form and the stored text depend on this exact form.
+        assert_eq!(
+            timestamp(fine),
+            fine.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
 
 /// Fixed-width UTC text with microseconds, so text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    crate::audit::timestamp(t)
 }
 
 pub(crate) fn parse_ts(s: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
