@@ -13,6 +13,7 @@
 pub(crate) mod analytics;
 mod audit;
 mod bench_seed;
+mod checkpointer;
 pub(crate) mod codec;
 pub(crate) mod dashboard;
 mod delivery;
@@ -135,6 +136,8 @@ impl SqliteStore {
         let max_batch = settings.group_commit_max_batch.max(1);
         let (jobs, rx) = flume::bounded(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
+        let checkpointer =
+            checkpointer::Checkpointer::start(&path, BUSY_TIMEOUT, Arc::clone(&stats))?;
         Writer {
             conn,
             path: path.clone(),
@@ -143,6 +146,7 @@ impl SqliteStore {
             max_wait: settings.group_commit_max_wait,
             stats: Arc::clone(&stats),
             chain: audit::Chain::new(pseudonym_key),
+            checkpointer,
         }
         .spawn()?;
         let readers = readers::Readers::new(
@@ -280,7 +284,8 @@ impl Store for SqliteStore {
     }
 
     async fn intake(&self, intake: Intake) -> Result<Vec<IntakeOutcome>, StoreError> {
-        self.write(|reply| Job::Intake(intake, reply)).await
+        let encoded = Box::new(writer::EncodedIntake::new(intake)?);
+        self.write(|reply| Job::Intake(encoded, reply)).await
     }
 
     async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError> {

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
 
 use super::audit::Chain;
+use super::checkpointer::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::codec::{self, corrupt, failed, ts};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
 use super::direct;
@@ -41,13 +42,15 @@ use crate::store::{
 pub(crate) struct Stats {
     pub commits: AtomicU64,
     pub intakes: AtomicU64,
+    /// WAL checkpoints run by [`super::checkpointer`].
+    pub checkpoints: AtomicU64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// A write, with where to send its result.
 pub(crate) enum Job {
-    Intake(Intake, Reply<Vec<IntakeOutcome>>),
+    Intake(Box<EncodedIntake>, Reply<Vec<IntakeOutcome>>),
     Transition(Box<TransitionJob>, Reply<TransitionOutcome>),
     /// Consents recorded together (all or none), and the staff account that imported them.
     Consents(Box<ConsentBatch>, Reply<()>),
@@ -63,6 +66,34 @@ pub(crate) enum Job {
     Erase(Box<EraseJob>, Reply<u64>),
     /// Finish, close the connection, and stop.
     Close(oneshot::Sender<()>),
+}
+
+/// An intake with its referrals' requests already encoded as stored (by the caller, on its
+/// own thread: the writer's thread is the one every write waits for).
+pub(crate) struct EncodedIntake {
+    pub intake: Intake,
+    /// Per referral, in order: the request as received, and the shared copy if there is one.
+    pub requests: Vec<(String, Option<String>)>,
+}
+
+impl EncodedIntake {
+    pub fn new(intake: Intake) -> Result<Self, StoreError> {
+        let requests = intake
+            .referrals
+            .iter()
+            .map(|new| {
+                let id = new.referral.id;
+                Ok((
+                    codec::request_to_json(id, &new.referral.request)?,
+                    new.shared
+                        .as_ref()
+                        .map(|s| codec::request_to_json(id, &s.request))
+                        .transpose()?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self { intake, requests })
+    }
 }
 
 pub(crate) struct TransitionJob {
@@ -92,6 +123,8 @@ pub(crate) struct Writer {
     pub stats: Arc<Stats>,
     /// The audit chain's end: every write appends its events in its own transaction.
     pub chain: Chain,
+    /// Told of every commit; copies the WAL into the database beside the writer.
+    pub checkpointer: Checkpointer,
 }
 
 /// The writer's page cache, in KiB: the pages its inserts touch stay in memory rather than be
@@ -99,7 +132,9 @@ pub(crate) struct Writer {
 const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Opens the writer's own connection to `path`: WAL, `synchronous = FULL` (a commit is on disk
-/// when it returns), foreign keys on, the same busy timeout as the pool's. Temporary storage
+/// when it returns), foreign keys on, the same busy timeout as the pool's. Checkpoints are
+/// [`super::checkpointer`]'s; the writer runs one itself only when the WAL has grown to
+/// [`WRITER_FALLBACK_PAGES`]. Temporary storage
 /// is in memory: a statement inside the batch's transaction that fires triggers keeps the
 /// pages it changes in a statement journal (to undo that statement alone), and on a file that
 /// journal (past its first 64 KiB) costs a write system call per page.
@@ -111,7 +146,8 @@ pub(crate) fn connect(
     conn.busy_timeout(busy_timeout).map_err(failed)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA temp_store = MEMORY;"
+         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = {WRITER_FALLBACK_PAGES};"
     ))
     .map_err(failed)?;
     conn.set_prepared_statement_cache_capacity(direct::STATEMENT_CACHE);
@@ -169,6 +205,7 @@ impl Writer {
                     fail(job, &closed());
                 }
                 drop(self.rx);
+                self.checkpointer.stop();
                 let _ = self.conn.close();
                 let _ = reply.send(());
                 return;
@@ -289,6 +326,7 @@ impl Writer {
         }
         // Dropping `tx` on an early return above rolls it back.
         tx.commit().map_err(failed)?;
+        self.checkpointer.committed();
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats.intakes.fetch_add(intakes, Ordering::Relaxed);
         Ok(answers)
@@ -358,9 +396,10 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
 fn intake_in(
     conn: &rusqlite::Connection,
     chain: &mut Chain,
-    intake: &Intake,
+    encoded: &EncodedIntake,
     now: &str,
 ) -> Result<Vec<IntakeOutcome>, StoreError> {
+    let intake = &encoded.intake;
     let sender = intake.sender.as_str();
     if let Some(key) = &intake.idempotency_key {
         let stored: Option<(String,)> = direct::optional(
@@ -382,7 +421,7 @@ fn intake_in(
     }
 
     let mut outcomes = Vec::with_capacity(intake.referrals.len());
-    for new in &intake.referrals {
+    for (new, (request, shared_request)) in intake.referrals.iter().zip(&encoded.requests) {
         let referral = &new.referral;
         let source = &referral.request.source;
         let existing: Option<(String,)> = direct::optional(
@@ -408,16 +447,16 @@ fn intake_in(
             .last()
             .map(|t| ts(t.at))
             .unwrap_or_else(|| now.to_owned());
-        let request = codec::request_to_json(referral.id, &referral.request)?;
-        let shared = match &new.shared {
-            Some(s) => Some((
+        let shared = match (&new.shared, shared_request) {
+            (Some(s), Some(json)) => Some((
                 s.receiver.as_str(),
-                codec::request_to_json(referral.id, &s.request)?,
+                json.as_str(),
                 codec::categories(s.categories),
                 codec::categories(s.removed),
                 s.consent.map(|c| c.to_string()),
             )),
-            None => None,
+            (None, None) => None,
+            _ => return Err(corrupt("a shared copy without its encoding")),
         };
         direct::execute(
             conn,
@@ -430,8 +469,8 @@ fn intake_in(
                 source.reference.as_str(),
                 shared.as_ref().map(|s| s.0),
                 referral.history.current().code(),
-                &request,
-                shared.as_ref().map(|s| s.1.as_str()),
+                request,
+                shared.as_ref().map(|s| s.1),
                 shared.as_ref().map(|s| s.2.as_str()),
                 shared.as_ref().map(|s| s.3.as_str()),
                 shared.as_ref().and_then(|s| s.4.as_deref()),
@@ -709,6 +748,10 @@ mod tests {
             .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
             .unwrap();
         assert_eq!(busy, 1000);
+        let fallback: u32 = conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fallback, WRITER_FALLBACK_PAGES);
     }
 
     #[test]
