@@ -291,21 +291,27 @@ impl Store for SqliteStore {
     async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError> {
         // One read transaction: the row and its history from the same snapshot. An erased
         // referral reads as none (retention): its metadata is in `referral_meta`.
+        // BEGIN and COMMIT as cached statements (rusqlite's `transaction()` prepares them
+        // afresh each time). A connection an error leaves inside the transaction is not
+        // reused ([`readers`]).
         let read = self.readers.read(|conn| {
-            let tx = conn.transaction().map_err(codec::failed)?;
+            direct::execute(conn, "BEGIN", [])?;
             let row: Option<ReferralRow> = direct::optional(
-                &tx,
+                conn,
                 "SELECT request, receiver, shared, shared_categories, shared_removed, \
                  consent_id, received_at FROM referrals WHERE id = ? AND erased_at IS NULL",
                 [id.to_string()],
             )?;
-            let Some(row) = row else {
-                return Ok(None);
+            let read = match row {
+                Some(row) => {
+                    let history = writer::history_in(conn, id)?
+                        .ok_or_else(|| corrupt(format_args!("referral {id} has no history")))?;
+                    Some((row, history))
+                }
+                None => None,
             };
-            let history = writer::history_in(&tx, id)?
-                .ok_or_else(|| corrupt(format_args!("referral {id} has no history")))?;
-            tx.commit().map_err(codec::failed)?;
-            Ok(Some((row, history)))
+            direct::execute(conn, "COMMIT", [])?;
+            Ok(read)
         })?;
         let Some(((request, receiver, shared, categories, removed, consent, received_at), history)) =
             read
