@@ -5,7 +5,9 @@
 //! single writer with its own connection ([`writer`]), which gathers concurrent writes into
 //! shared transactions (group commit). The writer is a thread of its own holding a direct
 //! SQLite connection ([`direct`]): its statements run in place, where sqlx would hand each one
-//! to the connection's thread and back. Reads go through sqlx's pool of connections.
+//! to the connection's thread and back. WAL checkpoints run beside the writer, on a thread
+//! of their own ([`checkpointer`]). The hot path's point reads run in place on direct
+//! connections too ([`readers`]); the other reads go through sqlx's pool of connections.
 //!
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
