@@ -26,6 +26,8 @@ mod readers;
 mod retention;
 mod revoke;
 mod sessions;
+#[cfg(test)]
+mod write_path_plans;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -56,7 +56,7 @@ fn count(v: i64, what: &str) -> Result<u64, StoreError> {
 /// pseudonym of the intake event), read once: `cohort(id, sender, receiver, received_at,
 /// resident)`. Materialised, so the window's index drives every query (without statistics
 /// the planner would otherwise scan a grouping index from end to end).
-const COHORT: &str = "cohort AS MATERIALIZED (\
+pub(super) const COHORT: &str = "cohort AS MATERIALIZED (\
      SELECT r.id AS id, r.sender AS sender, r.receiver AS receiver, \
             r.received_at AS received_at, a.resident AS resident \
      FROM referrals r LEFT JOIN audit_events a \

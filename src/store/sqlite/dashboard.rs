@@ -33,6 +33,11 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// The earliest due time of a pending row that is due at `?` (through the partial index
+/// `outbox_due`).
+pub(super) const OLDEST_DUE: &str =
+    "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?";
+
 /// The overview, read in one transaction (one snapshot).
 pub(crate) async fn overview(
     pool: &SqlitePool,
@@ -42,9 +47,9 @@ pub(crate) async fn overview(
     let mut tx = pool.begin().await.map_err(unavailable)?;
     let conn: &mut SqliteConnection = &mut tx;
 
-    // Kept by triggers (migrations/sqlite/0007_dashboard.sql).
+    // Kept by triggers per status and receiver (migrations/sqlite/0011_write_path.sql).
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, referrals FROM referral_status_counts")
+        sqlx::query_as("SELECT status, SUM(referrals) FROM referral_status_counts GROUP BY status")
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -101,13 +106,11 @@ pub(crate) async fn overview(
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
-    let (oldest_due,): (Option<String>,) = sqlx::query_as(
-        "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?",
-    )
-    .bind(ts(now))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    let (oldest_due,): (Option<String>,) = sqlx::query_as(OLDEST_DUE)
+        .bind(ts(now))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     tx.commit().await.map_err(unavailable)?;
 
     assemble_overview(OverviewRows {

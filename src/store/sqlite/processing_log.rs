@@ -10,7 +10,8 @@ use crate::store::StoreError;
 
 /// Every event about the resident `?1`, in seq order: those carrying the pseudonym, and every
 /// event of the referrals first received about them (both by index).
-const ABOUT: &str = "SELECT seq, at, action, partner, referral_id, resident, detail, prev_hash, \
+pub(super) const ABOUT: &str =
+    "SELECT seq, at, action, partner, referral_id, resident, detail, prev_hash, \
      hash FROM audit_events WHERE resident = ?1 OR referral_id IN \
      (SELECT referral_id FROM audit_events WHERE resident = ?1 \
       AND action = 'message_received' AND referral_id IS NOT NULL) \

@@ -36,6 +36,24 @@ pub(crate) struct EraseJob {
 /// A referral to erase: id, sender, status, request.
 type Candidate = (String, String, String, String);
 
+/// The referrals to erase: done (one of [`RETAINED_STATUSES`]), not erased yet, last changed
+/// before `?1`, oldest change first, at most `?2`. Its conditions are those of the partial
+/// index `referrals_retention` (migrations/sqlite/0011_write_path.sql) word for word, so the
+/// index serves it.
+pub(super) fn candidates_sql() -> String {
+    let statuses = RETAINED_STATUSES
+        .iter()
+        .map(|s| format!("'{}'", s.code()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The codes are the model's constants, not input: building the list into the SQL is safe.
+    format!(
+        "SELECT id, sender, status, request FROM referrals \
+         WHERE erased_at IS NULL AND status IN ({statuses}) AND updated_at < ? \
+         ORDER BY updated_at, id LIMIT ?"
+    )
+}
+
 /// Erases up to `job.limit` payloads in the writer's transaction; how many.
 pub(crate) fn erase_in(
     conn: &rusqlite::Connection,
@@ -46,18 +64,8 @@ pub(crate) fn erase_in(
     if limit == 0 {
         return Ok(0);
     }
-    let statuses = RETAINED_STATUSES
-        .iter()
-        .map(|s| format!("'{}'", s.code()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // The codes are the model's constants, not input: building the list into the SQL is safe.
-    let sql = format!(
-        "SELECT id, sender, status, request FROM referrals \
-         WHERE erased_at IS NULL AND status IN ({statuses}) AND updated_at < ? \
-         ORDER BY updated_at, id LIMIT ?"
-    );
-    let candidates: Vec<Candidate> = direct::all(conn, &sql, params![ts(job.older_than), limit])?;
+    let candidates: Vec<Candidate> =
+        direct::all(conn, &candidates_sql(), params![ts(job.older_than), limit])?;
     let erased_at = ts(job.now);
     let mut erased = 0u64;
     let run = |sql: &str, id: &str| direct::execute(conn, sql, [id]);
