@@ -6,8 +6,10 @@
 //! shared transactions (group commit). The writer is a thread of its own holding a direct
 //! SQLite connection ([`direct`]): its statements run in place, where sqlx would hand each one
 //! to the connection's thread and back. WAL checkpoints run beside the writer, on a thread
-//! of their own ([`checkpointer`]). The hot path's point reads run in place on direct
-//! connections too ([`readers`]); the other reads go through sqlx's pool of connections.
+//! of their own ([`checkpointer`]). The writer's connection runs without triggers and keeps
+//! the dashboard's counts itself ([`counts`]). The hot path's point reads run in place on
+//! direct connections too ([`readers`]); the other reads go through sqlx's pool of
+//! connections.
 //!
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
 //! [`Store::migrate`].
@@ -17,6 +19,7 @@ mod audit;
 mod bench_seed;
 mod checkpointer;
 pub(crate) mod codec;
+mod counts;
 pub(crate) mod dashboard;
 mod delivery;
 mod direct;
@@ -137,6 +140,8 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || writer::connect(&writer_path, BUSY_TIMEOUT))
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open the writer: {e}")))??;
+        let counts = counts::Counts::new();
+        counts.attach(&conn)?;
         let max_batch = settings.group_commit_max_batch.max(1);
         let (jobs, rx) = flume::bounded(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
@@ -151,6 +156,7 @@ impl SqliteStore {
             stats: Arc::clone(&stats),
             chain: audit::Chain::new(pseudonym_key),
             checkpointer,
+            counts,
         }
         .spawn()?;
         let readers = readers::Readers::new(

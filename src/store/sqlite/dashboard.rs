@@ -47,7 +47,8 @@ pub(crate) async fn overview(
     let mut tx = pool.begin().await.map_err(unavailable)?;
     let conn: &mut SqliteConnection = &mut tx;
 
-    // Kept by triggers per status and receiver (migrations/sqlite/0011_write_path.sql).
+    // Kept per status and receiver (migrations/sqlite/0011_write_path.sql) by triggers, and by
+    // the writer for its own changes (counts.rs).
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, SUM(referrals) FROM referral_status_counts GROUP BY status")
             .fetch_all(&mut *conn)

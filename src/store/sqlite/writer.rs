@@ -26,6 +26,7 @@ use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Tr
 use super::audit::Chain;
 use super::checkpointer::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::codec::{self, corrupt, failed, ts};
+use super::counts::Counts;
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
 use super::direct;
 use super::retention::{erase_in, EraseJob};
@@ -125,6 +126,8 @@ pub(crate) struct Writer {
     pub chain: Chain,
     /// Told of every commit; copies the WAL into the database beside the writer.
     pub checkpointer: Checkpointer,
+    /// The dashboard's counts, kept for this connection's changes (its triggers are off).
+    pub counts: Counts,
 }
 
 /// The writer's page cache, in KiB: the pages its inserts touch stay in memory rather than be
@@ -266,6 +269,10 @@ impl Writer {
         }
         match connect(&self.path, BUSY_TIMEOUT) {
             Ok(fresh) => {
+                if let Err(e) = self.counts.attach(&fresh) {
+                    tracing::error!(error = %e, "store: the write connection could not be opened again; the next write tries again");
+                    return;
+                }
                 let stuck = std::mem::replace(&mut self.conn, fresh);
                 drop(stuck);
                 tracing::warn!("store: a failed commit left the write connection unusable; it was opened again");
@@ -277,6 +284,7 @@ impl Writer {
     }
 
     fn execute_in(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        self.counts.begin(&self.conn)?;
         let chain = &mut self.chain;
         let tx = self
             .conn
@@ -324,6 +332,7 @@ impl Writer {
             };
             answers.push(answer);
         }
+        self.counts.flush(conn)?;
         // Dropping `tx` on an early return above rolls it back.
         tx.commit().map_err(failed)?;
         self.checkpointer.committed();
