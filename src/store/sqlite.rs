@@ -140,13 +140,13 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || writer::connect(&writer_path, BUSY_TIMEOUT))
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open the writer: {e}")))??;
-        let counts = counts::Counts::new();
-        counts.attach(&conn)?;
         let max_batch = settings.group_commit_max_batch.max(1);
         let (jobs, rx) = flume::bounded(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
         let checkpointer =
             checkpointer::Checkpointer::start(&path, BUSY_TIMEOUT, Arc::clone(&stats))?;
+        let counts = counts::Counts::new();
+        counts.attach(&conn)?;
         Writer {
             conn,
             path: path.clone(),

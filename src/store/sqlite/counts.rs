@@ -92,9 +92,8 @@ impl Kept {
 
 /// The writer's counts: the deltas its connection's hook adds to, and their flush.
 pub(crate) struct Counts {
-    /// Also the hook's context: SQLite holds a pointer to it for as long as a connection
-    /// it was attached to is open, so it lives as long as the writer (which closes its
-    /// connection before dropping this).
+    /// Also the hook's context: each attached connection holds a reference of its own (see
+    /// [`Counts::attach`]).
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -121,11 +120,17 @@ impl Counts {
         if enabled {
             return Err(corrupt("the writer's connection kept its triggers on"));
         }
-        let context = Arc::as_ptr(&self.shared).cast_mut().cast::<c_void>();
+        // The hook's context is a reference of its own, never released: SQLite gives no call
+        // when a connection closes, so this is what keeps the context alive for as long as
+        // the connection may call the hook, whichever of the two is dropped first. It costs
+        // one small allocation per connection the writer opens (one per store, and one more
+        // after a failed commit left a connection unusable).
+        let context = Arc::into_raw(Arc::clone(&self.shared))
+            .cast_mut()
+            .cast::<c_void>();
         // SAFETY: `conn.handle()` is the connection's open handle, used here on the thread
-        // that owns `conn`. The context points into `self.shared`, which outlives every
-        // connection the writer attaches (see `Counts::shared`); `on_change` only reads it
-        // through the mutex.
+        // that owns `conn`. The context is a leaked `Arc<Mutex<Shared>>`, valid for the rest
+        // of the process; `on_change` only reads it through the mutex.
         unsafe {
             ffi::sqlite3_preupdate_hook(conn.handle(), Some(on_change), context);
         }
