@@ -30,6 +30,8 @@ mod retention;
 mod revoke;
 mod sessions;
 #[cfg(test)]
+mod test_schema;
+#[cfg(test)]
 mod write_path_plans;
 mod writer;
 

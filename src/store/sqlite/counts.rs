@@ -530,9 +530,8 @@ mod tests {
 
     use std::path::Path;
 
+    use super::super::test_schema::{migrated_with, migration};
     use super::*;
-
-    const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
 
     /// The triggers the hook stands in for: all the triggers the schema has. A trigger that is not
     /// listed here would not run on the writer's connection; a test checks that none exists.
@@ -552,33 +551,9 @@ mod tests {
         "delivered_hourly_counts_delete",
     ];
 
-    /// The migration files in order: name and SQL.
-    fn migrations() -> Vec<(String, String)> {
-        let mut files: Vec<_> = std::fs::read_dir(MIGRATIONS)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .collect();
-        files.sort();
-        files
-            .into_iter()
-            .map(|f| {
-                let name = f.file_name().unwrap().to_string_lossy().into_owned();
-                (name, std::fs::read_to_string(f).unwrap())
-            })
-            .collect()
-    }
-
     /// A database with every migration but those whose name starts with `except`.
     fn migrated_except(path: &Path, except: Option<&str>) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open(path).unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        for (name, sql) in migrations() {
-            if except.is_none_or(|e| !name.starts_with(e)) {
-                conn.execute_batch(&sql).unwrap();
-            }
-        }
-        conn
+        migrated_with(path, |name| except.is_none_or(|e| !name.starts_with(e)))
     }
 
     fn migrated(path: &Path) -> rusqlite::Connection {
@@ -769,10 +744,7 @@ mod tests {
         let mut n = 0;
         for batch in 0..150 {
             if batch == 60 {
-                let (_, sql) = migrations()
-                    .into_iter()
-                    .find(|(name, _)| name.starts_with(later))
-                    .unwrap();
+                let sql = migration(later);
                 triggers.execute_batch(&sql).unwrap();
                 hooked.execute_batch(&sql).unwrap();
             }

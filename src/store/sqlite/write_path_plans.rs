@@ -4,35 +4,12 @@
 
 use std::path::Path;
 
+use super::test_schema::{migrated_with, migration, triples};
 use super::{analytics, dashboard, metrics, processing_log, retention};
 
-const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
-
-/// Every migration file in order, those before `until` only when it is given.
-fn migrations(until: Option<&str>) -> Vec<(String, String)> {
-    let mut files: Vec<_> = std::fs::read_dir(MIGRATIONS)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .filter(|(name, _)| until.is_none_or(|u| name.as_str() < u))
-        .collect()
-}
-
+/// A database with the migrations before `until` (all of them when it is `None`).
 fn migrated(path: &Path, until: Option<&str>) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    for (_, sql) in migrations(until) {
-        conn.execute_batch(&sql).unwrap();
-    }
-    conn
+    migrated_with(path, |name| until.is_none_or(|u| name < u))
 }
 
 /// The plan's steps, one line each.
@@ -117,34 +94,20 @@ fn insert(conn: &rusqlite::Connection, n: u32, receiver: Option<&str>, status: &
 
 /// The counts table, rows with none left out.
 fn counts(conn: &rusqlite::Connection) -> Vec<(String, String, i64)> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT status, receiver, referrals FROM referral_status_counts \
-             WHERE referrals > 0 ORDER BY status, receiver",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    rows
+    triples(
+        conn,
+        "SELECT status, receiver, referrals FROM referral_status_counts \
+         WHERE referrals > 0 ORDER BY status, receiver",
+    )
 }
 
 /// Counting the rows themselves.
 fn counted(conn: &rusqlite::Connection) -> Vec<(String, String, i64)> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT status, COALESCE(receiver, ''), COUNT(*) FROM referrals \
-             GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    rows
+    triples(
+        conn,
+        "SELECT status, COALESCE(receiver, ''), COUNT(*) FROM referrals \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
 }
 
 #[test]
@@ -208,11 +171,7 @@ fn the_migration_counts_the_referrals_already_stored() {
     insert(&conn, 2, Some("zorgaanbieder"), "delivered");
     insert(&conn, 3, Some("zorgaanbieder"), "delivered");
     insert(&conn, 4, None, "consent_missing");
-    let (_, latest) = migrations(None)
-        .into_iter()
-        .find(|(name, _)| name.starts_with("0011"))
-        .unwrap();
-    conn.execute_batch(&latest).unwrap();
+    conn.execute_batch(&migration("0011")).unwrap();
     assert_eq!(
         counts(&conn),
         vec![
