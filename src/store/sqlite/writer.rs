@@ -284,13 +284,15 @@ impl Writer {
     }
 
     fn execute_in(&mut self, jobs: &[Job]) -> Result<Vec<Answer>, StoreError> {
-        self.counts.begin(&self.conn)?;
         let chain = &mut self.chain;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(failed)?;
         let conn: &rusqlite::Connection = &tx;
+        // Inside the transaction, which holds the write lock: the schema the counts read is
+        // the one the batch writes to.
+        self.counts.begin(conn)?;
         let now = ts(crate::store::now());
         let mut answers = Vec::with_capacity(jobs.len());
         let mut intakes = 0;
