@@ -216,14 +216,15 @@ impl Counts {
             .into_iter()
             .filter(|(_, n)| kept.status && *n != 0);
         for ((status, receiver), n) in status {
-            let sql = if n > 0 {
+            add(
+                conn,
+                n,
                 "INSERT INTO referral_status_counts (status, receiver, referrals) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (status, receiver) DO UPDATE SET referrals = referrals + ?3"
-            } else {
+                 ON CONFLICT (status, receiver) DO UPDATE SET referrals = referrals + ?3",
                 "UPDATE referral_status_counts SET referrals = referrals + ?3 \
-                 WHERE status = ?1 AND receiver = ?2"
-            };
-            direct::execute(conn, sql, rusqlite::params![status, receiver, n])?;
+                 WHERE status = ?1 AND receiver = ?2",
+                rusqlite::params![status, receiver, n],
+            )?;
         }
         for (hour, (received, missing)) in deltas.referral_hours {
             if !kept.referral_hours || (received == 0 && missing == 0) {
@@ -255,29 +256,31 @@ impl Counts {
             .into_iter()
             .filter(|(_, n)| kept.outbox && *n != 0);
         for ((recipient, state, failing), n) in outbox {
-            let sql = if n > 0 {
+            add(
+                conn,
+                n,
                 "INSERT INTO outbox_counts (recipient, state, failing, rows) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (recipient, state, failing) DO UPDATE SET rows = rows + ?4"
-            } else {
+                 ON CONFLICT (recipient, state, failing) DO UPDATE SET rows = rows + ?4",
                 "UPDATE outbox_counts SET rows = rows + ?4 \
-                 WHERE recipient = ?1 AND state = ?2 AND failing = ?3"
-            };
-            direct::execute(conn, sql, rusqlite::params![recipient, state, failing, n])?;
+                 WHERE recipient = ?1 AND state = ?2 AND failing = ?3",
+                rusqlite::params![recipient, state, failing, n],
+            )?;
         }
         let delivered = deltas
             .delivered_hours
             .into_iter()
             .filter(|(_, n)| kept.delivered_hours && *n != 0);
         for ((hour, recipient), n) in delivered {
-            let sql = if n > 0 {
+            add(
+                conn,
+                n,
                 "INSERT INTO delivered_hourly_counts (hour, recipient, deliveries) \
                  VALUES (?1, ?2, ?3) ON CONFLICT (hour, recipient) DO UPDATE SET \
-                 deliveries = deliveries + ?3"
-            } else {
+                 deliveries = deliveries + ?3",
                 "UPDATE delivered_hourly_counts SET deliveries = deliveries + ?3 \
-                 WHERE hour = ?1 AND recipient = ?2"
-            };
-            direct::execute(conn, sql, rusqlite::params![hour, recipient, n])?;
+                 WHERE hour = ?1 AND recipient = ?2",
+                rusqlite::params![hour, recipient, n],
+            )?;
         }
         for (hour, recipient) in deltas
             .delivered_hours_deleted
@@ -293,6 +296,18 @@ impl Counts {
         }
         Ok(())
     }
+}
+
+/// Adds `n` (not zero) to a count as the triggers do: an increase is an upsert (the count's
+/// row is made when missing), a decrease an `UPDATE` of the row there is.
+fn add(
+    conn: &rusqlite::Connection,
+    n: i64,
+    upsert: &str,
+    update: &str,
+    params: impl rusqlite::Params,
+) -> Result<(), StoreError> {
+    direct::execute(conn, if n > 0 { upsert } else { update }, params).map(drop)
 }
 
 /// The first 13 characters of a stored time: its hour ('2026-11-22T17').
