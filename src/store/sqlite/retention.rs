@@ -38,18 +38,18 @@ type Candidate = (String, String, String, String);
 
 /// The referrals to erase: done (one of [`RETAINED_STATUSES`]), not erased yet, last changed
 /// before `?1`, oldest change first, at most `?2`. Its conditions are those of the partial
-/// index `referrals_retention` (migrations/sqlite/0011_write_path.sql) word for word, so the
+/// index `referrals_retention` (migrations/sqlite/0012_no_in_lists.sql) word for word, so the
 /// index serves it.
 pub(super) fn candidates_sql() -> String {
     let statuses = RETAINED_STATUSES
         .iter()
-        .map(|s| format!("'{}'", s.code()))
+        .map(|s| format!("status = '{}'", s.code()))
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(" OR ");
     // The codes are the model's constants, not input: building the list into the SQL is safe.
     format!(
         "SELECT id, sender, status, request FROM referrals \
-         WHERE erased_at IS NULL AND status IN ({statuses}) AND updated_at < ? \
+         WHERE erased_at IS NULL AND ({statuses}) AND updated_at < ? \
          ORDER BY updated_at, id LIMIT ?"
     )
 }
