@@ -15,7 +15,7 @@
 #      folder, not the system service) as a plain proxy_pass of the same requests;
 # the intake alone (202 after the durable commit), 1,000 referrals a second offered (open
 # loop), and the full path again at 1,000,000 referrals in the store, with the dashboard's
-# queries timed at both sizes. Every run's JSON summary is kept in target/bench-run/<time>/.
+# queries timed at both sizes; and, first, how long the disk takes to sync an append. Every run's JSON summary is kept in target/bench-run/<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -89,6 +89,11 @@ wait_port() {
 }
 
 "$LG" sample --mix iwmo > "$OUT/wmo315.xml"
+
+say "disk"
+# How long the disk takes to make an append durable, on the idle machine before the runs:
+# the least a durable commit (and so a 202) waits.
+"$LG" disk --label disk --dir "$OUT" --count 1000 --json "$OUT/disk.json"
 
 gateway() { # name, store args..., loadgen args...
   local name=$1; shift

@@ -12,7 +12,9 @@
 //! - [`procstat`]: a process's peak memory and CPU from `/proc`.
 //! - [`growth`]: seeding the store and timing the dashboard's queries.
 //! - [`plain`]: the plain mode and its sink.
+//! - [`disk`]: how long the disk under the store takes to make an append durable.
 
+pub mod disk;
 pub mod drive;
 pub mod gateway_run;
 pub mod growth;

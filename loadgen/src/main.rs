@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
+use wijkbrug_loadgen::disk::{self, DiskOptions};
 use wijkbrug_loadgen::drive::{Load, Pace};
 use wijkbrug_loadgen::gateway_run::{self, Launch, RunOptions};
 use wijkbrug_loadgen::plain::{self, PostOptions};
@@ -29,6 +30,9 @@ enum Command {
     /// Print one referral of the mix in its sender's native format (e.g. the iWmo WMO315 the
     /// peers are given).
     Sample(SampleArgs),
+    /// Time appends made durable (`fdatasync`) on the disk the store is on: the least a
+    /// durable commit waits.
+    Disk(DiskArgs),
 }
 
 #[derive(Args, Clone)]
@@ -139,6 +143,20 @@ struct SampleArgs {
 }
 
 #[derive(Args)]
+struct DiskArgs {
+    /// A folder on the disk to measure.
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    count: u32,
+    /// Bytes per append.
+    #[arg(long, default_value_t = 8192)]
+    size: usize,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
+#[derive(Args)]
 struct OutArgs {
     /// The run's name in the summary.
     #[arg(long, default_value = "run")]
@@ -192,6 +210,16 @@ async fn main() -> anyhow::Result<()> {
                 sink: a.sink,
             };
             let summary = plain::run(&options).await?;
+            emit(&a.out, &summary, summary.line())
+        }
+        Command::Disk(a) => {
+            let options = DiskOptions {
+                label: a.out.label.clone(),
+                dir: a.dir,
+                count: a.count,
+                size: a.size,
+            };
+            let summary = tokio::task::spawn_blocking(move || disk::run(&options)).await??;
             emit(&a.out, &summary, summary.line())
         }
         Command::Sample(a) => {

@@ -96,7 +96,7 @@ def table(folder, quick):
     runs = {n: load(folder, n) for n in [
         "full-sqlite", "intake-sqlite", "open-sqlite", "full-large-sqlite",
         "full-postgres", "intake-postgres", "open-postgres", "full-large-postgres",
-        "node-red", "nginx"]}
+        "node-red", "nginx", "disk"]}
     loads = [r.get("load_average_before") for r in runs.values() if r]
     busy = any(l is not None and l > 2.5 for l in loads)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -120,6 +120,13 @@ def table(folder, quick):
     if runs["nginx"]:
         lines.append(peer_row(runs["nginx"], "proxy_pass of the same request"))
     lines.append("")
+    disk = runs["disk"]
+    if disk:
+        sync = disk["sync"]
+        lines.append(f"The disk under the store, idle, before the runs: an append of {fmt(disk['bytes_per_append'])} bytes made durable "
+                     f"(`fdatasync`, as a commit does) took p50 {fmt(sync['p50_ms'], 2)} / p99 {fmt(sync['p99_ms'], 2)} / "
+                     f"max {fmt(sync['max_ms'], 1)} ms ({fmt(disk['appends'])} times): no durable intake is answered faster.")
+        lines.append("")
 
     def thru(name):
         r = runs.get(name)
