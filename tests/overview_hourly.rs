@@ -230,7 +230,9 @@ async fn benchmark_seeding_keeps_the_figures_since_a_time_exact() {
 async fn migrating_a_store_that_holds_rows_counts_its_hours() {
     let db = TestDb::new().await;
     let store = db.open_unmigrated(&db.settings()).await;
-    // Every migration before the per-hour counts.
+    // Every migration but the per-hour counts' (0010), and on SQLite the outbox's rebuild
+    // (0012), which makes its triggers again, 0010's among them: the store is opened on this
+    // older schema, then migrated.
     let dir = if db.is_postgres() {
         "postgres"
     } else {
@@ -243,7 +245,7 @@ async fn migrating_a_store_that_holds_rows_counts_its_hours() {
         migrator
             .migrations
             .iter()
-            .filter(|m| m.version != 10)
+            .filter(|m| m.version != 10 && !(dir == "sqlite" && m.version == 12))
             .cloned()
             .collect(),
     );
