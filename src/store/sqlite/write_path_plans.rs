@@ -14,16 +14,20 @@ fn migrated(path: &Path, until: Option<&str>) -> rusqlite::Connection {
     migrated_with(path, |name| until.is_none_or(|u| name < u))
 }
 
-/// The plan's steps, one line each.
-fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
-    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-    // Parameters left unbound (NULL): the plan does not depend on their values.
+/// One column of every row of `EXPLAIN {what} sql` (parameters left unbound: NULL).
+fn explained(conn: &rusqlite::Connection, what: &str, sql: &str, column: usize) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN {what}{sql}")).unwrap();
     let mut rows = stmt.raw_query();
-    let mut steps = Vec::new();
+    let mut out = Vec::new();
     while let Some(row) = rows.next().unwrap() {
-        steps.push(row.get::<_, String>(3).unwrap());
+        out.push(row.get::<_, String>(column).unwrap());
     }
-    steps.join("\n")
+    out
+}
+
+/// The plan's steps, one line each (the plan does not depend on the parameters' values).
+fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
+    explained(conn, "QUERY PLAN ", sql, 3).join("\n")
 }
 
 #[test]
@@ -295,13 +299,7 @@ fn rebuilding_the_outbox_keeps_its_rows_ids_sequence_and_counts() {
 
 /// The opcodes of `sql`'s program, one per step.
 fn opcodes(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
-    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
-    let mut rows = stmt.raw_query();
-    let mut ops = Vec::new();
-    while let Some(row) = rows.next().unwrap() {
-        ops.push(row.get::<_, String>(1).unwrap());
-    }
-    ops
+    explained(conn, "", sql, 1)
 }
 
 /// The names of a table's columns, and whether each is part of its primary key.
