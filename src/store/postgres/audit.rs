@@ -2,8 +2,8 @@
 //!
 //! Every write transaction of the store's writer starts by locking the one row of
 //! `audit_head` (`SELECT ... FOR UPDATE`), which holds the last event's seq and hash
-//! ([`Chain::lock`]). Events are chained after that head in memory and inserted with one
-//! statement just before the commit, which also moves the head ([`Chain::finish`]). A second
+//! ([`Chain::lock`]). Events are chained after that head in memory and inserted just before
+//! the commit by one statement, which also moves the head ([`Chain::finish`]). A second
 //! instance's transaction waits on the row lock until the first commits, and then reads the
 //! head the first left: appends are serialised across instances and no event is ever chained
 //! to a stale head. A transaction that fails writes neither events nor head.
@@ -99,10 +99,14 @@ impl<'k> Chain<'k> {
             prevs.push(e.prev_hash.to_vec());
             hashes.push(e.hash.to_vec());
         }
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, action, partner, referral_id, resident, detail, \
-             prev_hash, hash) SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], \
-             $4::text[], $5::uuid[], $6::text[], $7::text[], $8::bytea[], $9::bytea[])",
+        // The events and the head's move in one statement: its count is the head's row.
+        let (seq, hash) = self.last;
+        let moved = sqlx::query(
+            "WITH appended AS (INSERT INTO audit_events (seq, at, action, partner, referral_id, \
+             resident, detail, prev_hash, hash) SELECT * FROM UNNEST($1::bigint[], \
+             $2::timestamptz[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], \
+             $8::bytea[], $9::bytea[])) \
+             UPDATE audit_head SET seq = $10, hash = $11 WHERE seq = $12",
         )
         .bind(seqs)
         .bind(ats)
@@ -113,18 +117,13 @@ impl<'k> Chain<'k> {
         .bind(details)
         .bind(prevs)
         .bind(hashes)
+        .bind(i64::try_from(seq).map_err(|_| corrupt("the audit chain is too long"))?)
+        .bind(hash.to_vec())
+        .bind(i64::try_from(self.locked.0).map_err(|_| corrupt("audit_head.seq"))?)
         .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
-        let (seq, hash) = self.last;
-        let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE seq = $3")
-            .bind(i64::try_from(seq).map_err(|_| corrupt("the audit chain is too long"))?)
-            .bind(hash.to_vec())
-            .bind(i64::try_from(self.locked.0).map_err(|_| corrupt("audit_head.seq"))?)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
+        .map_err(unavailable)?
+        .rows_affected();
         if moved != 1 {
             return Err(corrupt("audit_head moved while it was locked"));
         }

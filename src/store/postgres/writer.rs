@@ -413,21 +413,6 @@ async fn intake_in(
     for new in &intake.referrals {
         let referral = &new.referral;
         let source = &referral.request.source;
-        let existing: Option<(Uuid,)> =
-            sqlx::query_as("SELECT id FROM referrals WHERE sender = $1 AND source_ref = $2")
-                .bind(source.partner.as_str())
-                .bind(source.reference.as_str())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-        if let Some((id,)) = existing {
-            outcomes.push(IntakeOutcome::Duplicate(codec::referral_id(
-                id,
-                "referrals.id",
-            )?));
-            continue;
-        }
-
         let id = referral.id.as_uuid();
         let transitions = referral.history.transitions();
         let received_at = transitions.first().map_or(now, |t| t.at);
@@ -443,29 +428,53 @@ async fn intake_in(
             )),
             None => None,
         };
-        sqlx::query(
-            "INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
-             shared_categories, shared_removed, consent_id, received_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(id)
-        .bind(source.partner.as_str())
-        .bind(source.reference.as_str())
-        .bind(shared.as_ref().map(|s| s.0))
-        .bind(referral.history.current().code())
-        .bind(&request)
-        .bind(shared.as_ref().map(|s| s.1.as_str()))
-        .bind(shared.as_ref().map(|s| s.2.as_str()))
-        .bind(shared.as_ref().map(|s| s.3.as_str()))
-        .bind(shared.as_ref().and_then(|s| s.4))
-        .bind(received_at)
-        .bind(updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+        // The referral, its history and its outbox rows in one statement (one round trip on
+        // the writer's critical path); when the sender already sent this source reference,
+        // nothing is written and the statement answers no row.
+        let history = TransitionRows::new(0, transitions)?;
+        let outbox = OutboxRows::new(new.outbox.iter().map(|i| (i, i.kind)));
+        let created: Option<(Uuid,)> = sqlx::query_as(INSERT_REFERRAL)
+            .bind(id)
+            .bind(source.partner.as_str())
+            .bind(source.reference.as_str())
+            .bind(shared.as_ref().map(|s| s.0))
+            .bind(referral.history.current().code())
+            .bind(&request)
+            .bind(shared.as_ref().map(|s| s.1.as_str()))
+            .bind(shared.as_ref().map(|s| s.2.as_str()))
+            .bind(shared.as_ref().map(|s| s.3.as_str()))
+            .bind(shared.as_ref().and_then(|s| s.4))
+            .bind(received_at)
+            .bind(updated_at)
+            .bind(history.seqs)
+            .bind(history.statuses)
+            .bind(history.ats)
+            .bind(history.actors)
+            .bind(history.reasons)
+            .bind(history.codes)
+            .bind(outbox.referrals)
+            .bind(outbox.recipients)
+            .bind(outbox.kinds)
+            .bind(outbox.transitions)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        if created.is_none() {
+            let (existing,): (Uuid,) =
+                sqlx::query_as("SELECT id FROM referrals WHERE sender = $1 AND source_ref = $2")
+                    .bind(source.partner.as_str())
+                    .bind(source.reference.as_str())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+            outcomes.push(IntakeOutcome::Duplicate(codec::referral_id(
+                existing,
+                "referrals.id",
+            )?));
+            continue;
+        }
 
-        insert_transitions(conn, referral.id, 0, transitions).await?;
-        insert_outbox(conn, new.outbox.iter().map(|i| (i, i.kind)), now).await?;
         let resident = referral
             .request
             .resident
@@ -533,84 +542,100 @@ async fn intake_in(
     Ok(outcomes)
 }
 
-/// Inserts `transitions` as the history of `id` from index `first` on, in one statement.
-pub(super) async fn insert_transitions(
-    conn: &mut PgConnection,
-    id: ReferralId,
-    first: usize,
-    transitions: &[Transition],
-) -> Result<(), StoreError> {
-    if transitions.is_empty() {
-        return Ok(());
-    }
-    let n = transitions.len();
-    let mut seqs = Vec::with_capacity(n);
-    let mut statuses = Vec::with_capacity(n);
-    let mut ats = Vec::with_capacity(n);
-    let mut actors = Vec::with_capacity(n);
-    let mut reasons = Vec::with_capacity(n);
-    let mut codes = Vec::with_capacity(n);
-    for (i, t) in transitions.iter().enumerate() {
-        seqs.push(codec::bigint(first + i, "a history's length")?);
-        statuses.push(t.to.code());
-        ats.push(t.at);
-        actors.push(codec::actor(&t.by));
-        reasons.push(t.reason.as_ref().map(|r| r.as_str().to_owned()));
-        codes.push(t.reason_code.clone());
-    }
-    sqlx::query(
-        "INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, \
-         reason_code) SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::timestamptz[], \
-         $5::text[], $6::text[], $7::text[])",
-    )
-    .bind(id.as_uuid())
-    .bind(seqs)
-    .bind(statuses)
-    .bind(ats)
-    .bind(actors)
-    .bind(reasons)
-    .bind(codes)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
+/// A new referral with its history and outbox rows ([`TransitionRows`], [`OutboxRows`]): one
+/// statement, which writes nothing and answers no row when the sender already sent the source
+/// reference. The history and the outbox rows are written only with the referral (they select
+/// from `created`); the foreign keys are checked at the end of the statement, after it.
+const INSERT_REFERRAL: &str = "WITH created AS (\
+    INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
+     shared_categories, shared_removed, consent_id, received_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     ON CONFLICT (sender, source_ref) DO NOTHING RETURNING id), \
+   history AS (\
+    INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
+     SELECT created.id, h.* FROM created, UNNEST($13::bigint[], $14::text[], \
+     $15::timestamptz[], $16::text[], $17::text[], $18::text[]) AS h), \
+   queued AS (\
+    INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, attempts, \
+     next_attempt_at) SELECT o.r, o.p, o.k, o.t, $23, 'pending', 0, $23 \
+     FROM UNNEST($19::uuid[], $20::text[], $21::text[], $22::bigint[]) \
+     WITH ORDINALITY AS o (r, p, k, t, n) WHERE EXISTS (SELECT 1 FROM created) ORDER BY o.n) \
+   SELECT id FROM created";
+
+/// A status change: the new history row, the referral's status and the outbox rows it queues,
+/// in one statement ([`TransitionRows`], [`OutboxRows`]).
+const APPLY_TRANSITION: &str = "WITH history AS (\
+    INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
+     SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::timestamptz[], $5::text[], \
+     $6::text[], $7::text[])), \
+   queued AS (\
+    INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, attempts, \
+     next_attempt_at) SELECT o.r, o.p, o.k, o.t, $14, 'pending', 0, $14 \
+     FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::bigint[]) \
+     WITH ORDINALITY AS o (r, p, k, t, n) ORDER BY o.n) \
+   UPDATE referrals SET status = $8, updated_at = $9 WHERE id = $1";
+
+/// History rows to insert, as the columns of one `UNNEST`.
+struct TransitionRows {
+    seqs: Vec<i64>,
+    statuses: Vec<&'static str>,
+    ats: Vec<DateTime<Utc>>,
+    actors: Vec<String>,
+    reasons: Vec<Option<String>>,
+    codes: Vec<Option<String>>,
 }
 
-/// Queues `items` (each with the kind to store), due at `now`, in one statement.
-pub(super) async fn insert_outbox<'a>(
-    conn: &mut PgConnection,
-    items: impl Iterator<Item = (&'a OutboxItem, OutboxKind)>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let mut referrals = Vec::new();
-    let mut recipients = Vec::new();
-    let mut kinds = Vec::new();
-    let mut transitions = Vec::new();
-    for (item, kind) in items {
-        let (kind, transition) = codec::outbox_kind(kind);
-        referrals.push(item.referral.as_uuid());
-        recipients.push(item.recipient.as_str().to_owned());
-        kinds.push(kind);
-        transitions.push(transition);
+impl TransitionRows {
+    /// `transitions` as the history from index `first` on.
+    fn new(first: usize, transitions: &[Transition]) -> Result<Self, StoreError> {
+        let n = transitions.len();
+        let mut rows = Self {
+            seqs: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
+            ats: Vec::with_capacity(n),
+            actors: Vec::with_capacity(n),
+            reasons: Vec::with_capacity(n),
+            codes: Vec::with_capacity(n),
+        };
+        for (i, t) in transitions.iter().enumerate() {
+            rows.seqs
+                .push(codec::bigint(first + i, "a history's length")?);
+            rows.statuses.push(t.to.code());
+            rows.ats.push(t.at);
+            rows.actors.push(codec::actor(&t.by));
+            rows.reasons
+                .push(t.reason.as_ref().map(|r| r.as_str().to_owned()));
+            rows.codes.push(t.reason_code.clone());
+        }
+        Ok(rows)
     }
-    if referrals.is_empty() {
-        return Ok(());
+}
+
+/// Outbox rows to queue (each with the kind to store), as the columns of one `UNNEST`.
+struct OutboxRows {
+    referrals: Vec<Uuid>,
+    recipients: Vec<String>,
+    kinds: Vec<&'static str>,
+    transitions: Vec<Option<i64>>,
+}
+
+impl OutboxRows {
+    fn new<'a>(items: impl Iterator<Item = (&'a OutboxItem, OutboxKind)>) -> Self {
+        let mut rows = Self {
+            referrals: Vec::new(),
+            recipients: Vec::new(),
+            kinds: Vec::new(),
+            transitions: Vec::new(),
+        };
+        for (item, kind) in items {
+            let (kind, transition) = codec::outbox_kind(kind);
+            rows.referrals.push(item.referral.as_uuid());
+            rows.recipients.push(item.recipient.as_str().to_owned());
+            rows.kinds.push(kind);
+            rows.transitions.push(transition);
+        }
+        rows
     }
-    sqlx::query(
-        "INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, \
-         attempts, next_attempt_at) SELECT r, p, k, t, $5, 'pending', 0, $5 \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[]) \
-         WITH ORDINALITY AS u (r, p, k, t, n) ORDER BY n",
-    )
-    .bind(referrals)
-    .bind(recipients)
-    .bind(kinds)
-    .bind(transitions)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
 }
 
 /// The history of a referral as stored, or `None` when there is no such referral.
@@ -662,7 +687,6 @@ pub(super) async fn transition_in(
         .and_then(|i| history.transitions().get(i))
         .map(|t| t.to.code())
         .unwrap_or_default();
-    insert_transitions(conn, job.id, seq, std::slice::from_ref(&job.transition)).await?;
     let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
         .referral(job.id)
         .detail("from", from)
@@ -675,22 +699,33 @@ pub(super) async fn transition_in(
         changed = changed.detail("reason_code", code);
     }
     chain.append(changed);
-    sqlx::query("UPDATE referrals SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(job.transition.to.code())
-        .bind(job.transition.at)
-        .bind(job.id.as_uuid())
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
     let index = u32::try_from(seq).map_err(|_| corrupt("history too long"))?;
-    let items = job.notify.iter().map(|item| {
+    let history_row = TransitionRows::new(seq, std::slice::from_ref(&job.transition))?;
+    let outbox = OutboxRows::new(job.notify.iter().map(|item| {
         let kind = match item.kind {
             OutboxKind::Status { .. } => OutboxKind::Status { transition: index },
             other => other,
         };
         (item, kind)
-    });
-    insert_outbox(conn, items, now).await?;
+    }));
+    sqlx::query(APPLY_TRANSITION)
+        .bind(job.id.as_uuid())
+        .bind(history_row.seqs)
+        .bind(history_row.statuses)
+        .bind(history_row.ats)
+        .bind(history_row.actors)
+        .bind(history_row.reasons)
+        .bind(history_row.codes)
+        .bind(job.transition.to.code())
+        .bind(job.transition.at)
+        .bind(outbox.referrals)
+        .bind(outbox.recipients)
+        .bind(outbox.kinds)
+        .bind(outbox.transitions)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     Ok(TransitionOutcome::Applied(history))
 }
 
