@@ -401,6 +401,16 @@ async fn a_partner_certificate_from_another_ca_fails_the_delivery_retries_and_de
     })
     .await;
     assert!(desk.received().is_empty(), "nothing got through");
+    // The worker counts the dead letter after the store's answer, so a read of the status can
+    // come first.
+    eventually("the worker counted the dead letter", || async {
+        app.running
+            .delivery_stats()
+            .partner("wijkteam-centrum")
+            .dead
+            == 1
+    })
+    .await;
     let stats = app.running.delivery_stats().partner("wijkteam-centrum");
     assert!(stats.retried >= 1, "retried before giving up: {stats:?}");
     assert_eq!(stats.dead, 1);
