@@ -369,10 +369,7 @@ async fn the_rate_limit_is_one_bucket_for_all_instances() {
     let db = TestDb::postgres().await;
     let (a, b) = two_instances(&db).await;
     assert!(a.shares_rate_limits());
-    let rate = RateLimit {
-        per_second: std::num::NonZeroU32::new(2).unwrap(),
-        burst: std::num::NonZeroU32::new(5).unwrap(),
-    };
+    let rate = quota(2, 5);
     let p = RateBucket::Inbound(partner(SENDER));
     let started = Instant::now();
     let mut allowed = 0u32;
@@ -403,6 +400,194 @@ async fn the_rate_limit_is_one_bucket_for_all_instances() {
             RateDecision::Allowed
         );
     }
+}
+
+/// A quota of `per_second` refilled up to `burst`.
+fn quota(per_second: u32, burst: u32) -> RateLimit {
+    RateLimit {
+        per_second: std::num::NonZeroU32::new(per_second).unwrap(),
+        burst: std::num::NonZeroU32::new(burst).unwrap(),
+    }
+}
+
+/// Takes from `store` until it is refused (at most `max`); how many it was allowed.
+async fn drain(store: &TestStore, bucket: &RateBucket, rate: RateLimit, max: u32) -> u32 {
+    let mut allowed = 0;
+    while allowed < max {
+        match store.take_rate_token(bucket, rate).await.unwrap() {
+            RateDecision::Allowed => allowed += 1,
+            RateDecision::Limited { .. } => break,
+        }
+    }
+    allowed
+}
+
+#[tokio::test]
+async fn an_instance_takes_tokens_in_lots_and_the_instances_together_stay_within_the_bucket() {
+    let db = TestDb::postgres().await;
+    let (a, b) = two_instances(&db).await;
+    // A burst of 100 refilled at 1 a second: lots of a tenth of the burst.
+    let rate = quota(1, 100);
+    assert_eq!(wijkbrug::store::postgres::rate_lot_size(rate), 10);
+    let p = RateBucket::Inbound(partner(SENDER));
+    let started = Instant::now();
+    // A's first request takes a lot of 10 out of the shared bucket.
+    assert_eq!(
+        a.take_rate_token(&p, rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+    // B gets what A did not take (and what refilled meanwhile), not the whole burst.
+    let b_allowed = drain(&b, &p, rate, 200).await;
+    // A still hands out the rest of its lot, without the bucket.
+    let a_allowed = 1 + drain(&a, &p, rate, 200).await;
+    let refilled = started.elapsed().as_secs_f64().ceil() as u32;
+    assert!(
+        (90..=90 + refilled).contains(&b_allowed),
+        "B was allowed {b_allowed}, A's lot should have left it 90 (+{refilled} refilled)"
+    );
+    assert!(a_allowed >= 10, "A was allowed {a_allowed}: its lot of 10");
+    assert!(
+        a_allowed + b_allowed <= 100 + refilled,
+        "{a_allowed} + {b_allowed} allowed, the bucket gave at most {}",
+        100 + refilled
+    );
+
+    // A lot not handed out within its lifetime is dropped: the next request takes a new one.
+    let other = RateBucket::Outbound(partner(RECEIVER));
+    let started = Instant::now();
+    assert_eq!(
+        a.take_rate_token(&other, rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+    tokio::time::sleep(wijkbrug::store::postgres::RATE_LOT_LIFETIME + Duration::from_millis(100))
+        .await;
+    assert_eq!(
+        a.take_rate_token(&other, rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+    let b_allowed = drain(&b, &other, rate, 200).await;
+    let refilled = started.elapsed().as_secs_f64().ceil() as u32;
+    assert!(
+        (80..=80 + refilled).contains(&b_allowed),
+        "B was allowed {b_allowed}: two lots of A's should have left it 80 (+{refilled})"
+    );
+    // The first lot's nine were dropped; the second's nine are still A's.
+    let a_left = drain(&a, &other, rate, 200).await;
+    assert!((9..=9 + refilled).contains(&a_left), "A had {a_left} left");
+}
+
+#[tokio::test]
+async fn the_previous_versions_one_token_function_still_takes_from_the_same_bucket() {
+    // During a rolling upgrade instances of the previous version call `take_rate_token`
+    // (migration 1001); since 1005 it takes through `take_rate_tokens`.
+    let db = TestDb::postgres().await;
+    let _store = db.open().await;
+    let raw = db.raw().await;
+    let take = "SELECT take_rate_token('in:old-version', 0.01, 3)";
+    for _ in 0..3 {
+        let (wait,): (f64,) = raw.fetch_one(take, &[]).await;
+        assert_eq!(wait, 0.0);
+    }
+    let (wait,): (f64,) = raw.fetch_one(take, &[]).await;
+    assert!(wait > 1.0, "the burst of 3 is spent: wait {wait}");
+    // The new function sees the same, empty, bucket.
+    let (granted,): (i32,) = raw
+        .fetch_one(
+            "SELECT granted FROM take_rate_tokens('in:old-version', 0.01, 3, 10)",
+            &[],
+        )
+        .await;
+    assert_eq!(granted, 0);
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn requests_over_an_empty_bucket_are_limited_without_asking_the_database_until_it_refills() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    let rate = quota(1, 5);
+    let p = RateBucket::Inbound(partner(SENDER));
+    assert_eq!(drain(&store, &p, rate, 20).await, 5);
+    // The refusal came from the database, which moved the bucket's refill time.
+    let raw = db.raw().await;
+    let refilled = format!(
+        "SELECT to_char(refilled_at, 'YYYY-MM-DD HH24:MI:SS.US') FROM rate_buckets \
+         WHERE partner = 'in:{SENDER}'"
+    );
+    let (before,): (String,) = raw.fetch_one(&refilled, &[]).await;
+    // A flood of requests over the quota: each limited, with the time left until the token.
+    let mut last = Duration::MAX;
+    for _ in 0..50 {
+        match store.take_rate_token(&p, rate).await.unwrap() {
+            RateDecision::Limited { retry_after } => {
+                assert!(retry_after <= last && retry_after <= Duration::from_secs(1));
+                last = retry_after;
+            }
+            RateDecision::Allowed => panic!("no token can have refilled yet"),
+        }
+    }
+    // None of them asked the database.
+    let (after,): (String,) = raw.fetch_one(&refilled, &[]).await;
+    assert_eq!(before, after);
+    // Once the token is due, the next request asks again and gets it.
+    tokio::time::sleep(last + Duration::from_millis(50)).await;
+    assert_eq!(
+        store.take_rate_token(&p, rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+    let (later,): (String,) = raw.fetch_one(&refilled, &[]).await;
+    assert_ne!(later, after);
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_the_database_could_not_answer_fails_at_once_for_a_moment_then_asks_again() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    let rate = quota(100, 100);
+    let p = RateBucket::Inbound(partner(SENDER));
+    let other = RateBucket::Outbound(partner(RECEIVER));
+    // The database refuses the store's sessions: no new ones, the open ones ended.
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", common::db::pg_server()))
+        .await
+        .unwrap();
+    let (name,): (String,) = {
+        let raw = db.raw().await;
+        let row = raw.fetch_one("SELECT current_database()::text", &[]).await;
+        raw.close().await;
+        row
+    };
+    sqlx::raw_sql(&format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert!(store.take_rate_token(&p, rate).await.is_err());
+    let failed = Instant::now();
+    // The database is back; for a moment the bucket's requests still get the failure at once
+    // (the callers fall back as for any failure) instead of each asking again.
+    sqlx::raw_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let held = store.take_rate_token(&p, rate).await;
+    if failed.elapsed() < wijkbrug::store::postgres::RATE_FAILURE_HOLD {
+        assert!(held.is_err(), "within the hold: {held:?}");
+    }
+    // Another bucket asks the database itself.
+    assert_eq!(
+        store.take_rate_token(&other, rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+    // After the hold the bucket asks again, and gets its tokens.
+    tokio::time::sleep(wijkbrug::store::postgres::RATE_FAILURE_HOLD).await;
+    assert_eq!(
+        store.take_rate_token(&p, rate).await.unwrap(),
+        RateDecision::Allowed
+    );
+    admin.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -722,6 +907,29 @@ async fn assert_overview_counts_agree(db: &TestDb, store: &dyn Store) {
             .map_or(0, |(_, n)| *n as u64);
         assert_eq!(*n, rows, "referrals {status:?}");
     }
+    // /metrics' counts per status and receiver (migration 1004), against the rows.
+    let mut by_receiver: Vec<(String, Option<String>, i64)> = raw
+        .fetch_all(
+            "SELECT status, receiver, count(*) FROM referrals GROUP BY status, receiver",
+            &[],
+        )
+        .await;
+    by_receiver.sort();
+    let mut kept: Vec<(String, Option<String>, i64)> = store
+        .referral_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.status.code().to_owned(),
+                c.receiver.map(|r| r.as_str().to_owned()),
+                c.count as i64,
+            )
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(kept, by_receiver, "referrals per status and receiver");
     let (pending, retrying, dead): (i64, i64, i64) = raw
         .fetch_one(
             "SELECT count(*) FILTER (WHERE state = 'pending'), \

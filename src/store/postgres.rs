@@ -33,11 +33,13 @@ mod rate_limit;
 mod retention;
 mod revoke;
 mod sessions;
+#[cfg(test)]
+mod write_path_plans;
 mod writer;
 
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -73,6 +75,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// must not hold the chain's head, and with it every instance's writes, for longer.
 const IDLE_IN_TRANSACTION: &str = "10s";
 
+pub use self::rate_limit::{
+    lot_size as rate_lot_size, FAILURE_HOLD as RATE_FAILURE_HOLD, LOT_LIFETIME as RATE_LOT_LIFETIME,
+};
+
 /// Starts a read of several statements that sees one snapshot.
 pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
@@ -84,6 +90,7 @@ pub struct PgStore {
     jobs: mpsc::Sender<Job>,
     stats: Arc<Stats>,
     erased: retention::Erased,
+    rate_lots: rate_limit::Lots,
 }
 
 impl PgStore {
@@ -135,6 +142,7 @@ impl PgStore {
             jobs,
             stats,
             erased: retention::Erased::default(),
+            rate_lots: rate_limit::Lots::default(),
         })
     }
 
@@ -176,7 +184,8 @@ impl PgStore {
     }
 }
 
-/// A `referrals` row as `referral()` reads it.
+/// A `referrals` row as `referral()` reads it, with its history's arrays
+/// ([`codec::HISTORY_ARRAYS`]).
 type ReferralRow = (
     String,
     Option<String>,
@@ -185,6 +194,11 @@ type ReferralRow = (
     Option<String>,
     Option<Uuid>,
     DateTime<Utc>,
+    Vec<String>,
+    Vec<DateTime<Utc>>,
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<Option<String>>,
 );
 
 /// A `consents` row.
@@ -249,25 +263,41 @@ impl Store for PgStore {
 
     async fn referral(&self, id: ReferralId) -> Result<Option<StoredReferral>, StoreError> {
         self.open_or_closed()?;
-        // One read transaction: the row and its history from the same snapshot. An erased
-        // referral reads as none (retention): its metadata is in `referral_meta`.
-        let mut tx = self.pool.begin_with(SNAPSHOT).await.map_err(unavailable)?;
-        let row: Option<ReferralRow> = sqlx::query_as(
-            "SELECT request, receiver, shared, shared_categories, shared_removed, consent_id, \
-             received_at FROM referrals WHERE id = $1 AND erased_at IS NULL",
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let Some((request, receiver, shared, categories, removed, consent, received_at)) = row
+        // One statement, so one snapshot: the row and its history aggregated beside it. An
+        // erased referral reads as none (retention): its metadata is in `referral_meta`.
+        static READ: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT r.request, r.receiver, r.shared, r.shared_categories, r.shared_removed, \
+                 r.consent_id, r.received_at, h.* FROM referrals r, \
+                 LATERAL (SELECT {} FROM status_transitions t WHERE t.referral_id = r.id) h \
+                 WHERE r.id = $1 AND r.erased_at IS NULL",
+                codec::HISTORY_ARRAYS
+            )
+        });
+        let row: Option<ReferralRow> = sqlx::query_as(READ.as_str())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let Some((
+            request,
+            receiver,
+            shared,
+            categories,
+            removed,
+            consent,
+            received_at,
+            s,
+            a,
+            b,
+            r,
+            c,
+        )) = row
         else {
             return Ok(None);
         };
-        let history = writer::load_history(&mut tx, id)
-            .await?
+        let history = codec::history_from_arrays((s, a, b, r, c), id)?
             .ok_or_else(|| corrupt(format_args!("referral {id} has no history")))?;
-        tx.commit().await.map_err(unavailable)?;
 
         let request = codec::request_from_json(&request, id, "referrals.request")?;
         let shared = match (receiver, shared, categories, removed) {
@@ -674,7 +704,7 @@ impl Store for PgStore {
         rate: RateLimit,
     ) -> Result<RateDecision, StoreError> {
         self.open_or_closed()?;
-        rate_limit::take(&self.pool, bucket, rate).await
+        rate_limit::take(&self.pool, &self.rate_lots, bucket, rate).await
     }
 
     async fn open_received(

@@ -39,7 +39,7 @@ fn sector_arrays(map: &PartnerSectors) -> (Vec<String>, Vec<String>) {
 
 /// The referrals received in the window (`$3`, `$4` after the sectors; `$1`, `$2` without),
 /// with their resident (the pseudonym of the intake event), read once.
-fn cohort(from: u8) -> String {
+pub(crate) fn cohort(from: u8) -> String {
     format!(
         "cohort AS MATERIALIZED (\
          SELECT r.id AS id, r.sender AS sender, r.receiver AS receiver, \

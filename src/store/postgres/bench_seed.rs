@@ -58,14 +58,15 @@ pub async fn seed(pool: &PgPool, plan: &SeedPlan, now: DateTime<Utc>) -> Result<
            CASE WHEN status <> 'undeliverable' THEN updated_at END \
          FROM referrals WHERE receiver IS NOT NULL AND source_ref LIKE {like}"
     );
-    // The overview's trigger-kept counts (migrations 0007 and 0010) are bypassed while loading (a
+    // The overview's trigger-kept counts (migrations 0007, 0010 and 1004) are bypassed while loading (a
     // million updates of one count row in one transaction leave a chain of a million row
     // versions each next update walks) and then raised by the seeded rows' counts.
     let recount = [
         format!(
-            "INSERT INTO referral_status_counts (status, referrals) \
-             SELECT status, COUNT(*) FROM referrals WHERE source_ref LIKE {like} GROUP BY status \
-             ON CONFLICT (status) DO UPDATE \
+            "INSERT INTO referral_status_counts (status, receiver, referrals) \
+             SELECT status, COALESCE(receiver, ''), COUNT(*) FROM referrals \
+             WHERE source_ref LIKE {like} GROUP BY status, COALESCE(receiver, '') \
+             ON CONFLICT (status, receiver) DO UPDATE \
              SET referrals = referral_status_counts.referrals + EXCLUDED.referrals"
         ),
         format!(

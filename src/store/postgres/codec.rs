@@ -5,12 +5,13 @@
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use wijkbrug_adapters::model::{ReferralId, ReferralStatus, Transition};
+use wijkbrug_adapters::model::{ReferralId, ReferralStatus, StatusHistory, Transition};
 
 use crate::store::sqlite::codec::{actor as actor_text, parse_actor};
 pub(crate) use crate::store::sqlite::codec::{
     categories, corrupt, effect, grantee, outbox_kind, parse_categories, parse_effect,
     parse_evidence, parse_grantee, parse_partner, request_from_json, request_to_json,
+    stored_history,
 };
 use crate::store::{ConsentId, OutboxItem, OutboxKind, StoreError};
 
@@ -70,6 +71,51 @@ pub(crate) fn transition_from_row(row: TransitionRow) -> Result<Transition, Stor
             .map_err(|_| corrupt("status_transitions.reason is not a reason text"))?,
         reason_code,
     })
+}
+
+/// A referral's history read in one row: each column of `status_transitions` aggregated in
+/// `seq` order (empty when the referral has none). Selected from `status_transitions` filtered
+/// to one referral; [`history_from_arrays`] reads it.
+pub(crate) const HISTORY_ARRAYS: &str = "\
+    COALESCE(array_agg(status ORDER BY seq), '{}'), \
+    COALESCE(array_agg(at ORDER BY seq), '{}'), \
+    COALESCE(array_agg(actor ORDER BY seq), '{}'), \
+    COALESCE(array_agg(reason ORDER BY seq), '{}'), \
+    COALESCE(array_agg(reason_code ORDER BY seq), '{}')";
+
+/// The columns of [`HISTORY_ARRAYS`].
+pub(crate) type HistoryArrays = (
+    Vec<String>,
+    Vec<DateTime<Utc>>,
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<Option<String>>,
+);
+
+/// The history of [`HISTORY_ARRAYS`]; `None` when the referral has no transitions (no such
+/// referral).
+pub(crate) fn history_from_arrays(
+    arrays: HistoryArrays,
+    id: ReferralId,
+) -> Result<Option<StatusHistory>, StoreError> {
+    let (status, at, actor, reason, reason_code) = arrays;
+    let n = status.len();
+    if [at.len(), actor.len(), reason.len(), reason_code.len()] != [n; 4] {
+        return Err(corrupt(format_args!(
+            "the history arrays of referral {id} differ in length"
+        )));
+    }
+    let transitions = status
+        .into_iter()
+        .zip(at)
+        .zip(actor)
+        .zip(reason)
+        .zip(reason_code)
+        .map(|((((status, at), by), reason), code)| {
+            transition_from_row((status, at, by, reason, code))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    stored_history(transitions, id)
 }
 
 /// An `outbox` row: referral id, recipient, kind, transition.

@@ -28,6 +28,11 @@ use crate::store::sqlite::dashboard::{
 };
 use crate::store::{ReferralMeta, StoreError};
 
+/// When the longest-waiting due delivery was due, as of `$1` (through the partial index
+/// `outbox_due`, migration `1004_write_path.sql`).
+pub(crate) const OLDEST_DUE: &str =
+    "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1";
+
 /// The overview, read in one snapshot.
 pub(crate) async fn overview(
     pool: &PgPool,
@@ -36,11 +41,12 @@ pub(crate) async fn overview(
 ) -> Result<OpsOverview, StoreError> {
     let mut tx = pool.begin_with(SNAPSHOT).await.map_err(unavailable)?;
     let conn: &mut PgConnection = &mut tx;
-    let by_status: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, referrals FROM referral_status_counts")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+    let by_status: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, SUM(referrals)::bigint FROM referral_status_counts GROUP BY status",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(unavailable)?;
     // The figures since `since`: the rows from `since` up to the first whole hour after it,
     // counted from the rows (an index range of under an hour), plus the whole hours from
     // there on, kept per hour by triggers (migrations/postgres/0010_dashboard_hourly.sql).
@@ -91,14 +97,11 @@ pub(crate) async fn overview(
     .fetch_all(&mut *conn)
     .await
     .map_err(unavailable)?;
-    let (oldest_due,): (Option<DateTime<Utc>>,) = sqlx::query_as(
-        "SELECT MIN(next_attempt_at) FROM outbox \
-         WHERE state = 'pending' AND next_attempt_at <= $1",
-    )
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    let (oldest_due,): (Option<DateTime<Utc>>,) = sqlx::query_as(OLDEST_DUE)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     tx.commit().await.map_err(unavailable)?;
     assemble_overview(OverviewRows {
         by_status,

@@ -8,6 +8,23 @@ use crate::audit::Pseudonym;
 use crate::processing_log::{entries, ProcessingEntry};
 use crate::store::StoreError;
 
+/// Every event about the resident `$1`, in seq order: those carrying the pseudonym, and every
+/// event of the referrals first received about them. Each part by index (`audit_by_resident`;
+/// `audit_intake_resident`, then `audit_by_referral`), their seqs joined: the same conditions
+/// joined by OR would make PostgreSQL test every event of the chain (an OR with a subquery is
+/// not split into index scans).
+pub(crate) fn about_sql() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq IN (\
+           SELECT seq FROM audit_events WHERE resident = $1 \
+           UNION \
+           SELECT seq FROM audit_events WHERE referral_id IN \
+             (SELECT referral_id FROM audit_events WHERE resident = $1 \
+              AND action = 'message_received' AND referral_id IS NOT NULL)) \
+         ORDER BY seq"
+    )
+}
+
 pub(crate) async fn processing_log(
     pool: &PgPool,
     pseudonym: &str,
@@ -16,18 +33,11 @@ pub(crate) async fn processing_log(
     let Some(pseudonym) = Pseudonym::parse(pseudonym) else {
         return Ok(Vec::new());
     };
-    // Every event about the resident, in seq order: those carrying the pseudonym, and every
-    // event of the referrals first received about them (both by index).
-    let rows: Vec<EventRow> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE resident = $1 OR referral_id IN \
-         (SELECT referral_id FROM audit_events WHERE resident = $1 \
-          AND action = 'message_received' AND referral_id IS NOT NULL) \
-         ORDER BY seq"
-    ))
-    .bind(pseudonym.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(unavailable)?;
+    let rows: Vec<EventRow> = sqlx::query_as(&about_sql())
+        .bind(pseudonym.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
     let events = rows
         .into_iter()
         .map(event_from_row)

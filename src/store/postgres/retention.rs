@@ -39,6 +39,24 @@ pub(crate) struct EraseJob {
 /// A referral to erase: id, sender, status, request.
 type Candidate = (Uuid, String, String, String);
 
+/// The referrals to erase: done (one of [`RETAINED_STATUSES`]), not erased yet, last changed
+/// before `$1`, oldest change first, at most `$2`. Its conditions are those of the partial
+/// index `referrals_retention` (migrations/postgres/1004_write_path.sql), so the planner can
+/// prove the index holds every row it wants (a list bound as a parameter could not be).
+pub(crate) fn candidates_sql() -> String {
+    let statuses = RETAINED_STATUSES
+        .iter()
+        .map(|s| format!("'{}'", s.code()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The codes are the model's constants, not input: building the list into the SQL is safe.
+    format!(
+        "SELECT id, sender, status, request FROM referrals \
+         WHERE erased_at IS NULL AND status IN ({statuses}) AND updated_at < $1 \
+         ORDER BY updated_at, id LIMIT $2"
+    )
+}
+
 /// Erases up to `job.limit` payloads in the writer's transaction; how many.
 pub(crate) async fn erase_in(
     conn: &mut PgConnection,
@@ -48,18 +66,12 @@ pub(crate) async fn erase_in(
     if job.limit == 0 {
         return Ok(0);
     }
-    let statuses: Vec<&str> = RETAINED_STATUSES.iter().map(|s| s.code()).collect();
-    let candidates: Vec<Candidate> = sqlx::query_as(
-        "SELECT id, sender, status, request FROM referrals \
-         WHERE erased_at IS NULL AND status = ANY($1) AND updated_at < $2 \
-         ORDER BY updated_at, id LIMIT $3",
-    )
-    .bind(statuses)
-    .bind(job.older_than)
-    .bind(codec::limit(job.limit))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    let candidates: Vec<Candidate> = sqlx::query_as(&candidates_sql())
+        .bind(job.older_than)
+        .bind(codec::limit(job.limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     let mut erased = 0u64;
     for (id, sender, status, request) in candidates {
         let referral = codec::referral_id(id, "referrals.id")?;

@@ -16,7 +16,7 @@
 //! cannot fail the others.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -643,28 +643,18 @@ pub(crate) async fn load_history(
     conn: &mut PgConnection,
     id: ReferralId,
 ) -> Result<Option<StatusHistory>, StoreError> {
-    let rows: Vec<codec::TransitionRow> = sqlx::query_as(
-        "SELECT status, at, actor, reason, reason_code FROM status_transitions \
-         WHERE referral_id = $1 ORDER BY seq",
-    )
-    .bind(id.as_uuid())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let transitions = rows
-        .into_iter()
-        .map(codec::transition_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    StatusHistory::from_transitions(transitions)
-        .map(Some)
-        .map_err(|_| {
-            corrupt(format_args!(
-                "the stored history of referral {id} is illegal"
-            ))
-        })
+    static LOAD_HISTORY: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM status_transitions WHERE referral_id = $1",
+            codec::HISTORY_ARRAYS
+        )
+    });
+    let arrays: codec::HistoryArrays = sqlx::query_as(LOAD_HISTORY.as_str())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    codec::history_from_arrays(arrays, id)
 }
 
 pub(super) async fn transition_in(

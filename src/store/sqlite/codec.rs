@@ -6,13 +6,31 @@ use chrono::{DateTime, Utc};
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
     Actor, CategorySet, ConsentEffect, DataCategory, ExternalRef, Grantee, PartnerId, ReasonText,
-    ReferralId, ReferralRequest, ReferralStatus, Sector, Transition,
+    ReferralId, ReferralRequest, ReferralStatus, Sector, StatusHistory, Transition,
 };
 
 use crate::store::{ConsentId, OutboxItem, OutboxKind, StoreError};
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
+}
+
+/// A referral's stored transitions, oldest first, as its history (both stores): `None` when
+/// it has none (no such referral), corrupt when they do not make a legal history.
+pub(crate) fn stored_history(
+    transitions: Vec<Transition>,
+    id: ReferralId,
+) -> Result<Option<StatusHistory>, StoreError> {
+    if transitions.is_empty() {
+        return Ok(None);
+    }
+    StatusHistory::from_transitions(transitions)
+        .map(Some)
+        .map_err(|_| {
+            corrupt(format_args!(
+                "the stored history of referral {id} is illegal"
+            ))
+        })
 }
 
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {

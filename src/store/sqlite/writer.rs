@@ -612,20 +612,11 @@ fn history_from_rows(
     rows: Vec<codec::TransitionRow>,
     id: ReferralId,
 ) -> Result<Option<StatusHistory>, StoreError> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
     let transitions = rows
         .into_iter()
         .map(codec::transition_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    StatusHistory::from_transitions(transitions)
-        .map(Some)
-        .map_err(|_| {
-            corrupt(format_args!(
-                "the stored history of referral {id} is illegal"
-            ))
-        })
+    codec::stored_history(transitions, id)
 }
 
 pub(super) fn transition_in(
