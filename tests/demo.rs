@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -35,6 +36,35 @@ async fn store(data_dir: &Path) -> SqliteConnection {
 async fn count(db: &mut SqliteConnection, sql: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *db).await.unwrap();
     n
+}
+
+/// The demo's BSNs that `text` names: its residents' and the two of its standing consents
+/// (together the first test BSNs), each found as a whole run of digits. A duration or an id that merely
+/// holds the digits "99990" somewhere is not a BSN; one written with anything but a digit
+/// beside it is found.
+fn demo_bsns_in(text: &str) -> Vec<String> {
+    let runs: HashSet<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| run.len() == 9)
+        .collect();
+    residents::test_bsns()
+        .take(residents::RESIDENTS + 2)
+        .map(|bsn| bsn.as_str().to_owned())
+        .filter(|bsn| runs.contains(bsn.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_bsn_is_found_beside_any_non_digit_and_a_longer_number_is_not_one() {
+    let first = residents::Residents::generate().list[0]
+        .bsn
+        .as_str()
+        .to_owned();
+    assert_eq!(demo_bsns_in(&format!("bsn={first},")), vec![first.as_str()]);
+    assert_eq!(demo_bsns_in(&format!("id a{first}f")), vec![first.as_str()]);
+    assert_eq!(demo_bsns_in(&format!("\"{first}\"")), vec![first.as_str()]);
+    assert!(demo_bsns_in(&format!("took 0.{first}1 s")).is_empty());
+    assert!(demo_bsns_in("trace 99990f3a latency_ms=0.999901").is_empty());
 }
 
 /// What the test waits to see in the store, each with its query.
@@ -215,13 +245,17 @@ async fn the_demo_runs_the_neighbourhood_and_stops_cleanly() {
     // Neither the terminal nor the log (at info) names a resident.
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("message processed"), "the log was written");
-    let mut personal: Vec<&str> = vec!["99990", residents::TOWN];
+    let mut personal: Vec<&str> = vec![residents::TOWN];
     personal.extend(residents::FAMILY.iter().map(|(_, family)| *family));
     personal.extend(residents::STREETS);
     personal.extend(["Voorbeeldt", "Testmaker", "Proefstraat", "Voorbeeldlaan"]);
     for word in personal {
         assert!(!out.contains(word), "{word} on the terminal");
         assert!(!logged.contains(word), "{word} in the log");
+    }
+    for (place, text) in [("the terminal", &out), ("the log", &logged)] {
+        let named = demo_bsns_in(text);
+        assert!(named.is_empty(), "{named:?} on {place}");
     }
 
     let mut db = store(&data_dir).await;
