@@ -287,6 +287,39 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
         circuit,
     );
 
+    // The store's writer: how busy it is and what a commit takes (this instance's, since start).
+    let writer = state.store.writer_activity();
+    let commits = Counter::<u64>::default();
+    commits.inc_by(writer.commits);
+    let writes = Counter::<u64>::default();
+    writes.inc_by(writer.writes);
+    let busy = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+    busy.inc_by(writer.busy.as_secs_f64());
+    let committing = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+    committing.inc_by(writer.committing.as_secs_f64());
+    scrape.register(
+        "store_commits",
+        "Write transactions this instance's store writer committed (writes waiting together share one)",
+        commits,
+    );
+    scrape.register(
+        "store_writes",
+        "Writes those transactions carried (intakes, status changes, deliveries' claims and outcomes, audit events)",
+        writes,
+    );
+    scrape.register_with_unit(
+        "store_writer_busy",
+        "Time the store writer spent on batches: its rate near 1 means the store is the limit and writes queue",
+        Unit::Seconds,
+        busy,
+    );
+    scrape.register_with_unit(
+        "store_commit",
+        "Of that, time spent committing (SQLite: WAL written and synced; PostgreSQL: the server's WAL flush)",
+        Unit::Seconds,
+        committing,
+    );
+
     // The partner requests being processed now, and the cap on them.
     let in_flight = Gauge::<i64>::default();
     in_flight.set(i64::try_from(state.in_flight.current()).unwrap_or(i64::MAX));

@@ -487,6 +487,36 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
     );
     assert!(checked <= after.timestamp() as f64 + 1.0 && checked > 0.0);
 
+    // The store's writer: what it did so far, between a reading before the scrape and one
+    // after (other writes may still be landing).
+    let writer_before = state.store.writer_activity();
+    let (text, _) = scrape(&n).await;
+    let writer_after = state.store.writer_activity();
+    let scraped = parse(&text);
+    let commits = value(&scraped, "wijkbrug_store_commits_total", &[]);
+    let writes = value(&scraped, "wijkbrug_store_writes_total", &[]);
+    let busy = value(&scraped, "wijkbrug_store_writer_busy_seconds_total", &[]);
+    let committing = value(&scraped, "wijkbrug_store_commit_seconds_total", &[]);
+    assert!(
+        (writer_before.commits as f64..=writer_after.commits as f64).contains(&commits),
+        "{commits} commits, {writer_before:?} / {writer_after:?}"
+    );
+    assert!((writer_before.writes as f64..=writer_after.writes as f64).contains(&writes));
+    let secs = |d: Duration| d.as_secs_f64();
+    assert!((secs(writer_before.busy) - 1e-6..=secs(writer_after.busy) + 1e-6).contains(&busy));
+    assert!(
+        (secs(writer_before.committing) - 1e-6..=secs(writer_after.committing) + 1e-6)
+            .contains(&committing)
+    );
+    // Four intakes, their status changes and deliveries: many writes, fewer or as many
+    // commits, and commits are part of the writer's busy time.
+    assert!(writes >= 12.0, "{writes} writes");
+    assert!(commits >= 1.0 && commits <= writes, "{commits} / {writes}");
+    assert!(
+        committing > 0.0 && committing < busy,
+        "{committing} s of {busy} s"
+    );
+
     // Every metric the alert rules use is exported by this gateway.
     let exported: BTreeSet<String> = samples.iter().map(|s| s.name.clone()).collect();
     let used = names_in_rules();

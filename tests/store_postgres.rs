@@ -235,6 +235,13 @@ async fn concurrent_writers_on_two_instances_keep_one_chain_that_verifies() {
     assert_eq!(verify(&events), Ok(80 * 5));
     // Both instances read the same chain.
     assert_eq!(all_events(b.as_ref()).await, events);
+    // Each instance's writer counted its own writes: 40 intakes, reads and status changes.
+    for store in [&a, &b] {
+        let writer = store.writer_activity();
+        assert_eq!(writer.writes, 40 * 3, "{writer:?}");
+        assert!((1..=writer.writes).contains(&writer.commits), "{writer:?}");
+        assert!(writer.committing > Duration::ZERO && writer.committing < writer.busy);
+    }
 }
 
 #[tokio::test]

@@ -331,6 +331,9 @@ async fn duplicates_inside_one_batch_are_answered_with_the_first_id() {
     .await;
 
     assert_eq!(store.commit_stats(), (1, 4), "the four shared one commit");
+    let writer = store.writer_activity();
+    assert_eq!((writer.commits, writer.writes), (1, 4), "{writer:?}");
+    assert!(writer.committing > Duration::ZERO && writer.committing < writer.busy);
     let outcomes: Vec<IntakeOutcome> = answers.into_iter().map(|a| a.unwrap()[0]).collect();
     // Which of each pair came first is up to the scheduler; exactly one was stored.
     for (pair, ids) in [(&outcomes[0..2], ref_ids), (&outcomes[2..4], key_ids)] {
@@ -450,6 +453,10 @@ async fn a_failing_intake_stores_nothing_and_does_not_fail_its_batch_mates() {
     );
     // The shared batch failed; the two good intakes were then committed one by one.
     assert_eq!(store.commit_stats(), (2, 2));
+    // Only what was committed is counted as written; the failed batch's time is busy time.
+    let writer = store.writer_activity();
+    assert_eq!((writer.commits, writer.writes), (2, 2), "{writer:?}");
+    assert!(writer.committing < writer.busy);
 }
 
 #[tokio::test]

@@ -11,6 +11,10 @@ pub mod bench_seed;
 pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
+mod writer_activity;
+
+pub use writer_activity::WriterActivity;
+pub(crate) use writer_activity::WriterCounters;
 
 use std::sync::Arc;
 
@@ -488,6 +492,10 @@ pub trait Store: Send + Sync + 'static {
     /// for `/metrics` and the dashboard; erased referrals included (their metadata stays).
     /// One pass over an index on (status, receiver).
     async fn referral_counts(&self) -> Result<Vec<ReferralCount>, StoreError>;
+
+    /// What this instance's writer has done since it started (for `/metrics`): commits, the
+    /// writes they carried, and its time working and committing. Read from memory.
+    fn writer_activity(&self) -> WriterActivity;
 
     /// The outbox per recipient at `now`: pending rows, due rows and when the oldest due one
     /// was queued, and dead letters. Only recipients with a pending row or a dead letter.

@@ -150,7 +150,7 @@ impl PgStore {
     /// calls they carried. Fewer commits than intakes means commits were shared.
     pub fn commit_stats(&self) -> (u64, u64) {
         (
-            self.stats.commits.load(Ordering::Relaxed),
+            self.stats.writer.commits(),
             self.stats.intakes.load(Ordering::Relaxed),
         )
     }
@@ -714,6 +714,10 @@ impl Store for PgStore {
     ) -> Result<Vec<ReferralId>, StoreError> {
         self.open_or_closed()?;
         operations::open_received(&self.pool, receiver, limit).await
+    }
+
+    fn writer_activity(&self) -> super::WriterActivity {
+        self.stats.writer.snapshot()
     }
 
     async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {

@@ -190,7 +190,7 @@ impl SqliteStore {
     /// calls they carried. Fewer commits than intakes means commits were shared.
     pub fn commit_stats(&self) -> (u64, u64) {
         (
-            self.stats.commits.load(Ordering::Relaxed),
+            self.stats.writer.commits(),
             self.stats.intakes.load(Ordering::Relaxed),
         )
     }
@@ -540,6 +540,10 @@ impl Store for SqliteStore {
             consents: n(consents),
             idempotency_keys: n(idempotency_keys),
         })
+    }
+
+    fn writer_activity(&self) -> super::WriterActivity {
+        self.stats.writer.snapshot()
     }
 
     async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {

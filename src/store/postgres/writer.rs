@@ -34,13 +34,14 @@ use super::revoke::{revoke_in, RevokeJob};
 use crate::audit::{AuditAction, AuditDraft, PseudonymKey};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
-    TransitionOutcome,
+    TransitionOutcome, WriterCounters,
 };
 
-/// Commits and intakes so far (to show that commits are shared).
+/// The writer's counters (for `/metrics`) and the intakes its commits carried (to show that
+/// commits are shared).
 #[derive(Default, Debug)]
 pub(crate) struct Stats {
-    pub commits: AtomicU64,
+    pub writer: WriterCounters,
     pub intakes: AtomicU64,
 }
 
@@ -187,32 +188,29 @@ impl Writer {
     }
 
     async fn process(&mut self, batch: Vec<Job>) {
-        match self.execute(&batch).await {
-            Ok(answers) => {
-                for (job, answer) in batch.into_iter().zip(answers) {
-                    answer_job(job, Ok(answer));
-                }
-            }
-            Err(error) if batch.len() == 1 => {
-                for job in batch {
-                    answer_job(job, Err(error.clone()));
-                }
-            }
+        let started = std::time::Instant::now();
+        let results: Vec<Result<Answer, StoreError>> = match self.execute(&batch).await {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(error) if batch.len() == 1 => vec![Err(error)],
             Err(_) => {
                 tracing::warn!(
                     jobs = batch.len(),
                     "a group commit failed; running its jobs one by one"
                 );
-                for job in batch {
-                    let result =
-                        self.execute(std::slice::from_ref(&job))
-                            .await
-                            .and_then(|mut answers| {
-                                answers.pop().ok_or_else(|| corrupt("a job had no answer"))
-                            });
-                    answer_job(job, result);
+                let mut results = Vec::with_capacity(batch.len());
+                for job in &batch {
+                    results.push(self.execute(std::slice::from_ref(job)).await.and_then(
+                        |mut answers| answers.pop().ok_or_else(|| corrupt("a job had no answer")),
+                    ));
                 }
+                results
             }
+        };
+        // Counted before the callers hear back, so a caller that reads the counters after its
+        // answer finds its batch's time in them.
+        self.stats.writer.worked(started.elapsed());
+        for (job, result) in batch.into_iter().zip(results) {
+            answer_job(job, result);
         }
     }
 
@@ -326,8 +324,9 @@ async fn execute_in(
     }
     chain.finish(&mut tx).await?;
     // Dropping `tx` on an early return above rolls it back.
+    let committing = std::time::Instant::now();
     tx.commit().await.map_err(unavailable)?;
-    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.writer.committed(jobs.len(), committing.elapsed());
     stats.intakes.fetch_add(intakes, Ordering::Relaxed);
     Ok(answers)
 }

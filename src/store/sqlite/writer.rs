@@ -35,13 +35,14 @@ use super::BUSY_TIMEOUT;
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
-    TransitionOutcome,
+    TransitionOutcome, WriterCounters,
 };
 
-/// Commits and intakes so far (to show that commits are shared).
+/// The writer's counters (for `/metrics`) and the intakes its commits carried (to show that
+/// commits are shared).
 #[derive(Default, Debug)]
 pub(crate) struct Stats {
-    pub commits: AtomicU64,
+    pub writer: WriterCounters,
     pub intakes: AtomicU64,
     /// WAL checkpoints run by [`super::checkpointer`].
     pub checkpoints: AtomicU64,
@@ -217,31 +218,31 @@ impl Writer {
     }
 
     fn process(&mut self, batch: Vec<Job>) {
-        match self.execute(&batch) {
-            Ok(answers) => {
-                for (job, answer) in batch.into_iter().zip(answers) {
-                    answer_job(job, Ok(answer));
-                }
-            }
-            Err(error) if batch.len() == 1 => {
-                for job in batch {
-                    fail(job, &error);
-                }
-            }
+        let started = std::time::Instant::now();
+        let results: Vec<Result<Answer, StoreError>> = match self.execute(&batch) {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(error) if batch.len() == 1 => vec![Err(error)],
             Err(_) => {
                 tracing::warn!(
                     jobs = batch.len(),
                     "a group commit failed; running its jobs one by one"
                 );
-                for job in batch {
-                    let result =
-                        self.execute(std::slice::from_ref(&job))
+                batch
+                    .iter()
+                    .map(|job| {
+                        self.execute(std::slice::from_ref(job))
                             .and_then(|mut answers| {
                                 answers.pop().ok_or_else(|| corrupt("a job had no answer"))
-                            });
-                    answer_job(job, result);
-                }
+                            })
+                    })
+                    .collect()
             }
+        };
+        // Counted before the callers hear back, so a caller that reads the counters after its
+        // answer finds its batch's time in them.
+        self.stats.writer.worked(started.elapsed());
+        for (job, result) in batch.into_iter().zip(results) {
+            answer_job(job, result);
         }
     }
 
@@ -336,9 +337,12 @@ impl Writer {
         }
         self.counts.flush(conn)?;
         // Dropping `tx` on an early return above rolls it back.
+        let committing = std::time::Instant::now();
         tx.commit().map_err(failed)?;
+        self.stats
+            .writer
+            .committed(jobs.len(), committing.elapsed());
         self.checkpointer.committed();
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats.intakes.fetch_add(intakes, Ordering::Relaxed);
         Ok(answers)
     }
