@@ -28,6 +28,7 @@ use crate::netconfig::{self, NetworkPlan};
 use crate::partners::{self, Shared};
 use crate::procstat::{self, Meter, Usage};
 use crate::traffic::{Mix, Traffic};
+use crate::writer_metrics::{WriterReading, WriterSummary};
 
 /// Before a run, the endpoints wait until nothing has arrived for this long ...
 const SETTLE_QUIET: Duration = Duration::from_secs(2);
@@ -105,6 +106,10 @@ pub struct RunSummary {
     pub submission_to_notice: LatencySummary,
     pub status_post: LatencySummary,
     pub gateway: Option<Usage>,
+    /// The store's writer over the run (from `/metrics`).
+    pub store_writer: Option<WriterSummary>,
+    /// Why the writer's counters could not be read.
+    pub store_writer_unavailable: Option<String>,
     pub load_average_before: Option<f64>,
     pub load_average_after: Option<f64>,
     pub dashboard: Option<DashboardTimes>,
@@ -125,8 +130,19 @@ impl RunSummary {
                 u.cpu_cores.map_or("-".to_owned(), |c| format!("{c:.2}"))
             )
         });
+        let writer = self.store_writer.as_ref().map_or_else(String::new, |w| {
+            let per = |v: Option<f64>, digits: usize| {
+                v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+            };
+            format!(
+                "; store writer busy {:.0}%, {} writes a commit, commit {} ms",
+                w.busy * 100.0,
+                per(w.writes_per_commit, 1),
+                per(w.commit_ms, 2)
+            )
+        });
         format!(
-            "{}: {:.0} accepted/s ({} sent, {} errors), delivered {}/s, full path {}/s; intake p50 {:.1} p99 {:.1} max {:.1} ms; delivery p50 {:.1} p99 {:.1} ms{usage}; load {}",
+            "{}: {:.0} accepted/s ({} sent, {} errors), delivered {}/s, full path {}/s; intake p50 {:.1} p99 {:.1} max {:.1} ms; delivery p50 {:.1} p99 {:.1} ms{usage}{writer}; load {}",
             self.label,
             self.accepted_per_s,
             self.sent,
@@ -332,6 +348,7 @@ async fn measure(
         Started::Process(child) => child.id(),
         Started::InProcess(_) => None,
     };
+    let writer_before = WriterReading::scrape(&http, base).await;
     let meter = pid.map(|p| Meter::start(vec![p]));
     let load_before = procstat::load_average();
     let start = Instant::now();
@@ -364,6 +381,11 @@ async fn measure(
         }
     }
     let usage = meter.map(|m| m.stop());
+    let elapsed = start.elapsed();
+    let writer = match (writer_before, WriterReading::scrape(&http, base).await) {
+        (Ok(before), Ok(after)) => Ok(WriterSummary::between(&before, &after, elapsed)),
+        (Err(e), _) | (_, Err(e)) => Err(format!("{e:#}")),
+    };
     let load_after = procstat::load_average();
     endpoints.stop().await;
 
@@ -409,6 +431,8 @@ async fn measure(
         submission_to_notice: tracker.notice.summary(),
         status_post: tracker.status_post.summary(),
         gateway: usage,
+        store_writer: writer.as_ref().ok().copied(),
+        store_writer_unavailable: writer.err(),
         load_average_before: load_before,
         load_average_after: load_after,
         dashboard: None,

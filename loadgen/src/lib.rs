@@ -13,6 +13,7 @@
 //! - [`growth`]: seeding the store and timing the dashboard's queries.
 //! - [`plain`]: the plain mode and its sink.
 //! - [`disk`]: how long the disk under the store takes to make an append durable.
+//! - [`writer_metrics`]: the store writer's counters from `/metrics` over a run.
 
 pub mod disk;
 pub mod drive;
@@ -24,3 +25,4 @@ pub mod partners;
 pub mod plain;
 pub mod procstat;
 pub mod traffic;
+pub mod writer_metrics;

@@ -127,6 +127,27 @@ def table(folder, quick):
                      f"(`fdatasync`, as a commit does) took p50 {fmt(sync['p50_ms'], 2)} / p99 {fmt(sync['p99_ms'], 2)} / "
                      f"max {fmt(sync['max_ms'], 1)} ms ({fmt(disk['appends'])} times): no durable intake is answered faster.")
         lines.append("")
+    writer_rows = []
+    for store in ["sqlite", "postgres"]:
+        for name, what in [
+            (f"full-{store}", "full path, closed loop"),
+            (f"intake-{store}", "intake alone, closed loop"),
+            (f"open-{store}", "1,000/s offered"),
+            (f"full-large-{store}", "full path, large store"),
+        ]:
+            w = (runs.get(name) or {}).get("store_writer")
+            if w:
+                writer_rows.append(
+                    f"| {store} | {what} | {fmt(w['busy'] * 100)}% | {fmt(w['commits_per_s'])} "
+                    f"| {fmt(w.get('writes_per_commit'), 1)} | {fmt(w.get('commit_ms'), 2)} | {fmt(w.get('batch_ms'), 2)} |")
+    if writer_rows:
+        lines.append("The store's single writer in each run (`wijkbrug_store_*` in `/metrics`, read at the start and the end; "
+                     "busy near 100% means writes queue for it):")
+        lines.append("")
+        lines.append("| store | run | writer busy | commits/s | writes a commit | commit ms (mean) | batch ms (mean, commit included) |")
+        lines.append("|---|---|---|---|---|---|---|")
+        lines.extend(writer_rows)
+        lines.append("")
 
     def thru(name):
         r = runs.get(name)
