@@ -54,8 +54,14 @@ async fn every_referral_is_counted_through_the_whole_loop() {
     assert_eq!(s.submission_to_notice.count, 12);
     // The store's writer, from /metrics: 12 intakes, their status changes and deliveries.
     let writer = s.store_writer.expect("the writer's counters were read");
-    assert!(writer.busy > 0.0 && writer.commits_per_s > 0.0, "{writer:?}");
-    assert!(writer.writes_per_commit.is_some_and(|w| w >= 1.0), "{writer:?}");
+    assert!(
+        writer.busy > 0.0 && writer.commits_per_s > 0.0,
+        "{writer:?}"
+    );
+    assert!(
+        writer.writes_per_commit.is_some_and(|w| w >= 1.0),
+        "{writer:?}"
+    );
     assert!(writer.commit_ms.is_some_and(|c| c > 0.0), "{writer:?}");
     assert!(writer.batch_ms >= writer.commit_ms, "{writer:?}");
     let dashboard = s.dashboard.unwrap();
