@@ -313,6 +313,12 @@ async fn a_clean_run_records_every_kind_of_event_and_the_chain_verifies() {
         .collect();
     assert_eq!(residents.len(), 2, "the fixture's resident and 999900018");
     assert_nothing_personal(&events);
+    // Each resident's processing log holds every event that carries them.
+    let (residents, checked) =
+        common::processing_logs::assert_every_event_of_a_resident_is_in_their_log(&*store, &events)
+            .await;
+    assert_eq!(residents, 2);
+    assert!(checked >= 10, "{checked}");
     store.close().await;
 }
 

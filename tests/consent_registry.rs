@@ -367,6 +367,12 @@ async fn revoking_cancels_a_queued_delivery_and_tells_the_sender() {
     // The audit chain holds the revocation and verifies.
     let events = audit_events(app).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
+    // Each resident's processing log holds every event that carries them.
+    common::processing_logs::assert_every_event_of_a_resident_is_in_their_log(
+        app.running.state.store.as_ref(),
+        &events,
+    )
+    .await;
     let revoked = events
         .iter()
         .find(|e| e.action == AuditAction::ConsentRevoked && e.referral.is_none())
@@ -458,6 +464,12 @@ async fn revoking_after_delivery_tells_the_receiver_in_its_own_format() {
     }
     let events = audit_events(app).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
+    // Each resident's processing log holds every event that carries them.
+    common::processing_logs::assert_every_event_of_a_resident_is_in_their_log(
+        app.running.state.store.as_ref(),
+        &events,
+    )
+    .await;
     assert!(events
         .iter()
         .any(|e| e.action == AuditAction::ConsentRevoked));
@@ -674,6 +686,12 @@ async fn a_referral_already_accepted_is_cancelled_and_both_partners_are_told() {
     }
     let events = audit_events(app).await;
     assert_eq!(verify(&events), Ok(events.len() as u64));
+    // Each resident's processing log holds every event that carries them.
+    common::processing_logs::assert_every_event_of_a_resident_is_in_their_log(
+        app.running.state.store.as_ref(),
+        &events,
+    )
+    .await;
     let summary = events
         .iter()
         .find(|e| e.action == AuditAction::ConsentRevoked && e.referral.is_none())

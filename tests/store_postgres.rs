@@ -235,6 +235,18 @@ async fn concurrent_writers_on_two_instances_keep_one_chain_that_verifies() {
     assert_eq!(verify(&events), Ok(80 * 5));
     // Both instances read the same chain.
     assert_eq!(all_events(b.as_ref()).await, events);
+    // The resident's processing log (through the narrowed per-resident index, 1006) holds
+    // every event that carries them.
+    let (residents, checked) =
+        common::processing_logs::assert_every_event_of_a_resident_is_in_their_log(
+            a.as_ref(),
+            &events,
+        )
+        .await;
+    assert!(
+        residents >= 1 && checked >= 80 * 3,
+        "{residents} / {checked}"
+    );
     // Each instance's writer counted its own writes: 40 intakes, reads and status changes.
     for store in [&a, &b] {
         let writer = store.writer_activity();

@@ -12,6 +12,7 @@ pub mod ops_pages;
 pub mod overview;
 pub mod partner_server;
 pub mod pki;
+pub mod processing_logs;
 pub mod store_fixtures;
 
 use std::collections::HashMap;
