@@ -315,7 +315,7 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
     );
     scrape.register_with_unit(
         "store_commit",
-        "Of that, time spent committing (SQLite: WAL written and synced; PostgreSQL: the server's WAL flush)",
+        "Of the store writer's busy time, the time spent committing (SQLite: WAL written and synced; PostgreSQL: the server's WAL flush)",
         Unit::Seconds,
         committing,
     );

@@ -17,6 +17,15 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
 
+# The gateway's runs on each store: (name before "-<store>", what it measures, short form).
+GATEWAY_RUNS = [
+    ("full", "full path, iWmo, status loop, closed loop", "full path, closed loop"),
+    ("intake", "intake alone (202 after the commit), closed loop", "intake alone, closed loop"),
+    ("open", "all formats, 1,000/s offered (open loop), status loop", "1,000/s offered"),
+    ("full-large", "full path, iWmo, status loop, large store", "full path, large store"),
+]
+
+
 def load(folder, name):
     path = os.path.join(folder, name + ".json")
     if not os.path.exists(path):
@@ -107,12 +116,8 @@ def table(folder, quick):
     lines.append("| system | what | referrals in store | referrals/s | intake (round trip) p50 / p99 / max ms | submission to delivery p50 / p99 / max ms | errors | peak RSS MiB | CPU cores | load before / after |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for store in ["sqlite", "postgres"]:
-        for name, what in [
-            (f"full-{store}", "full path, iWmo, status loop, closed loop"),
-            (f"intake-{store}", "intake alone (202 after the commit), closed loop"),
-            (f"open-{store}", "all formats, 1,000/s offered (open loop), status loop"),
-            (f"full-large-{store}", "full path, iWmo, status loop, large store"),
-        ]:
+        for run, what, _ in GATEWAY_RUNS:
+            name = f"{run}-{store}"
             if runs[name]:
                 lines.append(gateway_row(runs[name], what))
     if runs["node-red"]:
@@ -129,13 +134,8 @@ def table(folder, quick):
         lines.append("")
     writer_rows = []
     for store in ["sqlite", "postgres"]:
-        for name, what in [
-            (f"full-{store}", "full path, closed loop"),
-            (f"intake-{store}", "intake alone, closed loop"),
-            (f"open-{store}", "1,000/s offered"),
-            (f"full-large-{store}", "full path, large store"),
-        ]:
-            w = (runs.get(name) or {}).get("store_writer")
+        for run, _, what in GATEWAY_RUNS:
+            w = (runs.get(f"{run}-{store}") or {}).get("store_writer")
             if w:
                 writer_rows.append(
                     f"| {store} | {what} | {fmt(w['busy'] * 100)}% | {fmt(w['commits_per_s'])} "
