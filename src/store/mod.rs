@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
 mod writer_activity;
+mod writer_scheduling;
 
 pub use writer_activity::WriterActivity;
 pub(crate) use writer_activity::WriterCounters;

@@ -111,7 +111,8 @@ impl Writer {
     /// A batch is a conversation with the database, one statement after another, and every
     /// answer has to be picked up before the next statement goes out. On the gateway's shared
     /// runtime the writer waited in line behind request handling for each of them, and the
-    /// database sat idle in its transaction meanwhile; on its own thread it is woken at once.
+    /// database sat idle in its transaction meanwhile; on its own thread, scheduled for prompt
+    /// wake-ups ([`crate::store::writer_scheduling`]), it is woken at once.
     pub fn spawn(self) -> Result<(), StoreError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -121,7 +122,10 @@ impl Writer {
             })?;
         std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || runtime.block_on(self.run()))
+            .spawn(move || {
+                crate::store::writer_scheduling::prefer_prompt_wakeups();
+                runtime.block_on(self.run());
+            })
             .map(drop)
             .map_err(|e| StoreError::Unavailable(format!("cannot start the store's writer: {e}")))
     }

@@ -159,12 +159,16 @@ pub(crate) fn connect(
 }
 
 impl Writer {
-    /// Starts the writer on a thread of its own; it runs until [`Job::Close`] or until every
+    /// Starts the writer on a thread of its own, scheduled for prompt wake-ups
+    /// ([`crate::store::writer_scheduling`]); it runs until [`Job::Close`] or until every
     /// sender is dropped.
     pub fn spawn(self) -> Result<(), StoreError> {
         std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || self.run())
+            .spawn(move || {
+                crate::store::writer_scheduling::prefer_prompt_wakeups();
+                self.run();
+            })
             .map(drop)
             .map_err(|e| StoreError::Unavailable(format!("cannot start the store's writer: {e}")))
     }
