@@ -10,9 +10,10 @@
 //! Linux's scheduler (EEVDF, since 6.6) lets a thread ask for a shorter time slice (since
 //! 6.12; no privilege needed): it gets the same share of the processor as before, but an
 //! earlier deadline, so when it wakes it is put on a core sooner instead of waiting for the
-//! running thread's whole slice. The writer asks for the shortest slice there is. Its work
-//! between wake-ups is short (a batch's statements, a commit), so it seldom uses up even
-//! that. On other systems, or kernels that ignore the request, nothing changes.
+//! running thread's whole slice. The writer asks for the shortest slice there is; the price
+//! is that it is also preempted sooner when it runs longer than that (a large batch), which
+//! the measurements in BENCHMARKS.md include. On other systems, or kernels that ignore the
+//! request, nothing changes.
 
 /// The slice the writer asks for: the least Linux accepts (`SCHED_SLICE_MIN`, 0.1 ms).
 pub(crate) const WRITER_SLICE_NANOS: u64 = 100_000;
