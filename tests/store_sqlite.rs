@@ -569,6 +569,98 @@ async fn an_illegal_transition_is_refused_and_changes_nothing() {
     );
 }
 
+/// A delivery's outcome and the receiver's answers that share one commit are each judged
+/// against the history as the jobs before them in the batch left it (the PostgreSQL writer
+/// reads a batch's histories together at its start: a stale one would refuse the answer, or
+/// let a refused one through).
+#[tokio::test]
+async fn changes_to_one_referral_queued_together_are_judged_in_order_in_one_commit() {
+    let db = TestDb::new().await;
+    let new = routed("T-BATCH");
+    let id = new.referral.id;
+    let row = {
+        let store = open(&db).await;
+        store.intake(intake(None, vec![new.clone()])).await.unwrap();
+        let leases = store
+            .claim_due(
+                "worker-1",
+                &[partner(RECEIVER)],
+                Utc::now(),
+                Duration::from_secs(60),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(leases.len(), 1);
+        store.close().await;
+        leases[0].row
+    };
+    let store = open_batching(&db, 4).await;
+    let before = store.writer_activity();
+    let receiver = || Actor::Partner(partner(RECEIVER));
+    let accepted = step(ReferralStatus::Accepted, at(3, 0), receiver());
+    let notify = OutboxItem {
+        referral: id,
+        recipient: partner(SENDER),
+        kind: OutboxKind::Status { transition: 0 },
+    };
+    let declined = step(ReferralStatus::Declined, at(4, 0), receiver());
+    let started = step(ReferralStatus::InProgress, at(5, 0), receiver());
+
+    // `join!` polls each in turn, so the writer receives them in this order.
+    let (delivered, accept, decline, start) = tokio::join!(
+        store.complete(row, "worker-1", at(2, 500)),
+        store.apply_transition(id, accepted.clone(), vec![notify.clone()]),
+        store.apply_transition(id, declined, vec![]),
+        store.apply_transition(id, started.clone(), vec![]),
+    );
+
+    let after = store.writer_activity();
+    assert_eq!(
+        (after.commits - before.commits, after.writes - before.writes),
+        (1, 4),
+        "the four shared one commit"
+    );
+    assert!(
+        delivered.unwrap(),
+        "the lease holder's delivery is recorded"
+    );
+    let mut expected = new.referral.history.clone();
+    expected
+        .apply(step(ReferralStatus::Delivered, at(2, 500), Actor::Gateway))
+        .unwrap();
+    expected.apply(accepted).unwrap();
+    assert_eq!(
+        accept.unwrap(),
+        TransitionOutcome::Applied(expected.clone()),
+        "accepted is judged after the delivery"
+    );
+    assert_eq!(
+        decline.unwrap(),
+        TransitionOutcome::Refused(TransitionError {
+            from: ReferralStatus::Accepted,
+            to: ReferralStatus::Declined
+        }),
+        "declined is judged after accepted"
+    );
+    expected.apply(started).unwrap();
+    assert_eq!(start.unwrap(), TransitionOutcome::Applied(expected.clone()));
+    assert_eq!(
+        store.referral(id).await.unwrap().unwrap().referral.history,
+        expected
+    );
+    assert_eq!(
+        store.outbox_for(id).await.unwrap(),
+        [
+            new.outbox[0].clone(),
+            OutboxItem {
+                kind: OutboxKind::Status { transition: 3 },
+                ..notify
+            }
+        ]
+    );
+}
+
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
     let db = TestDb::new().await;

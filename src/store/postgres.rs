@@ -26,6 +26,7 @@ mod bench_seed;
 mod codec;
 mod dashboard;
 mod delivery;
+mod histories;
 mod instances;
 mod operations;
 mod processing_log;

@@ -29,6 +29,7 @@ use wijkbrug_adapters::model::{
 
 use super::audit::Chain;
 use super::codec::{self, corrupt, unavailable};
+use super::histories::Histories;
 use super::writer::{transition_in, TransitionJob};
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{Lease, OutboxItem, StoreError, TransitionOutcome};
@@ -82,6 +83,21 @@ pub(crate) enum DeliveryJob {
     },
 }
 
+impl DeliveryJob {
+    /// The `outbox` row a worker's or the mailbox's job finishes (delivered, dead, cancelled),
+    /// which moves the referral on when it is the referral's delivery; `None` for a retry
+    /// later (no status change) and for an operator's action on a dead letter.
+    pub(crate) fn finishing_row(&self) -> Option<i64> {
+        match self {
+            Self::Complete { row, .. }
+            | Self::Ack { row, .. }
+            | Self::DeadLetter { row, .. }
+            | Self::Cancel { row, .. } => Some(*row),
+            Self::RetryLater { .. } | Self::RetryDead { .. } | Self::Discard { .. } => None,
+        }
+    }
+}
+
 /// What a delivery job answers: whether it changed the row.
 pub(crate) struct DeliveryAnswer(pub bool);
 
@@ -89,17 +105,28 @@ pub(crate) struct DeliveryAnswer(pub bool);
 pub(crate) async fn run(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     job: &DeliveryJob,
 ) -> Result<DeliveryAnswer, StoreError> {
     Ok(DeliveryAnswer(match job {
         DeliveryJob::Complete { row, worker, now } => {
-            deliver(conn, chain, *row, Holder::Worker(worker), *now).await?
+            deliver(conn, chain, histories, *row, Holder::Worker(worker), *now).await?
         }
         DeliveryJob::Ack {
             recipient,
             row,
             now,
-        } => deliver(conn, chain, *row, Holder::Mailbox(recipient), *now).await?,
+        } => {
+            deliver(
+                conn,
+                chain,
+                histories,
+                *row,
+                Holder::Mailbox(recipient),
+                *now,
+            )
+            .await?
+        }
         DeliveryJob::RetryLater {
             row,
             worker,
@@ -112,18 +139,36 @@ pub(crate) async fn run(
             error,
             now,
             notify,
-        } => dead_letter(conn, chain, *row, worker, error, *now, notify).await?,
+        } => dead_letter(conn, chain, histories, *row, worker, error, *now, notify).await?,
         DeliveryJob::Cancel {
             row,
             worker,
             transition,
             notify,
-        } => cancel(conn, chain, *row, worker, transition, notify).await?,
+        } => cancel(conn, chain, histories, *row, worker, transition, notify).await?,
         DeliveryJob::RetryDead { row, operator, now } => {
-            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Retry).await?
+            act_on_dead_letter(
+                conn,
+                chain,
+                histories,
+                *row,
+                operator,
+                *now,
+                DeadLetterAction::Retry,
+            )
+            .await?
         }
         DeliveryJob::Discard { row, operator, now } => {
-            act_on_dead_letter(conn, chain, *row, operator, *now, DeadLetterAction::Discard).await?
+            act_on_dead_letter(
+                conn,
+                chain,
+                histories,
+                *row,
+                operator,
+                *now,
+                DeadLetterAction::Discard,
+            )
+            .await?
         }
     }))
 }
@@ -343,6 +388,7 @@ async fn retry_later(
 async fn follow(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     referral: ReferralId,
     transition: Transition,
     notify: Vec<OutboxItem>,
@@ -353,7 +399,7 @@ async fn follow(
         transition,
         notify,
     };
-    match transition_in(conn, chain, &job, queued_at).await? {
+    match transition_in(conn, chain, histories, &job, queued_at).await? {
         TransitionOutcome::Applied(_) => Ok(true),
         TransitionOutcome::Refused(_) => Ok(false),
         TransitionOutcome::NotFound => Err(corrupt(format_args!(
@@ -376,6 +422,7 @@ fn transition(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
 async fn deliver(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     row: i64,
     holder: Holder<'_>,
     now: DateTime<Utc>,
@@ -406,7 +453,7 @@ async fn deliver(
     chain.append(event);
     if info.is_referral {
         let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
-        follow(conn, chain, info.referral, delivered, Vec::new()).await?;
+        follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
     }
     Ok(true)
 }
@@ -422,9 +469,14 @@ fn reason(error: &str) -> Option<ReasonText> {
     ReasonText::parse(&text).ok()
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the transaction's three parts, the lease (row, worker), the failure (error, at) and who is told"
+)]
 async fn dead_letter(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     row: i64,
     worker: &str,
     error: &str,
@@ -449,7 +501,15 @@ async fn dead_letter(
         let mut undeliverable = transition(ReferralStatus::Undeliverable, now, Actor::Gateway);
         undeliverable.reason = reason(error);
         undeliverable.reason_code = Some(UNDELIVERABLE_CODE.to_owned());
-        follow(conn, chain, info.referral, undeliverable, notify.to_vec()).await?;
+        follow(
+            conn,
+            chain,
+            histories,
+            info.referral,
+            undeliverable,
+            notify.to_vec(),
+        )
+        .await?;
     }
     Ok(true)
 }
@@ -457,6 +517,7 @@ async fn dead_letter(
 async fn cancel(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     row: i64,
     worker: &str,
     transition: &Transition,
@@ -482,6 +543,7 @@ async fn cancel(
     follow(
         conn,
         chain,
+        histories,
         info.referral,
         transition.clone(),
         notify.to_vec(),
@@ -535,6 +597,7 @@ impl DeadLetterAction {
 async fn act_on_dead_letter(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     row: i64,
     operator: &str,
     now: DateTime<Utc>,
@@ -579,7 +642,7 @@ async fn act_on_dead_letter(
             now,
             Actor::Operator(operator.to_owned()),
         );
-        follow(conn, chain, info.referral, next, Vec::new()).await?;
+        follow(conn, chain, histories, info.referral, next, Vec::new()).await?;
     }
     Ok(true)
 }

@@ -11,6 +11,7 @@ use wijkbrug_adapters::model::{
 
 use super::audit::Chain;
 use super::codec::{self, corrupt, unavailable};
+use super::histories::Histories;
 use super::writer::{transition_in, TransitionJob};
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
@@ -24,18 +25,14 @@ pub(crate) struct RevokeJob {
     pub at: DateTime<Utc>,
 }
 
-/// Appends the transition to `to` (reason code consent-revoked) with `notify` if legal;
-/// whether it was.
-async fn revoked_to(
-    conn: &mut PgConnection,
-    chain: &mut Chain<'_>,
+/// The change to `to` that a revocation makes (reason code consent-revoked), with `notify`.
+fn revocation(
     referral: ReferralId,
     at: DateTime<Utc>,
     to: ReferralStatus,
     notify: Vec<OutboxItem>,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let job = TransitionJob {
+) -> TransitionJob {
+    TransitionJob {
         id: referral,
         transition: Transition {
             to,
@@ -45,12 +42,23 @@ async fn revoked_to(
             reason_code: Some(CONSENT_REVOKED_CODE.to_owned()),
         },
         notify,
-    };
-    match transition_in(conn, chain, &job, now).await? {
+    }
+}
+
+/// Appends `job`'s transition if it is legal; whether it was.
+async fn applied(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    histories: &mut Histories,
+    job: &TransitionJob,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    match transition_in(conn, chain, histories, job, now).await? {
         TransitionOutcome::Applied(_) => Ok(true),
         TransitionOutcome::Refused(_) => Ok(false),
         TransitionOutcome::NotFound => Err(corrupt(format_args!(
-            "an outbox row names referral {referral}, which has no history"
+            "an outbox row names referral {}, which has no history",
+            job.id
         ))),
     }
 }
@@ -58,6 +66,7 @@ async fn revoked_to(
 pub(crate) async fn revoke_in(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     job: &RevokeJob,
     now: DateTime<Utc>,
 ) -> Result<Option<RevokeOutcome>, StoreError> {
@@ -138,7 +147,8 @@ pub(crate) async fn revoke_in(
         };
         let told = !notify.is_empty();
         let missing = ReferralStatus::ConsentMissing;
-        if revoked_to(conn, chain, referral, job.at, missing, notify, now).await? && told {
+        let change = revocation(referral, job.at, missing, notify);
+        if applied(conn, chain, histories, &change, now).await? && told {
             notified += 1;
         }
     }
@@ -176,7 +186,8 @@ pub(crate) async fn revoke_in(
             }
             (ReferralStatus::Cancelled, notify)
         };
-        if revoked_to(conn, chain, referral, job.at, to, notify, now).await? {
+        let change = revocation(referral, job.at, to, notify);
+        if applied(conn, chain, histories, &change, now).await? {
             notified += 1;
             continue;
         }

@@ -7,7 +7,7 @@
 
 use sqlx::{Connection, PgConnection};
 
-use super::{analytics, dashboard, operations, processing_log, retention, MIGRATOR};
+use super::{analytics, dashboard, histories, operations, processing_log, retention, MIGRATOR};
 
 fn server() -> String {
     std::env::var("WIJKBRUG_TEST_PG")
@@ -135,6 +135,19 @@ async fn each_query_can_read_its_partial_index() {
             "{what} should not scan a table:\n{plan}"
         );
     }
+    // The writer's history preload reads each named outbox row by key, and each named history
+    // through an index on the referral (either of status_transitions' two that start with it).
+    let preload = plan(&mut conn, histories::preload_sql(), 2).await;
+    assert!(
+        preload.contains(" outbox_pkey")
+            && preload.contains("on status_transitions")
+            && preload.contains("Index Cond: (referral_id = "),
+        "the history preload should read by key:\n{preload}"
+    );
+    assert!(
+        !preload.contains("Seq Scan"),
+        "the history preload should not scan a table:\n{preload}"
+    );
     // /metrics reads the kept counts, not the referrals.
     let metrics = plan(&mut conn, operations::REFERRAL_COUNTS, 0).await;
     assert!(

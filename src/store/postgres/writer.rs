@@ -29,6 +29,7 @@ use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Tr
 use super::audit::Chain;
 use super::codec::{self, corrupt, unavailable};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
+use super::histories::Histories;
 use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use crate::audit::{AuditAction, AuditDraft, PseudonymKey};
@@ -281,6 +282,8 @@ async fn execute_in(
         .await
         .map_err(|e| Failure::Begin(unavailable(e)))?;
     let mut chain = Chain::lock(&mut tx, key).await?;
+    let (referrals, rows) = named_histories(jobs);
+    let mut histories = Histories::preload(&mut tx, &referrals, &rows).await?;
     let now = crate::store::now();
     let mut answers = Vec::with_capacity(jobs.len());
     let mut intakes = 0;
@@ -290,9 +293,9 @@ async fn execute_in(
                 intakes += 1;
                 Answer::Intake(intake_in(&mut tx, &mut chain, intake, now).await?)
             }
-            Job::Transition(t, _) => {
-                Answer::Transition(transition_in(&mut tx, &mut chain, t, now).await?)
-            }
+            Job::Transition(t, _) => Answer::Transition(
+                transition_in(&mut tx, &mut chain, &mut histories, t, now).await?,
+            ),
             Job::Consents(batch, _) => {
                 for (id, consent) in &batch.consents {
                     consent_in(
@@ -319,9 +322,17 @@ async fn execute_in(
                 chain.append((**draft).clone());
                 Answer::Done
             }
-            Job::Delivery(d, _) => Answer::Delivery(delivery::run(&mut tx, &mut chain, d).await?),
-            Job::Revoke(r, _) => Answer::Revoke(revoke_in(&mut tx, &mut chain, r, now).await?),
-            Job::Erase(e, _) => Answer::Erase(erase_in(&mut tx, &mut chain, e).await?),
+            Job::Delivery(d, _) => {
+                Answer::Delivery(delivery::run(&mut tx, &mut chain, &mut histories, d).await?)
+            }
+            Job::Revoke(r, _) => {
+                Answer::Revoke(revoke_in(&mut tx, &mut chain, &mut histories, r, now).await?)
+            }
+            Job::Erase(e, _) => {
+                // Erasure rewrites the histories' reasons behind `histories`' back.
+                histories.forget();
+                Answer::Erase(erase_in(&mut tx, &mut chain, e).await?)
+            }
             Job::Close(_) => return Err(corrupt("a close job inside a batch").into()),
         };
         answers.push(answer);
@@ -333,6 +344,23 @@ async fn execute_in(
     stats.writer.committed(jobs.len(), committing.elapsed());
     stats.intakes.fetch_add(intakes, Ordering::Relaxed);
     Ok(answers)
+}
+
+/// The referrals whose histories `jobs` will judge status changes against, as far as the jobs
+/// name them: the referrals of status changes, and the `outbox` rows whose delivery, when it
+/// finishes, moves its referral on (a finished status notice moves nothing; the preload reads
+/// only referral deliveries). Read together by [`Histories::preload`].
+fn named_histories(jobs: &[Job]) -> (Vec<Uuid>, Vec<i64>) {
+    let mut referrals = Vec::new();
+    let mut rows = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Transition(t, _) => referrals.push(t.id.as_uuid()),
+            Job::Delivery(d, _) => rows.extend(d.finishing_row()),
+            _ => {}
+        }
+    }
+    (referrals, rows)
 }
 
 pub(crate) fn closed() -> StoreError {
@@ -660,16 +688,22 @@ pub(crate) async fn load_history(
     codec::history_from_arrays(arrays, id)
 }
 
+/// Appends `job`'s transition to its referral's history if it is legal now (judged against
+/// the history as this transaction has it: from `histories`, or read), with the outbox rows
+/// it queues and its audit event.
 pub(super) async fn transition_in(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
+    histories: &mut Histories,
     job: &TransitionJob,
     now: DateTime<Utc>,
 ) -> Result<TransitionOutcome, StoreError> {
-    let Some(mut history) = load_history(conn, job.id).await? else {
+    let Some(mut history) = histories.take(conn, job.id).await? else {
         return Ok(TransitionOutcome::NotFound);
     };
     if let Err(refused) = history.apply(job.transition.clone()) {
+        // `apply` changes nothing when it refuses.
+        histories.keep(job.id, history);
         return Ok(TransitionOutcome::Refused(refused));
     }
     let seq = history.transitions().len() - 1;
@@ -719,6 +753,8 @@ pub(super) async fn transition_in(
         .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
+    // Not kept in `histories`: a later job of the batch about this referral reads the history
+    // as stored (times as the server keeps them, to the microsecond).
     Ok(TransitionOutcome::Applied(history))
 }
 
