@@ -182,13 +182,16 @@ async fn an_accepted_referral_is_delivered_to_the_receiver_in_its_format_with_an
         status_of(&app, id).await == ReferralStatus::Delivered
     })
     .await;
-    assert_eq!(
+    // The worker counts the delivery once the store has answered, a moment after the commit
+    // that the status above is read from.
+    eventually("the worker counted the delivery", || async {
         app.running
             .delivery_stats()
             .partner("wijkteam-centrum")
-            .delivered,
-        1
-    );
+            .delivered
+            == 1
+    })
+    .await;
     app.stop().await;
 }
 
@@ -271,13 +274,15 @@ async fn a_400_goes_to_the_dead_letters_and_the_referral_becomes_undeliverable()
     assert!(outbox
         .iter()
         .any(|o| o.recipient.as_str() == "woonstad-noord"));
-    assert_eq!(
+    // Counted once the store has answered, a moment after the commit read above.
+    eventually("the worker counted the dead letter", || async {
         app.running
             .delivery_stats()
             .partner("wijkteam-centrum")
-            .dead,
-        1
-    );
+            .dead
+            == 1
+    })
+    .await;
     app.stop().await;
 }
 
