@@ -350,6 +350,10 @@ async fn execute_in(
 /// name them: the referrals of status changes, and the `outbox` rows whose delivery, when it
 /// finishes, moves its referral on (a finished status notice moves nothing; the preload reads
 /// only referral deliveries). Read together by [`Histories::preload`].
+///
+/// Nothing is named when the read could not save a round trip: a batch whose only such job
+/// finishes one delivery reads that referral's history when it moves it on, and reads nothing
+/// when the row is a status notice (as most batches of one are at low load).
 fn named_histories(jobs: &[Job]) -> (Vec<Uuid>, Vec<i64>) {
     let mut referrals = Vec::new();
     let mut rows = Vec::new();
@@ -359,6 +363,9 @@ fn named_histories(jobs: &[Job]) -> (Vec<Uuid>, Vec<i64>) {
             Job::Delivery(d, _) => rows.extend(d.finishing_row()),
             _ => {}
         }
+    }
+    if referrals.is_empty() && rows.len() < 2 {
+        rows.clear();
     }
     (referrals, rows)
 }
@@ -804,4 +811,63 @@ async fn consent_in(
     }
     chain.append(recorded);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wijkbrug_adapters::model::{Actor, ReferralStatus};
+
+    fn complete(row: i64) -> Job {
+        let job = DeliveryJob::Complete {
+            row,
+            worker: "w".to_owned(),
+            now: crate::store::now(),
+        };
+        Job::Delivery(Box::new(job), oneshot::channel().0)
+    }
+
+    fn accepted(id: ReferralId) -> Job {
+        let job = TransitionJob {
+            id,
+            transition: Transition {
+                to: ReferralStatus::Accepted,
+                at: crate::store::now(),
+                by: Actor::Gateway,
+                reason: None,
+                reason_code: None,
+            },
+            notify: Vec::new(),
+        };
+        Job::Transition(Box::new(job), oneshot::channel().0)
+    }
+
+    #[test]
+    fn a_batch_names_its_histories_only_when_reading_them_together_can_save_a_round_trip() {
+        let id = ReferralId::from_parts(1_790_000_000_000, [7; 10]);
+        // One finished delivery: read (or not) when it is known what the row is.
+        assert_eq!(named_histories(&[complete(7)]), (vec![], vec![]));
+        // Two: one read for both.
+        assert_eq!(
+            named_histories(&[complete(7), complete(9)]),
+            (vec![], vec![7, 9])
+        );
+        // A status change reads its history anyway: the delivery's comes with it.
+        assert_eq!(
+            named_histories(&[accepted(id), complete(7)]),
+            (vec![id.as_uuid()], vec![7])
+        );
+        // A retry later moves no referral on.
+        let retry = DeliveryJob::RetryLater {
+            row: 3,
+            worker: "w".to_owned(),
+            next_attempt_at: crate::store::now(),
+            error: "HTTP 503".to_owned(),
+        };
+        let retry = Job::Delivery(Box::new(retry), oneshot::channel().0);
+        assert_eq!(
+            named_histories(&[retry, complete(7), complete(9)]),
+            (vec![], vec![7, 9])
+        );
+    }
 }
