@@ -48,17 +48,17 @@ mod imp {
         sched_period: u64,
     }
 
-    /// `SCHED_OTHER` with `slice` as the calling thread's time slice.
-    pub(super) fn set_slice(slice: u64) -> Result<(), String> {
-        let mut current = SchedAttr::default();
+    /// Thread `tid`'s (0: the calling thread's) scheduling attributes.
+    fn attributes(tid: i32) -> Result<SchedAttr, String> {
+        let mut attr = SchedAttr::default();
         let size = u32::try_from(std::mem::size_of::<SchedAttr>()).unwrap_or(u32::MAX);
-        // SAFETY: `current` is a valid, writable `sched_attr` of `size` bytes; pid 0 is the
-        // calling thread.
+        // SAFETY: `attr` is a valid, writable `sched_attr` of `size` bytes; `tid` is a thread
+        // of this process (0: the calling thread).
         let read = unsafe {
             libc::syscall(
                 libc::SYS_sched_getattr,
-                0,
-                std::ptr::from_mut(&mut current),
+                tid,
+                std::ptr::from_mut(&mut attr),
                 size,
                 0,
             )
@@ -69,12 +69,18 @@ mod imp {
                 std::io::Error::last_os_error()
             ));
         }
+        Ok(attr)
+    }
+
+    /// `SCHED_OTHER` with `slice` as the calling thread's time slice.
+    pub(super) fn set_slice(slice: u64) -> Result<(), String> {
+        let current = attributes(0)?;
         if current.sched_policy != libc::SCHED_OTHER as u32 {
             // A real-time or batch policy was chosen for the process: leave it as it is.
             return Err(format!("scheduling policy {}", current.sched_policy));
         }
         let wanted = SchedAttr {
-            size,
+            size: u32::try_from(std::mem::size_of::<SchedAttr>()).unwrap_or(u32::MAX),
             sched_policy: current.sched_policy,
             sched_nice: current.sched_nice,
             sched_runtime: slice,
@@ -97,19 +103,7 @@ mod imp {
     /// reports it (0 where it has none).
     #[cfg(test)]
     pub(super) fn slice_of(tid: i32) -> Option<u64> {
-        let mut attr = SchedAttr::default();
-        let size = u32::try_from(std::mem::size_of::<SchedAttr>()).ok()?;
-        // SAFETY: as in `set_slice`, for thread `tid` of this process.
-        let read = unsafe {
-            libc::syscall(
-                libc::SYS_sched_getattr,
-                tid,
-                std::ptr::from_mut(&mut attr),
-                size,
-                0,
-            )
-        };
-        (read == 0).then_some(attr.sched_runtime)
+        attributes(tid).ok().map(|attr| attr.sched_runtime)
     }
 }
 
