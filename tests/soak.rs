@@ -88,42 +88,81 @@ impl Drop for SmallFs {
     }
 }
 
-/// Fills the filesystem of `file` to within [`LEFT_FREE`] bytes; returns the bytes written.
+/// Fills the filesystem of `file` to within [`LEFT_FREE`] bytes, appending to `file` (so a
+/// second call tops up what was freed since); returns the file's length.
 fn fill(file: &Path) -> u64 {
-    let mut f = std::fs::File::create(file).unwrap();
-    let mut written = 0u64;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .unwrap();
     for chunk in [1 << 20, 4096] {
         let buf = vec![0x5au8; chunk];
-        while f.write_all(&buf).is_ok() {
-            written += chunk as u64;
-        }
+        while f.write_all(&buf).is_ok() {}
     }
     let _ = f.sync_all();
+    let written = f.metadata().unwrap().len();
     let keep = written.saturating_sub(LEFT_FREE);
     f.set_len(keep).unwrap();
     keep
 }
 
+/// The length of the store's WAL (0 when there is none).
+fn wal_len(data: &Path) -> u64 {
+    std::fs::metadata(data.join("wijkbrug.db-wal")).map_or(0, |m| m.len())
+}
+
 /// Checkpoints the store's WAL and truncates it to nothing (as SQLite does when the last
-/// connection closes). A WAL keeps its size once grown and is written over from the start after
-/// each checkpoint, so commits go on without taking new space until its high-water mark is used
-/// up: without this, a full disk shows only minutes later. Retries while a reader holds an old
-/// snapshot.
-async fn truncate_wal(data: &Path) {
+/// connection closes); false when a reader held an old snapshot throughout. A WAL keeps its
+/// size once grown and is written over from the start after each checkpoint, so commits go on
+/// without taking new space until its high-water mark is used up.
+async fn truncate_wal(data: &Path) -> bool {
     let db = SqlitePool::connect(&format!("sqlite://{}", data.join("wijkbrug.db").display()))
         .await
         .unwrap();
+    let mut done = false;
     for _ in 0..50 {
         let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&db)
             .await
             .unwrap();
         if busy == 0 {
+            done = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     db.close().await;
+    done
+}
+
+/// Fills the store's filesystem so that its next commits find no room: fills it, then
+/// truncates the WAL and tops up the space the WAL held, until the WAL is empty once the
+/// filesystem is full. A WAL that kept even a few commits' worth of pages would take the
+/// gateway's writes (checkpoints start it again from the beginning every few dozen ms) and the
+/// full disk would not show. Returns the filler's length.
+async fn fill_the_disk(data: &Path, filler: &Path) -> u64 {
+    let top_up = |filler: PathBuf| async move {
+        tokio::task::spawn_blocking(move || fill(&filler))
+            .await
+            .unwrap()
+    };
+    let mut filled = top_up(filler.to_owned()).await;
+    let mut wal = wal_len(data);
+    for round in 0..100 {
+        if wal == 0 {
+            println!("soak: the disk was full with an empty WAL after {round} truncations");
+            return filled;
+        }
+        if truncate_wal(data).await {
+            filled = top_up(filler.to_owned()).await;
+        }
+        wal = wal_len(data);
+    }
+    panic!(
+        "the store's WAL ({wal} bytes) grew again after each truncation before the filesystem \
+         was full: the full disk cannot be made"
+    );
 }
 
 /// What became of one referral the client sent.
@@ -394,13 +433,7 @@ async fn a_stream_survives_a_flapping_partner_two_kills_and_a_full_disk() {
     *client.base.lock().unwrap() = gateway.base.clone();
 
     tokio::time::sleep_until(at(DISK_FULL.0)).await;
-    truncate_wal(&data).await;
-    let filled = {
-        let filler = filler.clone();
-        tokio::task::spawn_blocking(move || fill(&filler))
-            .await
-            .unwrap()
-    };
+    let filled = fill_the_disk(&data, &filler).await;
     client.disk_full.store(true, Ordering::SeqCst);
     tokio::time::sleep_until(at(DISK_FULL.1)).await;
     std::fs::remove_file(&filler).unwrap();
