@@ -137,6 +137,11 @@ struct ReferralLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LaneLabel {
+    lane: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CircuitLabels {
     partner: String,
     state: &'static str,
@@ -318,6 +323,20 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
         "Of the store writer's busy time, the time spent committing (SQLite: WAL written and synced; PostgreSQL: the server's WAL flush)",
         Unit::Seconds,
         committing,
+    );
+
+    // The writes waiting for the writer now, by lane (see store::writer_queue).
+    let queue = state.store.writer_queue();
+    let queued = Family::<LaneLabel, Gauge>::default();
+    for (lane, n) in [("first", queue.first), ("intake", queue.intakes)] {
+        queued
+            .get_or_create(&LaneLabel { lane })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    scrape.register(
+        "store_writer_queued",
+        "Writes waiting for the store writer now: lane first (deliveries, status changes, revocations, audit events, consents) is taken before lane intake (new referrals)",
+        queued,
     );
 
     // The partner requests being processed now, and the cap on them.

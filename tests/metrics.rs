@@ -516,6 +516,14 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
         committing > 0.0 && committing < busy,
         "{committing} s of {busy} s"
     );
+    // The writes waiting for the writer, by lane (their meaning is checked in store_sqlite.rs).
+    for lane in ["first", "intake"] {
+        let queued = value(&scraped, "wijkbrug_store_writer_queued", &[("lane", lane)]);
+        assert!(
+            queued >= 0.0 && queued.fract() == 0.0,
+            "{queued} queued in {lane}"
+        );
+    }
 
     // Every metric the alert rules use is exported by this gateway.
     let exported: BTreeSet<String> = samples.iter().map(|s| s.name.clone()).collect();

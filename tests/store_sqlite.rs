@@ -14,7 +14,7 @@ use uuid::Uuid;
 use wijkbrug::config::StoreSettings;
 use wijkbrug::store::{
     ConsentId, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind, SharedCopy, StoreCounts,
-    StoreError, StoredConsent, TransitionOutcome,
+    StoreError, StoredConsent, TransitionOutcome, WriterQueue,
 };
 use wijkbrug_adapters::case_json;
 use wijkbrug_adapters::model::{
@@ -131,6 +131,32 @@ fn settings(db: &TestDb, max_batch: usize, max_wait: Duration) -> StoreSettings 
         settings.url = "sqlite://db/wijkbrug.db".to_owned();
     }
     settings
+}
+
+/// A pool of its own to the database [`settings`] names, for looking behind the store's back.
+async fn raw(db: &TestDb) -> common::db::Raw {
+    if db.is_postgres() {
+        return db.raw().await;
+    }
+    let path = db.data_dir().join("db/wijkbrug.db");
+    common::db::Raw::Sqlite(
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap(),
+    )
+}
+
+/// Waits (20 s at most, then fails naming `what`) until the writes waiting for `store`'s
+/// writer are as `wanted`.
+async fn until_queued(store: &TestStore, wanted: impl Fn(WriterQueue) -> bool, what: &str) {
+    let waiting = tokio::time::timeout(Duration::from_secs(20), async {
+        while !wanted(store.writer_queue()) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    if waiting.await.is_err() {
+        panic!("{what}: queued {:?}", store.writer_queue());
+    }
 }
 
 /// A store that commits whatever is queued, without waiting for company.
@@ -476,6 +502,62 @@ async fn a_closed_store_answers_every_caller_with_an_error() {
     assert!(matches!(answer, Err(StoreError::Unavailable(_))));
 }
 
+/// Closing the store finishes the work on stored referrals still queued for the writer,
+/// even when the close is taken ahead of it (in a place of the batch kept for intakes).
+#[tokio::test]
+async fn a_close_finishes_the_status_changes_queued_before_it() {
+    let db = TestDb::new().await;
+    // Batches of two: the second place is kept for the intake lane, where the close travels.
+    let store = db.open_with(&settings(&db, 2, Duration::ZERO)).await;
+    let (one, two) = (routed("T-CLOSE-1"), routed("T-CLOSE-2"));
+    let ids = [one.referral.id, two.referral.id];
+    store.intake(intake(None, vec![one, two])).await.unwrap();
+    let delivered = || step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway);
+
+    let raw = raw(&db).await;
+    let hold = raw.hold_writer().await;
+    // `join!` polls each in turn, so a write is sent at the first poll of its future. The
+    // writer takes the intake alone and stops at the hold; then the two changes and the close
+    // are sent and queue behind it until the hold is released.
+    let (held, (first, second, (), ())) = tokio::join!(
+        store.intake(intake(None, vec![routed("T-CLOSE-3")])),
+        async {
+            until_queued(
+                &store,
+                |q| q == WriterQueue::default(),
+                "the writer takes the intake",
+            )
+            .await;
+            // Past the writer's gathering of the intake's batch.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::join!(
+                store.apply_transition(ids[0], delivered(), vec![]),
+                store.apply_transition(ids[1], delivered(), vec![]),
+                store.close(),
+                async {
+                    assert_eq!(
+                        store.writer_queue(),
+                        WriterQueue {
+                            first: 2,
+                            intakes: 1
+                        },
+                        "the changes and the close queued"
+                    );
+                    hold.release().await;
+                },
+            )
+        },
+    );
+    assert!(held.is_ok(), "{held:?}");
+    for (id, answer) in ids.iter().zip([first, second]) {
+        assert!(
+            matches!(answer, Ok(TransitionOutcome::Applied(_))),
+            "the change to {id} queued before the close is written: {answer:?}"
+        );
+    }
+    raw.close().await;
+}
+
 #[tokio::test]
 async fn a_legal_transition_is_applied_with_its_notify_row() {
     let db = TestDb::new().await;
@@ -661,6 +743,73 @@ async fn changes_to_one_referral_queued_together_are_judged_in_order_in_one_comm
     );
 }
 
+/// Under a backlog the writer takes work on referrals already stored before new intakes: a
+/// status change queued behind two intakes is written before them (so deliveries and the
+/// receivers' answers keep flowing while intake waits).
+#[tokio::test]
+async fn a_status_change_queued_behind_intakes_is_written_before_them() {
+    let db = TestDb::new().await;
+    let stored = routed("T-LANE-STORED");
+    let id = stored.referral.id;
+    // One job a batch: the writer takes exactly one, then the next.
+    let store = db.open_with(&settings(&db, 1, Duration::ZERO)).await;
+    store.intake(intake(None, vec![stored])).await.unwrap();
+    let (first, second, third) = (routed("T-LANE-1"), routed("T-LANE-2"), routed("T-LANE-3"));
+    let later = [second.referral.id, third.referral.id];
+    let delivered = step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway);
+
+    let raw = raw(&db).await;
+    let hold = raw.hold_writer().await;
+    // `join!` polls each in turn, so the jobs are sent in this order. The writer takes one
+    // (the first intake, or the change when it woke after all four were sent) and stops at
+    // the hold; the other three queue until it is released.
+    let (one, two, three, change, ()) = tokio::join!(
+        store.intake(intake(None, vec![first])),
+        store.intake(intake(None, vec![second])),
+        store.intake(intake(None, vec![third])),
+        store.apply_transition(id, delivered, vec![]),
+        async {
+            until_queued(
+                &store,
+                |q| q.first + q.intakes >= 3,
+                "three writes queue behind the held one",
+            )
+            .await;
+            hold.release().await;
+        },
+    );
+    for answer in [one, two, three] {
+        assert!(answer.is_ok(), "{answer:?}");
+    }
+    assert!(
+        matches!(change.unwrap(), TransitionOutcome::Applied(_)),
+        "the change applies"
+    );
+    assert_eq!(store.writer_queue(), WriterQueue::default());
+
+    let events = store.audit_events(0, 1_000).await.unwrap();
+    let change_seq = events
+        .iter()
+        .filter(|e| e.referral == Some(id))
+        .map(|e| e.seq)
+        .max()
+        .unwrap();
+    for referral in later {
+        let intake_seq = events
+            .iter()
+            .filter(|e| e.referral == Some(referral))
+            .map(|e| e.seq)
+            .min()
+            .unwrap();
+        assert!(
+            change_seq < intake_seq,
+            "the status change is event {change_seq}, after the intake queued ahead of it \
+             (event {intake_seq}): work on a stored referral goes first"
+        );
+    }
+    raw.close().await;
+}
+
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
     let db = TestDb::new().await;
@@ -801,16 +950,7 @@ async fn a_tampered_row_is_reported_corrupt_without_its_content() {
     store.close().await;
 
     // Someone edits the database behind the gateway's back.
-    let raw = if db.is_postgres() {
-        db.raw().await
-    } else {
-        let path = db.data_dir().join("db/wijkbrug.db");
-        common::db::Raw::Sqlite(
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap(),
-        )
-    };
+    let raw = raw(&db).await;
     raw.execute(
         "UPDATE referrals SET request = replace(request, '\"finances\"', '\"finanzen\"')",
         &[],

@@ -12,10 +12,12 @@ pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
 mod writer_activity;
+mod writer_queue;
 mod writer_scheduling;
 
 pub use writer_activity::WriterActivity;
 pub(crate) use writer_activity::WriterCounters;
+pub use writer_queue::WriterQueue;
 
 use std::sync::Arc;
 
@@ -497,6 +499,10 @@ pub trait Store: Send + Sync + 'static {
     /// What this instance's writer has done since it started (for `/metrics`): commits, the
     /// writes they carried, and its time working and committing. Read from memory.
     fn writer_activity(&self) -> WriterActivity;
+
+    /// The writes waiting for this instance's writer now, by lane (for `/metrics`). Read from
+    /// memory.
+    fn writer_queue(&self) -> WriterQueue;
 
     /// The outbox per recipient at `now`: pending rows, due rows and when the oldest due one
     /// was queued, and dead letters. Only recipients with a pending row or a dead letter.

@@ -48,7 +48,7 @@ use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 use wijkbrug_adapters::model::{
     Bsn, Consent, ExternalRef, PartnerId, Purpose, Referral, ReferralId, Transition,
@@ -57,6 +57,7 @@ use wijkbrug_adapters::model::{
 use self::codec::{corrupt, unavailable};
 use self::delivery::{DeliveryJob, Pick, MAILBOX};
 use self::writer::{Job, Stats, TransitionJob, Writer};
+use super::writer_queue::{self, JobSender};
 use super::{
     ConsentId, DeadLetter, InstanceInfo, InstanceSeen, Intake, IntakeOutcome, Lease, OutboxItem,
     RateBucket, RateDecision, ReferralMeta, RevokeOutcome, SharedCopy, Store, StoreCounts,
@@ -88,7 +89,7 @@ pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ O
 pub struct PgStore {
     pool: PgPool,
     options: PgConnectOptions,
-    jobs: mpsc::Sender<Job>,
+    jobs: JobSender<Job>,
     stats: Arc<Stats>,
     erased: retention::Erased,
     rate_lots: rate_limit::Lots,
@@ -125,7 +126,7 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         let max_batch = settings.group_commit_max_batch.max(1);
-        let (jobs, rx) = mpsc::channel(max_batch.saturating_mul(4).max(64));
+        let (jobs, rx) = writer_queue::bounded(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
         Writer {
             options: options.clone(),
@@ -719,6 +720,10 @@ impl Store for PgStore {
 
     fn writer_activity(&self) -> super::WriterActivity {
         self.stats.writer.snapshot()
+    }
+
+    fn writer_queue(&self) -> super::WriterQueue {
+        self.jobs.queued()
     }
 
     async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {

@@ -57,6 +57,7 @@ use wijkbrug_adapters::model::{
 use self::codec::{corrupt, unavailable};
 use self::delivery::{DeliveryAnswer, DeliveryJob};
 use self::writer::{Job, Stats, TransitionJob, Writer};
+use super::writer_queue::{self, JobSender};
 use super::{
     ConsentId, DeadLetter, Intake, IntakeOutcome, Lease, OutboxItem, ReferralMeta, RevokeOutcome,
     SharedCopy, Store, StoreCounts, StoreError, StoredConsent, StoredReferral, TransitionOutcome,
@@ -76,7 +77,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Point reads on the hot path, in place ([`readers`]).
     readers: readers::Readers,
-    jobs: flume::Sender<Job>,
+    jobs: JobSender<Job>,
     stats: Arc<Stats>,
     path: PathBuf,
     /// This process's registration: SQLite serves one instance, so it is kept in memory.
@@ -143,7 +144,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open the writer: {e}")))??;
         let max_batch = settings.group_commit_max_batch.max(1);
-        let (jobs, rx) = flume::bounded(max_batch.saturating_mul(4).max(64));
+        let (jobs, rx) = writer_queue::bounded(max_batch.saturating_mul(4).max(64));
         let stats = Arc::new(Stats::default());
         let checkpointer =
             checkpointer::Checkpointer::start(&path, BUSY_TIMEOUT, Arc::clone(&stats))?;
@@ -201,7 +202,7 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send_async(job(reply))
+            .send(job(reply))
             .await
             .map_err(|_| writer::closed())?;
         answer.await.map_err(|_| writer::closed())?
@@ -546,6 +547,10 @@ impl Store for SqliteStore {
         self.stats.writer.snapshot()
     }
 
+    fn writer_queue(&self) -> super::WriterQueue {
+        self.jobs.queued()
+    }
+
     async fn referral_counts(&self) -> Result<Vec<super::ReferralCount>, StoreError> {
         metrics::referral_counts(&self.pool).await
     }
@@ -581,7 +586,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         let (reply, done) = oneshot::channel();
-        if self.jobs.send_async(Job::Close(reply)).await.is_ok() {
+        if self.jobs.send(Job::Close(reply)).await.is_ok() {
             let _ = done.await;
         }
         self.readers.close();

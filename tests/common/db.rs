@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, FromRow, PgConnection, PgPool, SqlitePool};
@@ -406,6 +407,50 @@ impl Raw {
         match self {
             Self::Sqlite(pool) => pool.close().await,
             Self::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Takes what the store's writer needs before it can write (SQLite: the database's write
+    /// lock; PostgreSQL: the audit chain's head, which every write transaction locks first),
+    /// so the writer stops at its next batch until [`WriterHold::release`].
+    pub async fn hold_writer(&self) -> WriterHold {
+        match self {
+            Self::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.unwrap();
+                sqlx::raw_sql("BEGIN IMMEDIATE")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                WriterHold::Sqlite(conn)
+            }
+            Self::Postgres(pool) => {
+                let mut conn = pool.acquire().await.unwrap();
+                sqlx::raw_sql("BEGIN; SELECT seq FROM audit_head FOR UPDATE")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                WriterHold::Postgres(conn)
+            }
+        }
+    }
+}
+
+/// A transaction holding the store's writer back ([`Raw::hold_writer`]).
+pub enum WriterHold {
+    Sqlite(PoolConnection<sqlx::Sqlite>),
+    Postgres(PoolConnection<sqlx::Postgres>),
+}
+
+impl WriterHold {
+    /// Ends the transaction (it changed nothing); the writer goes on.
+    pub async fn release(self) {
+        match self {
+            Self::Sqlite(mut conn) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.unwrap();
+            }
+            Self::Postgres(mut conn) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.unwrap();
+            }
         }
     }
 }

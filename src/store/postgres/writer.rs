@@ -3,7 +3,8 @@
 //! as the SQLite store's writer does ([`crate::store::sqlite`]).
 //!
 //! The task takes the first job, then whatever else arrives (up to `max_batch` jobs, waiting
-//! at most `max_wait` for company), runs them all in one transaction on its own connection
+//! at most `max_wait` for company; work on referrals already stored before new intakes,
+//! [`crate::store::writer_queue`]), runs them all in one transaction on its own connection
 //! (not the pool's: claims and reads queueing for pooled connections must not hold up the
 //! writes), commits once, and answers each caller. A connection that broke (the database
 //! restarted, a fail-over) is replaced before the next batch. The task runs on a thread of its
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 use wijkbrug_adapters::model::{Consent, PartnerId, ReferralId, StatusHistory, Transition};
 
@@ -33,6 +34,7 @@ use super::histories::Histories;
 use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use crate::audit::{AuditAction, AuditDraft, PseudonymKey};
+use crate::store::writer_queue::{JobQueue, Lane, Laned};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
     TransitionOutcome, WriterCounters,
@@ -68,6 +70,17 @@ pub(crate) enum Job {
     Close(oneshot::Sender<()>),
 }
 
+impl Laned for Job {
+    /// New intakes wait while other work is queued ([`crate::store::writer_queue`]); the
+    /// close is queued behind them.
+    fn lane(&self) -> Lane {
+        match self {
+            Job::Intake(..) | Job::Close(_) => Lane::Intake,
+            _ => Lane::First,
+        }
+    }
+}
+
 pub(crate) struct TransitionJob {
     pub id: ReferralId,
     pub transition: Transition,
@@ -98,7 +111,7 @@ pub(crate) struct Writer {
     pub options: PgConnectOptions,
     /// The writer's connection and when it was last used (made at the first batch).
     pub conn: Option<(PgConnection, Instant)>,
-    pub rx: mpsc::Receiver<Job>,
+    pub rx: JobQueue<Job>,
     pub max_batch: usize,
     pub max_wait: Duration,
     pub stats: Arc<Stats>,
@@ -133,7 +146,7 @@ impl Writer {
 
     async fn run(mut self) {
         let max_batch = self.max_batch.max(1);
-        while let Some(first) = self.rx.recv().await {
+        while let Some(first) = self.rx.take().await {
             let mut batch = Vec::with_capacity(max_batch);
             let mut close = None;
             match first {
@@ -142,20 +155,31 @@ impl Writer {
             }
             let deadline = tokio::time::Instant::now() + self.max_wait;
             while close.is_none() && batch.len() < max_batch {
-                // `timeout_at` polls the channel before looking at the clock, so jobs already
-                // queued are taken even when `max_wait` is zero.
-                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                    Ok(Some(Job::Close(reply))) => close = Some(reply),
-                    Ok(Some(job)) => batch.push(job),
-                    Ok(None) | Err(_) => break,
+                // Jobs already queued are taken without a wait, even when `max_wait` is zero.
+                let next = match self.rx.try_take_for(&batch, max_batch) {
+                    Some(job) => Some(job),
+                    None => tokio::time::timeout_at(deadline, self.rx.take())
+                        .await
+                        .ok()
+                        .flatten(),
+                };
+                match next {
+                    Some(Job::Close(reply)) => close = Some(reply),
+                    Some(job) => batch.push(job),
+                    None => break,
                 }
             }
             if !batch.is_empty() {
                 self.process(batch).await;
             }
             if let Some(reply) = close {
-                self.rx.close();
-                while let Some(job) = self.rx.recv().await {
+                // Close the queue (every later send is refused), finish the work on stored
+                // referrals still queued, refuse the intakes queued behind the close.
+                let (finish, refuse) = self.rx.close(max_batch);
+                for batch in finish {
+                    self.process(batch).await;
+                }
+                for job in refuse {
                     answer_job(job, Err(closed()));
                 }
                 if let Some((conn, _)) = self.conn.take() {

@@ -6,7 +6,9 @@
 //!
 //! The thread takes the first job, then gathers whatever else arrives (up to `max_batch` jobs,
 //! waiting at most `max_wait` for company), runs them all in one `BEGIN IMMEDIATE`
-//! transaction, commits once (one fsync for the lot), and answers each caller.
+//! transaction, commits once (one fsync for the lot), and answers each caller. Jobs queue in
+//! two lanes ([`crate::store::writer_queue`]): work on referrals already stored is taken
+//! before new intakes.
 //!
 //! When the batch's transaction fails, nothing of it was written. If it held more than one
 //! job, each job is then run again alone, in its own transaction, so one caller's bad data
@@ -33,6 +35,7 @@ use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use super::BUSY_TIMEOUT;
 use crate::audit::{AuditAction, AuditDraft};
+use crate::store::writer_queue::{JobQueue, Lane, Laned};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
     TransitionOutcome, WriterCounters,
@@ -68,6 +71,17 @@ pub(crate) enum Job {
     Erase(Box<EraseJob>, Reply<u64>),
     /// Finish, close the connection, and stop.
     Close(oneshot::Sender<()>),
+}
+
+impl Laned for Job {
+    /// New intakes wait while other work is queued ([`crate::store::writer_queue`]); the
+    /// close is queued behind them.
+    fn lane(&self) -> Lane {
+        match self {
+            Job::Intake(..) | Job::Close(_) => Lane::Intake,
+            _ => Lane::First,
+        }
+    }
 }
 
 /// An intake with its referrals' requests already encoded as stored (by the caller, on its
@@ -119,7 +133,7 @@ pub(crate) struct Writer {
     pub conn: rusqlite::Connection,
     /// The database file: to open it again when a failed commit left `conn` unusable.
     pub path: PathBuf,
-    pub rx: flume::Receiver<Job>,
+    pub rx: JobQueue<Job>,
     pub max_batch: usize,
     pub max_wait: Duration,
     pub stats: Arc<Stats>,
@@ -181,35 +195,39 @@ impl Writer {
             // first job waits up to `max_wait` for company, so writes arriving close together
             // still share a commit.
             let idle = self.rx.is_empty();
-            let Ok(first) = self.rx.recv() else { break };
+            let Some(first) = self.rx.take_blocking() else {
+                break;
+            };
             let mut batch = Vec::with_capacity(max_batch);
             let mut close = None;
             match first {
                 Job::Close(reply) => close = Some(reply),
                 job => batch.push(job),
             }
-            let deadline = std::time::Instant::now() + self.max_wait;
+            let deadline = (idle && !self.max_wait.is_zero())
+                .then(|| std::time::Instant::now() + self.max_wait);
             while close.is_none() && batch.len() < max_batch {
-                let next = match self.rx.try_recv() {
-                    Ok(job) => Ok(job),
-                    Err(flume::TryRecvError::Empty) if idle && !self.max_wait.is_zero() => {
-                        self.rx.recv_deadline(deadline).map_err(drop)
-                    }
-                    Err(_) => Err(()),
+                let next = match deadline {
+                    Some(deadline) => self.rx.take_blocking_until(Some(deadline)),
+                    None => self.rx.try_take_for(&batch, max_batch),
                 };
                 match next {
-                    Ok(Job::Close(reply)) => close = Some(reply),
-                    Ok(job) => batch.push(job),
-                    Err(()) => break,
+                    Some(Job::Close(reply)) => close = Some(reply),
+                    Some(job) => batch.push(job),
+                    None => break,
                 }
             }
             if !batch.is_empty() {
                 self.process(batch);
             }
             if let Some(reply) = close {
-                // Answer what was queued behind the close, then stop (dropping the
-                // receiver refuses every later send).
-                for job in self.rx.drain() {
+                // Close the queue (every later send is refused), finish the work on stored
+                // referrals still queued, refuse the intakes queued behind the close, stop.
+                let (finish, refuse) = self.rx.close(max_batch);
+                for batch in finish {
+                    self.process(batch);
+                }
+                for job in refuse {
                     fail(job, &closed());
                 }
                 drop(self.rx);
