@@ -95,6 +95,8 @@ pub struct RunSummary {
     pub statuses_applied: u64,
     pub status_errors: u64,
     pub status_retries: u64,
+    /// Status updates shed by the gateway (503) and sent again after its Retry-After.
+    pub status_shed: u64,
     /// Notices about this run's referrals.
     pub notices: u64,
     /// Referrals a second through the whole loop: submitted, delivered, answered, and the
@@ -419,6 +421,7 @@ async fn measure(
         statuses_applied: Tracker::count(&tracker.statuses),
         status_errors: Tracker::count(&tracker.status_errors),
         status_retries: Tracker::count(&tracker.status_retries),
+        status_shed: Tracker::count(&tracker.status_shed),
         notices,
         full_path_per_s: if options.status_loop && !options.intake_only {
             per_s(notices, tracker.last_notice())

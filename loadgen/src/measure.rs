@@ -86,6 +86,8 @@ pub struct Tracker {
     pub status_errors: AtomicU64,
     /// Status updates sent again because the gateway had not yet recorded the delivery.
     pub status_retries: AtomicU64,
+    /// Status updates the gateway shed (503) and that were sent again after its Retry-After.
+    pub status_shed: AtomicU64,
     /// Status notices that reached the sending partner's endpoint.
     pub notices: AtomicU64,
     /// Deliveries an endpoint could not read.

@@ -32,6 +32,62 @@ use crate::measure::{bump, Tracker};
 const CONFLICT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 const CONFLICT_RETRIES: u32 = 50;
 
+/// A status update the gateway shed (503, its cap on requests in flight) is sent again after
+/// its `Retry-After` (1 to 10 seconds; 1 when it has none), as a partner's system would, this
+/// many times at most.
+const SHED_RETRIES: u32 = 30;
+
+/// The wait a 503 asks for.
+fn retry_after(answer: &reqwest::Response) -> std::time::Duration {
+    let seconds = answer
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 10);
+    std::time::Duration::from_secs(seconds)
+}
+
+/// Posts a status update to the gateway as a partner's system would: again after a short
+/// wait while the gateway has not recorded the delivery yet (409), and again after its
+/// `Retry-After` when it shed the request (503); the last answer.
+async fn post_status(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    media_type: &str,
+    body: Vec<u8>,
+    tracker: &Tracker,
+) -> reqwest::Result<reqwest::Response> {
+    let mut conflicts = 0;
+    let mut shed = 0;
+    loop {
+        let answer = http
+            .post(url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, media_type)
+            .body(body.clone())
+            .send()
+            .await;
+        // The gateway records the delivery once this endpoint's 200 has reached it; an
+        // answer sent faster than that finds the referral not yet delivered (409).
+        match answer {
+            Ok(a) if a.status().as_u16() == 409 && conflicts < CONFLICT_RETRIES => {
+                conflicts += 1;
+                bump(&tracker.status_retries);
+                tokio::time::sleep(CONFLICT_WAIT).await;
+            }
+            Ok(a) if a.status().as_u16() == 503 && shed < SHED_RETRIES => {
+                shed += 1;
+                bump(&tracker.status_shed);
+                tokio::time::sleep(retry_after(&a)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Loopback ports bound before the gateway's configuration is written (it needs the URLs).
 pub struct Bound {
     listeners: Vec<(String, TcpListener)>,
@@ -220,28 +276,15 @@ impl Endpoint {
         };
         let started = Instant::now();
         let url = format!("{}/v1/partners/{}/messages", self.shared.gateway, self.id);
-        let mut tries = 0;
-        let answer = loop {
-            let answer = self
-                .shared
-                .http
-                .post(&url)
-                .bearer_auth(&self.token)
-                .header(reqwest::header::CONTENT_TYPE, self.format.media_type())
-                .body(body.clone())
-                .send()
-                .await;
-            // The gateway records the delivery once this endpoint's 200 has reached it; an
-            // answer sent faster than that finds the referral not yet delivered (409).
-            match answer {
-                Ok(a) if a.status().as_u16() == 409 && tries < CONFLICT_RETRIES => {
-                    tries += 1;
-                    bump(&tracker.status_retries);
-                    tokio::time::sleep(CONFLICT_WAIT).await;
-                }
-                other => break other,
-            }
-        };
+        let answer = post_status(
+            &self.shared.http,
+            &url,
+            &self.token,
+            self.format.media_type(),
+            body,
+            tracker,
+        )
+        .await;
         match answer {
             Ok(a) if a.status().as_u16() == 200 => {
                 let _ = a.bytes().await;
@@ -257,5 +300,113 @@ impl Endpoint {
                 bump(&tracker.status_errors);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    /// A gateway stand-in on loopback that answers its first `shed` posts 503 (with
+    /// `Retry-After: 1`), its next `conflicts` 409, then 200; and counts the posts.
+    async fn gateway(shed: u32, conflicts: u32) -> (String, Arc<AtomicU32>) {
+        let posts = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&posts);
+        let app = axum::Router::new().route(
+            "/status",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let counted = Arc::clone(&counted);
+                async move {
+                    assert_eq!(body, "update");
+                    assert_eq!(
+                        headers
+                            .get(reqwest::header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok()),
+                        Some("Bearer token")
+                    );
+                    let n = counted.fetch_add(1, Ordering::SeqCst);
+                    if n < shed {
+                        (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response()
+                    } else if n < shed + conflicts {
+                        StatusCode::CONFLICT.into_response()
+                    } else {
+                        StatusCode::OK.into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/status", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, posts)
+    }
+
+    async fn send(url: &str, tracker: &Tracker) -> u16 {
+        post_status(
+            &reqwest::Client::new(),
+            url,
+            "token",
+            "application/xml",
+            b"update".to_vec(),
+            tracker,
+        )
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_shed_status_update_is_sent_again_after_retry_after() {
+        let (url, posts) = gateway(2, 1).await;
+        let tracker = Tracker::default();
+        let started = Instant::now();
+        assert_eq!(send(&url, &tracker).await, 200);
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            4,
+            "two shed, one conflict, one applied"
+        );
+        assert_eq!(tracker.status_shed.load(Ordering::Relaxed), 2);
+        assert_eq!(tracker.status_retries.load(Ordering::Relaxed), 1);
+        assert!(
+            started.elapsed() >= std::time::Duration::from_secs(2),
+            "each 503 waited its Retry-After of a second"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gateway_that_keeps_shedding_is_given_up_on() {
+        let (url, posts) = gateway(u32::MAX, 0).await;
+        let tracker = Tracker::default();
+        assert_eq!(send(&url, &tracker).await, 503, "the last answer");
+        assert_eq!(posts.load(Ordering::SeqCst), SHED_RETRIES + 1);
+        assert_eq!(
+            tracker.status_shed.load(Ordering::Relaxed),
+            u64::from(SHED_RETRIES)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_and_kept_between_one_and_ten_seconds() {
+        let answer = |value: Option<&str>| {
+            let mut builder = axum::http::Response::builder().status(503);
+            if let Some(v) = value {
+                builder = builder.header(reqwest::header::RETRY_AFTER, v);
+            }
+            reqwest::Response::from(builder.body(Vec::<u8>::new()).unwrap())
+        };
+        let secs = |v| retry_after(&answer(v)).as_secs();
+        assert_eq!(secs(Some("3")), 3);
+        assert_eq!(secs(Some("0")), 1);
+        assert_eq!(secs(Some("600")), 10);
+        assert_eq!(secs(Some("Wed, 21 Oct 2026 07:28:00 GMT")), 1);
+        assert_eq!(secs(None), 1);
     }
 }
