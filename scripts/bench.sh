@@ -50,14 +50,15 @@ say() { printf '\n== %s (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 PIDS=()
 PG_DB=""
+PG_INTAKE_DB=""
 cleanup() {
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] && kill "$p" 2>/dev/null || true
   done
-  if [ -n "$PG_DB" ]; then
-    psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
-  rm -rf "$OUT/work-sqlite/data" "$OUT/nginx"
+  for db in $PG_DB $PG_INTAKE_DB; do
+    psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  rm -rf "$OUT/work-sqlite/data" "$OUT/work-sqlite-intake/data" "$OUT/nginx"
 }
 trap cleanup EXIT
 
@@ -104,23 +105,32 @@ gateway() { # name, store args..., loadgen args...
 for STORE in sqlite postgres; do
   WORK="$OUT/work-$STORE"
   STORE_ARGS=(--work "$WORK")
+  # The intake-alone run on a store of its own: its referrals are never delivered (every
+  # partner a mailbox partner, nobody pulls), and a run after it on the same store would
+  # deliver them all besides its own.
+  INTAKE_ARGS=(--work "$OUT/work-$STORE-intake")
   if [ "$STORE" = postgres ]; then
     PG_DB="wijkbrug_bench_$$"
+    PG_INTAKE_DB="wijkbrug_bench_intake_$$"
     psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+    psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_INTAKE_DB" >/dev/null
     STORE_ARGS+=(--store "$PG_BASE/$PG_DB")
+    INTAKE_ARGS+=(--store "$PG_BASE/$PG_INTAKE_DB")
   fi
   gateway "full-$STORE" "${STORE_ARGS[@]}" --mix iwmo --connections "$CONNECTIONS" \
     --duration "$DURATION" --seed-to "$SMALL" --dashboard-samples 200
-  gateway "intake-$STORE" "${STORE_ARGS[@]}" --mix iwmo --connections "$CONNECTIONS" \
-    --duration "$DURATION" --intake-only
+  gateway "intake-$STORE" "${INTAKE_ARGS[@]}" --mix iwmo --connections "$CONNECTIONS" \
+    --duration "$DURATION" --seed-to "$SMALL" --intake-only
   gateway "open-$STORE" "${STORE_ARGS[@]}" --mix demo --rate "$RATE" --duration "$DURATION"
   gateway "full-large-$STORE" "${STORE_ARGS[@]}" --mix iwmo --connections "$CONNECTIONS" \
     --duration "$DURATION" --seed-to "$LARGE" --dashboard-samples 200
   if [ "$STORE" = postgres ]; then
     psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_INTAKE_DB WITH (FORCE)" >/dev/null
     PG_DB=""
+    PG_INTAKE_DB=""
   fi
-  rm -rf "$WORK/data"
+  rm -rf "$WORK/data" "$OUT/work-$STORE-intake/data"
 done
 
 say "node-red"

@@ -125,6 +125,16 @@ def table(folder, quick):
     if runs["nginx"]:
         lines.append(peer_row(runs["nginx"], "proxy_pass of the same request"))
     lines.append("")
+    # A run that also delivered referrals an earlier run left in its store measured more work
+    # than its row says.
+    inherited = [
+        f"{name} delivered {fmt(r['other_deliveries'])} referrals of an earlier run besides its own"
+        for name, r in sorted(runs.items())
+        if r and r.get("other_deliveries")
+    ]
+    if inherited:
+        lines.append("**Not comparable:** " + "; ".join(inherited) + ".")
+        lines.append("")
     disk = runs["disk"]
     if disk:
         sync = disk["sync"]
