@@ -122,7 +122,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// The most partner-API requests (`/v1/partners/...`, `/v1/referrals/...`,
     /// `/v1/consents...`) being processed at once; beyond it the gateway answers 503 with
-    /// Retry-After at once instead of queueing (see [`crate::api::in_flight`]).
+    /// Retry-After at once instead of queueing, but for an eighth of it more kept for work on
+    /// referrals already taken (see [`crate::api::in_flight`]).
     pub max_requests_in_flight: usize,
     /// The address people reach the gateway at (`https://...` behind a proxy that ends TLS),
     /// if configured. An `https` address marks the dashboard's session cookie `Secure`.

@@ -12,6 +12,7 @@ use wijkbrug_adapters::model::{
 };
 use wijkbrug_adapters::{adapter_for, DecodeContext, Format, IncomingReferral, Location, Record};
 
+use crate::api::in_flight::Admission;
 use crate::api::problem::FieldError;
 use crate::app::{new_consent_id, new_referral_id, now, AppState};
 use crate::config::Partner;
@@ -75,14 +76,28 @@ fn refused(
     }
 }
 
-/// Runs one message from `sender` through the pipeline.
+/// Why a message was not run through.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Let in beyond the in-flight cap as a possible answer ([`Admission::AnswersOnly`]), the
+    /// message holds a new referral: nothing of it was stored.
+    #[error("a message holding a new referral was let in beyond the in-flight cap")]
+    Shed,
+}
+
+/// Runs one message from `sender` through the pipeline. A message let in as
+/// [`Admission::AnswersOnly`] that holds a new referral is refused whole before anything is
+/// stored ([`ProcessError::Shed`]).
 #[tracing::instrument(skip_all, fields(partner = %sender.id, records))]
 pub async fn process(
     state: &AppState,
     sender: &Partner,
     body: &[u8],
     idempotency_key: Option<String>,
-) -> Result<Outcome, StoreError> {
+    admission: Admission,
+) -> Result<Outcome, ProcessError> {
     let ctx = DecodeContext {
         sender: sender.id.clone(),
         directory: state.directory.clone(),
@@ -94,6 +109,11 @@ pub async fn process(
     // Send).
     let records: Vec<_> = adapter_for(sender.adapter).decode(body, &ctx).collect();
     let count = records.len();
+    if admission == Admission::AnswersOnly
+        && records.iter().any(|r| matches!(r, Ok(Record::Referral(_))))
+    {
+        return Err(ProcessError::Shed);
+    }
     for record in records {
         match record {
             Err(e) => {

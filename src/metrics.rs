@@ -351,8 +351,15 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
     );
     scrape.register(
         "requests_in_flight_limit",
-        "server.max_requests_in_flight: partner requests beyond it are answered 503 at once",
+        "server.max_requests_in_flight: partner requests beyond it are answered 503 at once, but for answers on referrals already taken",
         in_flight_limit,
+    );
+    let answers = Gauge::<i64>::default();
+    answers.set(i64::try_from(state.in_flight.current_answers()).unwrap_or(i64::MAX));
+    scrape.register(
+        "requests_in_flight_answers",
+        "Partner requests let in beyond server.max_requests_in_flight because they may carry work on referrals already taken (status updates, revocations, mailbox); at most an eighth of the cap",
+        answers,
     );
 
     let mut text = String::new();

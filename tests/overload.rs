@@ -2,13 +2,15 @@
 //! the cap's requests held inside the gateway (their bodies not yet sent), one more partner
 //! request is answered 503 at once with Retry-After and a problem+json body naming the rule,
 //! stores nothing, and is counted; health, metrics and the staff routes keep answering; once
-//! the held requests finish, partner requests are taken again.
+//! the held requests finish, partner requests are taken again. Beyond the cap an eighth of it
+//! more is kept for work on referrals already taken: a status update is let in and applied,
+//! a message holding a new referral is read and then shed the same way.
 
 mod common;
 
 use std::path::Path;
 
-use common::{demo_staff_tokens, native, request, TestApp};
+use common::{demo_staff_tokens, native, request, root, TestApp};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -225,6 +227,103 @@ async fn beyond_the_cap_a_partner_request_is_shed_at_once_and_stores_nothing() {
         series(&metrics(&app).await, "wijkbrug_requests_shed_total"),
         Some(2.0)
     );
+    app.stop().await;
+}
+
+/// What `GET /metrics` says of the requests let in beyond the cap as answers.
+async fn answers_in_flight(app: &TestApp) -> Option<f64> {
+    series(&metrics(app).await, "wijkbrug_requests_in_flight_answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_cap_a_status_update_is_let_in_and_a_new_referral_is_shed() {
+    let app = spawn().await;
+    assert_eq!(
+        app.running.state.in_flight.answers_limit(),
+        1,
+        "an eighth of 2, at least 1"
+    );
+    // A referral taken before the overload: woonstad-noord's rent arrears signal.
+    let signal =
+        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
+            .unwrap();
+    let res = app
+        .post_message("woonstad-noord", "application/json", signal)
+        .await;
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.unwrap();
+    let id = wijkbrug_adapters::model::ReferralId::parse(
+        v["accepted"][0]["referral_id"].as_str().unwrap(),
+    )
+    .unwrap();
+    let counts = app.counts().await;
+
+    let held = [
+        Held::start(&app, referral("WP-HELD-1")).await,
+        Held::start(&app, referral("WP-HELD-2")).await,
+    ];
+    until_in_flight(&app, CAP).await;
+
+    // A new referral beyond the cap is let in as a possible answer, read, and shed: nothing
+    // stored, counted as shed.
+    assert_shed(
+        app.post_message(
+            "werkplein",
+            "text/csv; charset=utf-8",
+            referral("WP-SHED-2"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        app.counts().await,
+        counts,
+        "a shed referral changed the store"
+    );
+    // A read of a referral is not an answer: shed at once.
+    assert_shed(app.get_referral("woonstad-noord", &id.to_string()).await).await;
+
+    // The sender's cancellation of the referral it sent is work on a referral already taken:
+    // let in beyond the cap and applied.
+    let cancel = serde_json::json!({"schema": "wijkbrug.housing-status/1",
+        "signaal_id": "HUUR-2026-0042", "status": "cancelled", "at": "2026-11-03T10:00:00Z",
+        "reden": "Regeling getroffen"})
+    .to_string();
+    let res = app
+        .post_message("woonstad-noord", "application/json", cancel.clone())
+        .await;
+    let status = res.status();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["applied"][0]["status"], "cancelled");
+    let stored = app.running.state.store.referral(id).await.unwrap().unwrap();
+    assert_eq!(stored.referral.status().code(), "cancelled");
+    assert_eq!(answers_in_flight(&app).await, Some(0.0));
+
+    // With the answers' room taken too (a message whose body is still coming), even a status
+    // update is shed at once; the held message turns out to be a new referral and is shed.
+    let beyond = Held::start(&app, referral("WP-HELD-3")).await;
+    while app.running.state.in_flight.current_answers() < 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(answers_in_flight(&app).await, Some(1.0));
+    assert_shed(
+        app.post_message("woonstad-noord", "application/json", cancel)
+            .await,
+    )
+    .await;
+    assert_eq!(beyond.finish().await, 503);
+    for h in held {
+        assert_eq!(h.finish().await, 202);
+    }
+    assert_eq!(app.counts().await.referrals, counts.referrals + 2);
+    let scrape = metrics(&app).await;
+    assert_eq!(series(&scrape, "wijkbrug_requests_shed_total"), Some(4.0));
+    assert_eq!(
+        series(&scrape, "wijkbrug_requests_in_flight_answers"),
+        Some(0.0)
+    );
+    assert_eq!(app.running.state.in_flight.current(), 0);
     app.stop().await;
 }
 

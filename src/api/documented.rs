@@ -36,7 +36,7 @@ impl Modify for CommonAnswers {
                     add(
                         op,
                         503,
-                        "The store is unavailable (e.g. its disk is full), the request took too long, or server.max_requests_in_flight partner requests were being processed already (type urn:wijkbrug:problem:overloaded, answered at once): nothing was changed, send it again after Retry-After",
+                        "The store is unavailable (e.g. its disk is full), the request took too long, or server.max_requests_in_flight partner requests were being processed already (type urn:wijkbrug:problem:overloaded; beyond the cap only status updates, revocations and mailbox fetches and acknowledgements are let in, so a message holding a new referral is refused once read): nothing was changed, send it again after Retry-After",
                         true,
                     );
                 }

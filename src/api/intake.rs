@@ -4,15 +4,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Serialize;
 use utoipa::ToSchema;
 use wijkbrug_adapters::Format;
 
+use super::in_flight::{self, Admission};
 use super::params::PathParams;
 use super::problem::{FieldError, Problem};
 use crate::app::SharedState;
 use crate::config::ServerSettings;
-use crate::intake::{self, Outcome};
+use crate::intake::{self, Outcome, ProcessError};
 
 /// A referral the gateway accepted.
 #[derive(Debug, Serialize, ToSchema)]
@@ -174,10 +176,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 pub async fn post_message(
     State(state): State<SharedState>,
     PathParams(partner): PathParams<String>,
+    admission: Option<Extension<Admission>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(&state, &partner, &headers, body).await {
+    let admission = admission.map_or(Admission::Any, |Extension(a)| a);
+    match handle(&state, &partner, admission, &headers, body).await {
         Ok(r) => r,
         Err(p) => p.into_response(),
     }
@@ -186,6 +190,7 @@ pub async fn post_message(
 async fn handle(
     state: &SharedState,
     partner: &str,
+    admission: Admission,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
@@ -195,10 +200,16 @@ async fn handle(
     }
     let key = idempotency_key(headers)?;
     let bytes = read_body(&state.config.settings.server, headers, body).await?;
-    let outcome = intake::process(state, sender, &bytes, key).await.map_err(|e| {
-        tracing::error!(error = %e, "store failed during intake; nothing was accepted");
-        Problem::unavailable("the gateway could not store the message; nothing was accepted, send it again later")
-    })?;
+    let outcome = match intake::process(state, sender, &bytes, key, admission).await {
+        Ok(outcome) => outcome,
+        Err(ProcessError::Shed) => return Ok(in_flight::shed(state)),
+        Err(ProcessError::Store(e)) => {
+            tracing::error!(error = %e, "store failed during intake; nothing was accepted");
+            return Err(Problem::unavailable(
+                "the gateway could not store the message; nothing was accepted, send it again later",
+            ));
+        }
+    };
     Ok(respond(outcome))
 }
 

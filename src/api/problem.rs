@@ -177,7 +177,8 @@ impl Problem {
     }
 
     /// 503 at once: `server.max_requests_in_flight` partner requests are being processed
-    /// already. Nothing of this request was read or stored.
+    /// already (and this one is not an answer let in beyond it, `api::in_flight`). Nothing of
+    /// this request was stored.
     pub fn overloaded(limit: usize) -> Self {
         let mut p = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -185,8 +186,10 @@ impl Problem {
             "Too many requests in flight",
             format!(
                 "the gateway is processing its limit of {limit} requests at once \
-                 (server.max_requests_in_flight); nothing of this request was accepted, send it \
-                 again after Retry-After"
+                 (server.max_requests_in_flight) and beyond it takes only work on referrals it \
+                 has taken already (status updates, revocations, mailbox fetches and \
+                 acknowledgements), not new referrals; nothing of this request was accepted, \
+                 send it again after Retry-After"
             ),
         );
         p.retry_after = Some(OVERLOADED_RETRY_AFTER_SECS);
