@@ -38,7 +38,8 @@ pub struct InFlight {
 }
 
 /// What a request let in may carry: anything within the cap, only work on referrals already
-/// taken beyond it. Put in the request's extensions by [`cap`].
+/// taken beyond it. [`cap`] puts `AnswersOnly` in the extensions of a request it lets in
+/// beyond the cap; a request without it is `Any`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     /// Within the cap.
@@ -101,7 +102,6 @@ fn may_answer(method: &Method, route: &str) -> bool {
 pub async fn cap(State(state): State<SharedState>, mut request: Request, next: Next) -> Response {
     let in_flight = &state.in_flight;
     if let Ok(permit) = in_flight.permits.clone().try_acquire_owned() {
-        request.extensions_mut().insert(Admission::Any);
         let response = next.run(request).await;
         drop(permit);
         return response;
