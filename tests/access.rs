@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use common::network::{wait_for_status, Network, ADMIN_TOKEN, OPS_TOKEN, PRIVACY_TOKEN, WAIT};
 use common::partner_server::Reply;
-use common::{native, request, root, PERSONAL};
+use common::{native, rent_arrears_signal, request, PERSONAL};
 use reqwest::Method;
 use serde_json::{json, Value};
 use wijkbrug_adapters::model::{ReferralId, ReferralStatus, Sector, Target};
@@ -54,10 +54,6 @@ fn referral_id(v: &Value) -> ReferralId {
     ReferralId::parse(v["accepted"][0]["referral_id"].as_str().unwrap()).unwrap()
 }
 
-fn housing_signal() -> Vec<u8> {
-    std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap()
-}
-
 fn consent_body() -> Vec<u8> {
     json!({"resident_bsn": "999900006", "grantee_partner": "wijkteam-centrum",
         "purpose": "referral", "categories": ["identity", "needs"],
@@ -99,7 +95,7 @@ async fn send(
 async fn setup(n: &Network) -> (ReferralId, String) {
     let res = n
         .app
-        .post_message("woonstad-noord", "application/json", housing_signal())
+        .post_message("woonstad-noord", "application/json", rent_arrears_signal())
         .await;
     assert_eq!(res.status(), 202);
     let id = referral_id(&res.json().await.unwrap());
@@ -135,7 +131,7 @@ fn matrix(id: ReferralId, consent: &str) -> Vec<Case> {
             Method::POST,
             "/v1/partners/{partner}/messages",
             "/v1/partners/woonstad-noord/messages".into(),
-            Some((json, housing_signal())),
+            Some((json, rent_arrears_signal())),
             [401, 403, 403, 403, 403, 403, 403, 202],
         ),
         case(

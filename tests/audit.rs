@@ -595,10 +595,7 @@ async fn audit_verify_refuses_a_folder_without_a_database() {
 #[tokio::test]
 async fn the_gateway_audits_intake_and_reads_without_personal_data() {
     let app = common::TestApp::spawn().await;
-    let signal = std::fs::read(
-        common::root().join("adapters/tests/fixtures/housing/accept/signal-single.json"),
-    )
-    .unwrap();
+    let signal = common::rent_arrears_signal();
     let res = app
         .post_message("woonstad-noord", "application/json", signal)
         .await;

@@ -95,9 +95,7 @@ fn only_for(received: &[Received], id: ReferralId) -> Vec<Received> {
 #[tokio::test]
 async fn housing_to_welfare_and_the_answer_back_to_housing() {
     let n = network().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let id = referral_id(
         n.app
             .post_message("woonstad-noord", "application/json", signal)
@@ -428,9 +426,7 @@ async fn a_dead_letter_is_retried_by_operations_after_the_partner_is_fixed() {
     use common::partner_server::Reply;
     let n = network().await;
     n.wijkteam.script([Reply::Status(400), Reply::Status(400)]);
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let id = referral_id(
         n.app
             .post_message("woonstad-noord", "application/json", signal)
@@ -705,9 +701,7 @@ async fn welfare_reports_assignment_start_and_stop_in_iwmo() {
     use wijkbrug_adapters::DirectoryEntry;
 
     let n = network().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let id = referral_id(
         n.app
             .post_message("woonstad-noord", "application/json", signal)

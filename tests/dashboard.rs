@@ -359,11 +359,7 @@ async fn the_session_cookie_is_secure_when_the_browser_came_over_https() {
 /// (the partner answers 400), and waits until it has.
 async fn dead_letter(n: &common::network::Network, reference: &str) -> (ReferralId, i64) {
     n.wijkteam.script([Reply::Status(400)]);
-    let mut signal: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let mut signal: serde_json::Value = serde_json::from_slice(&rent_arrears_signal()).unwrap();
     signal["ID"] = reference.into();
     let res = n
         .app
@@ -955,10 +951,7 @@ async fn the_referral_list_filters_and_pages_by_key_exactly() {
 #[tokio::test]
 async fn the_flows_page_draws_referrals_between_sectors_for_a_period() {
     let n = common::network::start(&[]).await;
-    let signal = std::fs::read(
-        common::root().join("adapters/tests/fixtures/housing/accept/signal-single.json"),
-    )
-    .unwrap();
+    let signal = common::rent_arrears_signal();
     let res = n
         .app
         .post_message("woonstad-noord", "application/json", signal)

@@ -116,13 +116,9 @@ const QUICK: &[(&str, &str)] = &[
     ("WIJKBRUG__DELIVERY__POLL_INTERVAL_MS", "20"),
 ];
 
-fn signal() -> Vec<u8> {
-    std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap()
-}
-
 async fn post_signal(app: &TestApp) -> ReferralId {
     let res = app
-        .post_message("woonstad-noord", "application/json", signal())
+        .post_message("woonstad-noord", "application/json", rent_arrears_signal())
         .await;
     assert_eq!(res.status(), 202);
     let v: Value = res.json().await.unwrap();

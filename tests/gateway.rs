@@ -21,9 +21,7 @@ fn referral_id(v: &Value) -> ReferralId {
 #[tokio::test]
 async fn a_rent_arrears_signal_is_stored_routed_to_welfare_and_readable_by_both_sides() {
     let app = TestApp::spawn().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let res = app
         .post_message("woonstad-noord", "application/json", signal)
         .await;
@@ -119,9 +117,7 @@ async fn a_referral_in_each_sectors_own_format_is_accepted() {
 #[tokio::test]
 async fn a_duplicate_is_answered_with_the_first_id_and_stores_nothing() {
     let app = TestApp::spawn().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let first = json(
         app.post_message("woonstad-noord", "application/json", signal.clone())
             .await,
@@ -267,9 +263,7 @@ async fn minimisation_removes_exactly_the_uncovered_categories() {
 #[tokio::test]
 async fn the_receiver_reports_progress_in_its_own_format_and_the_sender_is_told() {
     let app = TestApp::spawn().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let id = referral_id(
         &json(
             app.post_message("woonstad-noord", "application/json", signal)
@@ -353,9 +347,7 @@ async fn the_receiver_reports_progress_in_its_own_format_and_the_sender_is_told(
 #[tokio::test]
 async fn status_updates_are_checked_for_who_may_send_them_and_for_legality() {
     let app = TestApp::spawn().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let id = referral_id(
         &json(
             app.post_message("woonstad-noord", "application/json", signal)
@@ -413,9 +405,7 @@ async fn status_updates_are_checked_for_who_may_send_them_and_for_legality() {
 #[tokio::test]
 async fn a_partner_cannot_read_another_partners_referral() {
     let app = TestApp::spawn().await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let id = referral_id(
         &json(
             app.post_message("woonstad-noord", "application/json", signal)
@@ -462,9 +452,7 @@ async fn every_bad_input_gets_its_status_and_problem_type_and_changes_nothing() 
         &[("WIJKBRUG__SERVER__BODY_LIMIT_BYTES", "65536")],
     )
     .await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let bad_bsn = String::from_utf8(signal.clone())
         .unwrap()
         .replace("999900006", "999900007");
@@ -599,12 +587,9 @@ async fn every_bad_input_gets_its_status_and_problem_type_and_changes_nothing() 
 #[tokio::test]
 async fn a_bad_bsn_is_named_by_its_json_pointer() {
     let app = TestApp::spawn().await;
-    let signal = String::from_utf8(
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap(),
-    )
-    .unwrap()
-    .replace("999900006", "999900007");
+    let signal = String::from_utf8(rent_arrears_signal())
+        .unwrap()
+        .replace("999900006", "999900007");
     let v = json(
         app.post_message("woonstad-noord", "application/json", signal)
             .await,
@@ -865,9 +850,7 @@ async fn a_batch_is_accepted_or_refused_per_record() {
 async fn a_request_in_flight_when_shutdown_starts_is_finished() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn().await;
-    let body =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let body = rent_arrears_signal();
     let mut conn = tokio::net::TcpStream::connect(app.running.addr)
         .await
         .unwrap();

@@ -41,9 +41,7 @@ async fn no_personal_data_appears_in_any_log_line() {
     assert!(wijkbrug::telemetry::init(&settings, capture.clone()));
 
     let app = TestApp::spawn_with(TestApp::add_welfare_provider, &[]).await;
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let v: serde_json::Value = app
         .post_message("woonstad-noord", "application/json", signal.clone())
         .await

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{demo_staff_tokens, native, request, root, TestApp};
+use common::{demo_staff_tokens, native, rent_arrears_signal, request, TestApp};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -244,9 +244,7 @@ async fn beyond_the_cap_a_status_update_is_let_in_and_a_new_referral_is_shed() {
         "an eighth of 2, at least 1"
     );
     // A referral taken before the overload: woonstad-noord's rent arrears signal.
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let res = app
         .post_message("woonstad-noord", "application/json", signal)
         .await;

@@ -44,9 +44,7 @@ async fn partner_consent(n: &Network) -> String {
 /// A referral about 999900006 delivered to wijkteam-centrum, and one about 999900043 refused
 /// for want of consent; the ids, and the categories wijkteam-centrum's system decoded.
 async fn two_referrals(n: &Network) -> (ReferralId, ReferralId, CategorySet) {
-    let signal =
-        std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json"))
-            .unwrap();
+    let signal = rent_arrears_signal();
     let shared = referral_id(
         n.app
             .post_message("woonstad-noord", "application/json", signal)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::network::OPS_TOKEN;
 use common::partner_server::{point_partner_at, PartnerServer};
 use common::pki::{self, Ca, Issued};
-use common::{root, TestApp};
+use common::{rent_arrears_signal, TestApp};
 use serde_json::Value;
 use wijkbrug::audit::AuditAction;
 use wijkbrug::auth::TokenHash;
@@ -82,7 +82,7 @@ fn bind_partner(config_dir: &Path, partner: &str, certs: &[&Issued]) {
 }
 
 fn signal() -> Vec<u8> {
-    std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap()
+    rent_arrears_signal()
 }
 
 /// `GET /v1/consents?resident=...` as `partner` with `client` (any route a partner's token

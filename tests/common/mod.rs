@@ -48,6 +48,12 @@ pub fn copy_config_to(to: &Path) {
 }
 
 /// The demo partners' tokens of config/demo-tokens.toml, by partner id.
+/// woonstad-noord's rent arrears signal about a demo resident who consented (housing JSON,
+/// reference `HUUR-2026-0042`; routed to wijkteam-centrum).
+pub fn rent_arrears_signal() -> Vec<u8> {
+    std::fs::read(root().join("adapters/tests/fixtures/housing/accept/signal-single.json")).unwrap()
+}
+
 pub fn demo_tokens() -> HashMap<String, String> {
     demo_token_table(None)
 }
