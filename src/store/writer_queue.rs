@@ -91,6 +91,12 @@ impl<J: Laned> JobSender<J> {
         if self.is_closed() {
             return Err(job);
         }
+        self.queue_checked(job).await
+    }
+
+    /// The rest of [`Self::send`], once it found the writer running: the writer may stop
+    /// before the job is in its lane.
+    async fn queue_checked(&self, job: J) -> Result<(), J> {
         let lane = match job.lane() {
             Lane::First => &self.first,
             Lane::Intake => &self.intake,
@@ -502,6 +508,25 @@ mod tests {
             WriterQueue::default(),
             "nothing left in the lanes"
         );
+    }
+
+    #[tokio::test]
+    async fn a_job_queued_after_the_writers_last_look_is_dropped_not_kept() {
+        let (tx, queue) = bounded(8);
+        assert!(!tx.is_closed(), "the send's check finds the writer running");
+        // The writer stops between the send's check and its job reaching the lane.
+        assert_eq!(queue.close(8), (vec![], vec![]));
+        assert!(
+            tx.queue_checked(TestJob::Intake(1)).await.is_ok(),
+            "the lane still takes it"
+        );
+        assert_eq!(
+            tx.queued(),
+            WriterQueue::default(),
+            "dropped (its reply with it), not left in the lane for ever"
+        );
+        drop(queue);
+        assert_eq!(tx.queued(), WriterQueue::default());
     }
 
     #[tokio::test]
