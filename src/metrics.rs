@@ -346,7 +346,7 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
     in_flight_limit.set(i64::try_from(state.in_flight.limit()).unwrap_or(i64::MAX));
     scrape.register(
         "requests_in_flight",
-        "Partner requests being processed now (the scrape itself is not one of them)",
+        "Partner requests being processed now within server.max_requests_in_flight (those let in beyond it as answers are wijkbrug_requests_in_flight_answers)",
         in_flight,
     );
     scrape.register(
