@@ -5,8 +5,8 @@
 //! - **counted as they happen**, kept in the state's long-lived [`Registry`]: delivery attempts
 //!   by partner and outcome, their latency histogram, dead-lettered and cancelled deliveries
 //!   and outbound rate-limit waits (all from [`crate::delivery::DeliveryHealth`]); consent
-//!   decisions at intake, inbound 429s and partner requests shed at the in-flight cap (from
-//!   [`Metrics`]). They start at zero when the gateway starts, as Prometheus counters do.
+//!   decisions at intake, inbound 429s, partner requests shed at the in-flight cap and how long
+//!   each partner message took to answer (from [`Metrics`]). They start at zero when the gateway starts, as Prometheus counters do.
 //! - **read at scrape time** ([`render`]): referrals by status and receiving sector and the
 //!   outbox backlog from the store, the audit chain from the watcher's latest walk, each
 //!   push partner's circuit state, and the partner requests in flight with their cap.
@@ -15,7 +15,7 @@
 //! states only: never anything about a resident. The route is open (no token) like
 //! `/healthz`, for a Prometheus scraper on the operations network: see README, Operations.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
@@ -23,6 +23,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use wijkbrug_adapters::model::{ReferralStatus, Sector};
 
@@ -50,6 +51,24 @@ pub struct ConsentLabels {
     pub sector: &'static str,
 }
 
+/// The upper bounds (seconds) of the intake duration histogram's buckets (10 ms is the
+/// intake target in BENCHMARKS.md).
+pub const INTAKE_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Label set of the intake duration: the answer's HTTP status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: u16,
+}
+
+type IntakeFamily = Family<CodeLabel, Histogram, fn() -> Histogram>;
+
+fn intake_histogram() -> Histogram {
+    Histogram::new(INTAKE_BUCKETS)
+}
+
 /// The metrics counted outside delivery, and the registry every counted metric is in.
 #[derive(Debug)]
 pub struct Metrics {
@@ -57,6 +76,7 @@ pub struct Metrics {
     consent_decisions: Family<ConsentLabels, Counter>,
     inbound_rate_limited: Family<PartnerLabel, Counter>,
     requests_shed: Counter,
+    intake_duration: IntakeFamily,
 }
 
 impl Metrics {
@@ -83,14 +103,26 @@ impl Metrics {
         let requests_shed = Counter::default();
         registry.register(
             "requests_shed",
-            "Partner requests answered 503 at once because server.max_requests_in_flight requests were being processed",
+            "Partner requests answered 503 because server.max_requests_in_flight requests were being processed: at once, or, for a message let in beyond it as a possible answer, once read as holding a new referral",
             requests_shed.clone(),
+        );
+        let intake_duration: IntakeFamily = Family::new_with_constructor(intake_histogram);
+        // The answers a sender usually gets, at zero from the start.
+        for code in [200, 202] {
+            intake_duration.get_or_create_owned(&CodeLabel { code });
+        }
+        registry.register_with_unit(
+            "intake_duration",
+            "How long a partner's message (POST /v1/partners/{partner}/messages) took in the gateway, from its handler's start (its body read included) to its answer, by the answer's HTTP status: 202 referrals accepted, 200 status updates applied, 4xx refused, 503 shed once read or the store unavailable (requests shed at once at the in-flight cap are not in it)",
+            Unit::Seconds,
+            intake_duration.clone(),
         );
         Self {
             registry,
             consent_decisions,
             inbound_rate_limited,
             requests_shed,
+            intake_duration,
         }
     }
 
@@ -127,6 +159,13 @@ impl Metrics {
     /// A partner request was shed at the in-flight cap ([`crate::api::in_flight`]).
     pub fn request_shed(&self) {
         self.requests_shed.inc();
+    }
+
+    /// A partner's message was answered with `code` after `took`.
+    pub fn intake_answered(&self, code: u16, took: Duration) {
+        self.intake_duration
+            .get_or_create(&CodeLabel { code })
+            .observe(took.as_secs_f64());
     }
 }
 

@@ -321,6 +321,19 @@ async fn beyond_the_cap_a_status_update_is_let_in_and_a_new_referral_is_shed() {
         series(&scrape, "wijkbrug_requests_in_flight_answers"),
         Some(0.0)
     );
+    // How long each message took, by its answer: the signal and the two held referrals
+    // accepted, the cancellation applied, and the two referrals shed once read; the two
+    // requests shed at once (a read, a status update) are not messages answered by the intake.
+    for (code, answered) in [("202", 3.0), ("200", 1.0), ("503", 2.0)] {
+        assert_eq!(
+            series(
+                &scrape,
+                &format!("wijkbrug_intake_duration_seconds_count{{code=\"{code}\"}}")
+            ),
+            Some(answered),
+            "answered {code}"
+        );
+    }
     assert_eq!(app.running.state.in_flight.current(), 0);
     app.stop().await;
 }

@@ -23,6 +23,7 @@ use wijkbrug_adapters::Format;
 
 use crate::drive::{self, Pace};
 use crate::growth::{self, DashboardTimes};
+use crate::intake_metrics::{IntakeReading, IntakeSummary};
 use crate::measure::{bump, LatencySummary, Tracker};
 use crate::netconfig::{self, NetworkPlan};
 use crate::partners::{self, Shared};
@@ -112,6 +113,11 @@ pub struct RunSummary {
     pub store_writer: Option<WriterSummary>,
     /// Why the writer's counters could not be read.
     pub store_writer_unavailable: Option<String>,
+    /// The gateway's own histogram of its 202 answers over the run (from `/metrics`): how
+    /// much of the intake round trip was spent inside the gateway.
+    pub gateway_intake: Option<IntakeSummary>,
+    /// Why that histogram could not be read.
+    pub gateway_intake_unavailable: Option<String>,
     pub load_average_before: Option<f64>,
     pub load_average_after: Option<f64>,
     pub dashboard: Option<DashboardTimes>,
@@ -143,8 +149,20 @@ impl RunSummary {
                 per(w.commit_ms, 2)
             )
         });
+        let inside = self
+            .gateway_intake
+            .as_ref()
+            .filter(|g| g.answered > 0.0)
+            .map_or_else(String::new, |g| {
+                format!(
+                    "; inside the gateway {} of 202s within 10 ms, p99 at most {} ms",
+                    g.within_10ms
+                        .map_or("-".to_owned(), |w| format!("{:.1}%", w * 100.0)),
+                    g.p99_at_most_ms.map_or("-".to_owned(), |p| format!("{p}"))
+                )
+            });
         format!(
-            "{}: {:.0} accepted/s ({} sent, {} errors), delivered {}/s, full path {}/s; intake p50 {:.1} p99 {:.1} max {:.1} ms; delivery p50 {:.1} p99 {:.1} ms{usage}{writer}; load {}",
+            "{}: {:.0} accepted/s ({} sent, {} errors), delivered {}/s, full path {}/s; intake p50 {:.1} p99 {:.1} max {:.1} ms{inside}; delivery p50 {:.1} p99 {:.1} ms{usage}{writer}; load {}",
             self.label,
             self.accepted_per_s,
             self.sent,
@@ -351,6 +369,7 @@ async fn measure(
         Started::InProcess(_) => None,
     };
     let writer_before = WriterReading::scrape(&http, base).await;
+    let intake_before = IntakeReading::scrape(&http, base).await;
     let meter = pid.map(|p| Meter::start(vec![p]));
     let load_before = procstat::load_average();
     let start = Instant::now();
@@ -386,6 +405,10 @@ async fn measure(
     let elapsed = start.elapsed();
     let writer = match (writer_before, WriterReading::scrape(&http, base).await) {
         (Ok(before), Ok(after)) => Ok(WriterSummary::between(&before, &after, elapsed)),
+        (Err(e), _) | (_, Err(e)) => Err(format!("{e:#}")),
+    };
+    let gateway_intake = match (intake_before, IntakeReading::scrape(&http, base).await) {
+        (Ok(before), Ok(after)) => Ok(IntakeSummary::between(&before, &after)),
         (Err(e), _) | (_, Err(e)) => Err(format!("{e:#}")),
     };
     let load_after = procstat::load_average();
@@ -436,6 +459,8 @@ async fn measure(
         gateway: usage,
         store_writer: writer.as_ref().ok().copied(),
         store_writer_unavailable: writer.err(),
+        gateway_intake: gateway_intake.as_ref().ok().copied(),
+        gateway_intake_unavailable: gateway_intake.err(),
         load_average_before: load_before,
         load_average_after: load_after,
         dashboard: None,

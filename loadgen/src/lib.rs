@@ -14,11 +14,13 @@
 //! - [`plain`]: the plain mode and its sink.
 //! - [`disk`]: how long the disk under the store takes to make an append durable.
 //! - [`writer_metrics`]: the store writer's counters from `/metrics` over a run.
+//! - [`intake_metrics`]: the gateway's own histogram of its 202 answers over a run.
 
 pub mod disk;
 pub mod drive;
 pub mod gateway_run;
 pub mod growth;
+pub mod intake_metrics;
 pub mod measure;
 pub mod netconfig;
 pub mod partners;

@@ -64,6 +64,15 @@ async fn every_referral_is_counted_through_the_whole_loop() {
     );
     assert!(writer.commit_ms.is_some_and(|c| c > 0.0), "{writer:?}");
     assert!(writer.batch_ms >= writer.commit_ms, "{writer:?}");
+    // The gateway's own histogram of its 202 answers: one for each referral of the run.
+    let inside = s
+        .gateway_intake
+        .expect("the gateway's intake histogram was read");
+    assert_eq!(inside.answered, 12.0, "{inside:?}");
+    assert!(
+        inside.within_10ms.is_some_and(|w| (0.0..=1.0).contains(&w)),
+        "{inside:?}"
+    );
     let dashboard = s.dashboard.unwrap();
     assert_eq!(dashboard.referrals_in_store, 512);
     assert_eq!(dashboard.overview.count, 2);

@@ -1,5 +1,7 @@
 //! `POST /v1/partners/{partner}/messages`: a partner's message in its own format.
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -180,11 +182,16 @@ pub async fn post_message(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
     let admission = admission.map_or(Admission::Any, |Extension(a)| a);
-    match handle(&state, &partner, admission, &headers, body).await {
+    let response = match handle(&state, &partner, admission, &headers, body).await {
         Ok(r) => r,
         Err(p) => p.into_response(),
-    }
+    };
+    state
+        .metrics
+        .intake_answered(response.status().as_u16(), started.elapsed());
+    response
 }
 
 async fn handle(

@@ -1,0 +1,159 @@
+//! The gateway's own view of intake: its histogram of how long a partner's message took to be
+//! answered 202 (`wijkbrug_intake_duration_seconds{code="202"}` in `/metrics`), read at the
+//! start and the end of a run. Beside the load generator's round trip it tells how much of an
+//! intake's time was spent inside the gateway (from its handler's start to its answer) and how
+//! much on the way there and back: the connection, the kernel, and waiting for a core.
+
+use anyhow::{anyhow, Context};
+use serde::Serialize;
+
+/// The series read: messages answered 202 (referrals accepted).
+const SERIES: &str = "wijkbrug_intake_duration_seconds";
+const CODE: &str = "code=\"202\"";
+
+/// The histogram at one moment: cumulative counts by upper bound, and the total.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IntakeReading {
+    /// (upper bound in seconds, answers at or under it), in the order of the bounds.
+    pub buckets: Vec<(f64, f64)>,
+    pub count: f64,
+}
+
+impl IntakeReading {
+    /// Reads the 202 histogram from the OpenMetrics text; an error when it is not there.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let mut reading = Self::default();
+        let mut count = None;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.split_once(' ') else {
+                continue;
+            };
+            let Some((name, labels)) = series.split_once('{') else {
+                continue;
+            };
+            if !labels.split(',').any(|l| l.trim_end_matches('}') == CODE) {
+                continue;
+            }
+            let value: f64 = match value.split_whitespace().next().map(str::parse) {
+                Some(Ok(v)) => v,
+                _ => continue,
+            };
+            if name == format!("{SERIES}_count") {
+                count = Some(value);
+            } else if name == format!("{SERIES}_bucket") {
+                let le = labels
+                    .split(',')
+                    .find_map(|l| l.trim_end_matches('}').strip_prefix("le=\""))
+                    .and_then(|v| v.trim_end_matches('"').parse::<f64>().ok());
+                if let Some(le) = le {
+                    reading.buckets.push((le, value));
+                }
+            }
+        }
+        reading.count =
+            count.ok_or_else(|| anyhow!("{SERIES}_count{{{CODE}}} is not in /metrics"))?;
+        Ok(reading)
+    }
+
+    /// Scrapes `<base>/metrics`.
+    pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<Self> {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("scraping /metrics")?
+            .text()
+            .await?;
+        Self::parse(&text)
+    }
+}
+
+/// The gateway's 202 answers over a run, from two readings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct IntakeSummary {
+    /// Messages answered 202 in the run.
+    pub answered: f64,
+    /// Of those, the share the gateway answered within 10 ms.
+    pub within_10ms: Option<f64>,
+    /// The upper bound of the bucket that holds the 99th percentile (ms); `None` when it lies
+    /// above the last finite bound.
+    pub p99_at_most_ms: Option<f64>,
+}
+
+impl IntakeSummary {
+    pub fn between(before: &IntakeReading, after: &IntakeReading) -> Self {
+        let answered = (after.count - before.count).max(0.0);
+        let in_run = |le: f64| {
+            let at = |r: &IntakeReading| {
+                r.buckets
+                    .iter()
+                    .find(|(bound, _)| (*bound - le).abs() < 1e-12)
+                    .map_or(0.0, |(_, n)| *n)
+            };
+            (at(after) - at(before)).max(0.0)
+        };
+        let within_10ms = (answered > 0.0).then(|| in_run(0.01) / answered);
+        let p99_at_most_ms = after
+            .buckets
+            .iter()
+            .filter(|(le, _)| le.is_finite())
+            .find(|(le, _)| answered > 0.0 && in_run(*le) >= 0.99 * answered)
+            .map(|(le, _)| le * 1e3);
+        Self {
+            answered,
+            within_10ms,
+            p99_at_most_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(counts: [u64; 4], total: u64) -> String {
+        format!(
+            "# TYPE wijkbrug_intake_duration_seconds histogram\n\
+             wijkbrug_intake_duration_seconds_sum{{code=\"200\"}} 0.5\n\
+             wijkbrug_intake_duration_seconds_count{{code=\"200\"}} 99\n\
+             wijkbrug_intake_duration_seconds_bucket{{le=\"0.001\",code=\"200\"}} 99\n\
+             wijkbrug_intake_duration_seconds_sum{{code=\"202\"}} 1.5\n\
+             wijkbrug_intake_duration_seconds_count{{code=\"202\"}} {total}\n\
+             wijkbrug_intake_duration_seconds_bucket{{le=\"0.005\",code=\"202\"}} {}\n\
+             wijkbrug_intake_duration_seconds_bucket{{le=\"0.01\",code=\"202\"}} {}\n\
+             wijkbrug_intake_duration_seconds_bucket{{le=\"0.025\",code=\"202\"}} {}\n\
+             wijkbrug_intake_duration_seconds_bucket{{le=\"+Inf\",code=\"202\"}} {}\n",
+            counts[0], counts[1], counts[2], counts[3]
+        )
+    }
+
+    #[test]
+    fn the_202_series_is_read_and_the_others_left() {
+        let r = IntakeReading::parse(&text([5, 8, 9, 10], 10)).unwrap();
+        assert_eq!(r.count, 10.0);
+        assert_eq!(r.buckets.len(), 4);
+        assert_eq!(r.buckets[1], (0.01, 8.0));
+        assert!(r.buckets[3].0.is_infinite());
+        let missing = IntakeReading::parse("wijkbrug_store_commits_total 1\n").unwrap_err();
+        assert!(missing
+            .to_string()
+            .contains("wijkbrug_intake_duration_seconds_count"));
+    }
+
+    #[test]
+    fn two_readings_give_the_runs_share_within_10_ms_and_its_p99_bucket() {
+        let before = IntakeReading::parse(&text([100, 100, 100, 100], 100)).unwrap();
+        // In the run: 1,000 answered, 700 within 5 ms, 950 within 10, 995 within 25.
+        let after = IntakeReading::parse(&text([800, 1050, 1095, 1100], 1100)).unwrap();
+        let s = IntakeSummary::between(&before, &after);
+        assert_eq!(s.answered, 1000.0);
+        assert!((s.within_10ms.unwrap() - 0.95).abs() < 1e-9);
+        assert_eq!(s.p99_at_most_ms, Some(25.0));
+        // The 99th percentile above every finite bound.
+        let slow = IntakeReading::parse(&text([800, 1050, 1080, 1100], 1100)).unwrap();
+        assert_eq!(IntakeSummary::between(&before, &slow).p99_at_most_ms, None);
+        let idle = IntakeSummary::between(&before, &before);
+        assert_eq!((idle.answered, idle.within_10ms), (0.0, None));
+    }
+}
