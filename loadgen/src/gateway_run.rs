@@ -368,8 +368,7 @@ async fn measure(
         Started::Process(child) => child.id(),
         Started::InProcess(_) => None,
     };
-    let writer_before = WriterReading::scrape(&http, base).await;
-    let intake_before = IntakeReading::scrape(&http, base).await;
+    let metrics_before = scrape_metrics(&http, base).await;
     let meter = pid.map(|p| Meter::start(vec![p]));
     let load_before = procstat::load_average();
     let start = Instant::now();
@@ -403,14 +402,11 @@ async fn measure(
     }
     let usage = meter.map(|m| m.stop());
     let elapsed = start.elapsed();
-    let writer = match (writer_before, WriterReading::scrape(&http, base).await) {
-        (Ok(before), Ok(after)) => Ok(WriterSummary::between(&before, &after, elapsed)),
-        (Err(e), _) | (_, Err(e)) => Err(format!("{e:#}")),
-    };
-    let gateway_intake = match (intake_before, IntakeReading::scrape(&http, base).await) {
-        (Ok(before), Ok(after)) => Ok(IntakeSummary::between(&before, &after)),
-        (Err(e), _) | (_, Err(e)) => Err(format!("{e:#}")),
-    };
+    let metrics_after = scrape_metrics(&http, base).await;
+    let writer = readings(&metrics_before, &metrics_after, WriterReading::parse)
+        .map(|(before, after)| WriterSummary::between(&before, &after, elapsed));
+    let gateway_intake = readings(&metrics_before, &metrics_after, IntakeReading::parse)
+        .map(|(before, after)| IntakeSummary::between(&before, &after));
     let load_after = procstat::load_average();
     endpoints.stop().await;
 
@@ -466,6 +462,32 @@ async fn measure(
         dashboard: None,
         dashboard_unavailable: None,
     })
+}
+
+/// The gateway's `/metrics` text (read at the start and the end of a run, for the store
+/// writer's counters and the intake histogram); the error in words.
+async fn scrape_metrics(http: &reqwest::Client, base: &str) -> Result<String, String> {
+    let text = async {
+        http.get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await
+    };
+    text.await.map_err(|e| format!("scraping /metrics: {e:#}"))
+}
+
+/// Two readings parsed from the `/metrics` texts of the start and the end of a run.
+fn readings<R>(
+    before: &Result<String, String>,
+    after: &Result<String, String>,
+    parse: fn(&str) -> anyhow::Result<R>,
+) -> Result<(R, R), String> {
+    let read = |text: &Result<String, String>| {
+        parse(text.as_deref().map_err(Clone::clone)?).map_err(|e| format!("{e:#}"))
+    };
+    Ok((read(before)?, read(after)?))
 }
 
 /// Posts one referral and records the answer.

@@ -4,7 +4,7 @@
 //! intake's time was spent inside the gateway (from its handler's start to its answer) and how
 //! much on the way there and back: the connection, the kernel, and waiting for a core.
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use serde::Serialize;
 
 /// The series read: messages answered 202 (referrals accepted).
@@ -22,6 +22,7 @@ pub struct IntakeReading {
 impl IntakeReading {
     /// Reads the 202 histogram from the OpenMetrics text; an error when it is not there.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let (count_name, bucket_name) = (format!("{SERIES}_count"), format!("{SERIES}_bucket"));
         let mut reading = Self::default();
         let mut count = None;
         for line in text.lines().filter(|l| !l.starts_with('#')) {
@@ -38,9 +39,9 @@ impl IntakeReading {
                 Some(Ok(v)) => v,
                 _ => continue,
             };
-            if name == format!("{SERIES}_count") {
+            if name == count_name {
                 count = Some(value);
-            } else if name == format!("{SERIES}_bucket") {
+            } else if name == bucket_name {
                 let le = labels
                     .split(',')
                     .find_map(|l| l.trim_end_matches('}').strip_prefix("le=\""))
@@ -53,19 +54,6 @@ impl IntakeReading {
         reading.count =
             count.ok_or_else(|| anyhow!("{SERIES}_count{{{CODE}}} is not in /metrics"))?;
         Ok(reading)
-    }
-
-    /// Scrapes `<base>/metrics`.
-    pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<Self> {
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .context("scraping /metrics")?
-            .text()
-            .await?;
-        Self::parse(&text)
     }
 }
 

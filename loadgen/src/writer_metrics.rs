@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use serde::Serialize;
 
 /// The counters at one moment (`wijkbrug_store_*` in `/metrics`).
@@ -34,19 +34,6 @@ impl WriterReading {
             busy_seconds: find("wijkbrug_store_writer_busy_seconds_total")?,
             commit_seconds: find("wijkbrug_store_commit_seconds_total")?,
         })
-    }
-
-    /// Scrapes `<base>/metrics`.
-    pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<Self> {
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .context("scraping /metrics")?
-            .text()
-            .await?;
-        Self::parse(&text)
     }
 }
 
