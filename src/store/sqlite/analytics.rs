@@ -8,7 +8,9 @@
 //! - Times are computed with `julianday` (the one SQLite-only function here; PostgreSQL would
 //!   use `EXTRACT(EPOCH FROM t.at - r.received_at)`).
 //!
-//! The indexes these queries use are in `migrations/sqlite/0008_analytics.sql`.
+//! The indexes these queries use are in `migrations/sqlite/0008_analytics.sql`; a referral's
+//! status changes are found by their table's own key, (referral, step)
+//! (`migrations/sqlite/0014_transitions_by_referral.sql`).
 
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, SqliteConnection, SqlitePool};

@@ -1,8 +1,9 @@
-//! The write path's schema (migrations/sqlite/0011_write_path.sql, 0012_no_in_lists.sql):
+//! The write path's schema (migrations/sqlite/0011_write_path.sql, 0012_no_in_lists.sql,
+//! 0014_transitions_by_referral.sql):
 //! the partial indexes serve the queries they were made for (SQLite uses a partial index only
 //! when the query names its condition), the counts per status and receiver that replaced an
 //! index stay equal to counting the rows, no write builds a temporary b-tree to check a
-//! condition, and the outbox's rebuild keeps what it held.
+//! condition, and the rebuilds of the outbox and of the status changes keep what they held.
 
 use std::path::Path;
 
@@ -295,6 +296,105 @@ fn rebuilding_the_outbox_keeps_its_rows_ids_sequence_and_counts() {
              WHERE state = 'delivered' GROUP BY 1, 2 ORDER BY 1, 2"
         )
     );
+}
+
+#[test]
+fn the_transitions_keyed_by_referral_keep_their_rows_and_rules_and_are_read_by_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = migrated(&dir.path().join("transitions.db"), Some("0014"));
+    insert(&conn, 2, Some("zorgaanbieder"), "accepted");
+    insert(&conn, 1, Some("zorgaanbieder"), "declined");
+    // Inserted out of the key's order, with and without reasons.
+    conn.execute_batch(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
+         VALUES ('r2', 1, 'delivered', '2026-11-22T10:01:00Z', 'gateway', NULL, NULL), \
+                ('r1', 0, 'routed', '2026-11-22T10:00:00Z', 'gateway', NULL, NULL), \
+                ('r2', 0, 'routed', '2026-11-22T10:00:00Z', 'gateway', NULL, NULL), \
+                ('r1', 1, 'declined', '2026-11-22T10:03:00Z', 'partner:zorgaanbieder', \
+                 'wachtlijst', 'capacity'), \
+                ('r2', 2, 'accepted', '2026-11-22T10:02:00Z', 'partner:zorgaanbieder', NULL, NULL)",
+    )
+    .unwrap();
+    let all = "SELECT referral_id, seq, status, at, actor, reason, reason_code \
+               FROM status_transitions ORDER BY referral_id, seq";
+    let before = dump(&conn, all);
+    assert_eq!(before.len(), 5);
+    conn.execute_batch(&migration("0014")).unwrap();
+    assert_eq!(dump(&conn, all), before);
+
+    // One b-tree: no rowid, no index beside the key.
+    assert!(conn
+        .prepare("SELECT rowid FROM status_transitions")
+        .is_err());
+    assert_eq!(
+        dump(
+            &conn,
+            "SELECT name FROM sqlite_schema WHERE tbl_name = 'status_transitions' AND type = 'index'"
+        ),
+        Vec::<Vec<rusqlite::types::Value>>::new()
+    );
+
+    // The rules hold as before: one change per step, no negative step, a known referral.
+    let refused = |sql: &str, rule: &str| {
+        let error = conn.execute_batch(sql).unwrap_err().to_string();
+        assert!(error.contains(rule), "{sql}: {error}");
+    };
+    refused(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
+         VALUES ('r2', 1, 'accepted', '2026-11-22T10:04:00Z', 'gateway')",
+        "UNIQUE",
+    );
+    refused(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
+         VALUES ('r2', -1, 'accepted', '2026-11-22T10:04:00Z', 'gateway')",
+        "CHECK",
+    );
+    refused(
+        "INSERT INTO status_transitions (referral_id, seq, status, at, actor) \
+         VALUES ('r9', 0, 'routed', '2026-11-22T10:04:00Z', 'gateway')",
+        "FOREIGN KEY",
+    );
+
+    // Every query of the changes finds a referral's by the key, and none sorts them.
+    let queries = [
+        ("history", super::writer::HISTORY.to_owned()),
+        (
+            "reached",
+            format!(
+                "SELECT 1 FROM referrals c WHERE id = 'r2' AND {}",
+                analytics::reached("accepted")
+            ),
+        ),
+        (
+            "erasure",
+            "UPDATE status_transitions SET reason = NULL \
+             WHERE referral_id = ? AND reason IS NOT NULL"
+                .to_owned(),
+        ),
+    ];
+    for (what, sql) in queries {
+        let plan = plan(&conn, &sql);
+        assert!(
+            plan.contains("USING PRIMARY KEY (referral_id=?") && !plan.contains("SCAN"),
+            "{what} should read the changes by their key:\n{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{what} sorts:\n{plan}");
+    }
+    let history = |id: &str| {
+        dump(
+            &conn,
+            &super::writer::HISTORY.replace('?', &format!("'{id}'")),
+        )
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect::<Vec<_>>()
+    };
+    let text = |s: &str| rusqlite::types::Value::Text(s.to_owned());
+    assert_eq!(
+        history("r2"),
+        vec![text("routed"), text("delivered"), text("accepted")]
+    );
+    assert_eq!(history("r1"), vec![text("routed"), text("declined")]);
 }
 
 /// The opcodes of `sql`'s program, one per step.

@@ -631,7 +631,8 @@ pub(super) fn history_in(
     history_from_rows(rows, id)
 }
 
-const HISTORY: &str = "SELECT status, at, actor, reason, reason_code FROM status_transitions \
+pub(super) const HISTORY: &str =
+    "SELECT status, at, actor, reason, reason_code FROM status_transitions \
      WHERE referral_id = ? ORDER BY seq";
 
 fn history_from_rows(
