@@ -19,18 +19,19 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use wijkbrug_adapters::model::{ReferralStatus, Sector};
 
 use crate::app::AppState;
 use crate::config::Config;
 use crate::delivery::health::{CircuitState, PartnerLabel};
-use crate::store::StoreError;
+use crate::store::{StoreError, WriterActivity, BATCH_BOUNDS};
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "wijkbrug";
@@ -67,6 +68,38 @@ type IntakeFamily = Family<CodeLabel, Histogram, fn() -> Histogram>;
 
 fn intake_histogram() -> Histogram {
     Histogram::new(INTAKE_BUCKETS)
+}
+
+/// The writer's batches by how long they took, as counted by the store
+/// ([`crate::store::WriterActivity::batches`]): a histogram made at each scrape from those
+/// counts.
+#[derive(Debug)]
+struct BatchDurations {
+    sum: f64,
+    count: u64,
+    /// (upper bound, batches in that bucket alone); the last bound is infinite.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl From<&WriterActivity> for BatchDurations {
+    fn from(writer: &WriterActivity) -> Self {
+        let bounds = BATCH_BOUNDS.iter().copied().chain([f64::INFINITY]);
+        Self {
+            sum: writer.busy.as_secs_f64(),
+            count: writer.batches.iter().sum(),
+            buckets: bounds.zip(writer.batches.iter().copied()).collect(),
+        }
+    }
+}
+
+impl EncodeMetric for BatchDurations {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
 }
 
 /// The metrics counted outside delivery, and the registry every counted metric is in.
@@ -362,6 +395,12 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
         "Of the store writer's busy time, the time spent committing (SQLite: WAL written and synced; PostgreSQL: the server's WAL flush)",
         Unit::Seconds,
         committing,
+    );
+    scrape.register_with_unit(
+        "store_batch_duration",
+        "How long each of the store writer's batches took, from taking it to answering every caller (its statements and its commit): what a write waits for once its batch starts. A tail here is a slow disk or database server",
+        Unit::Seconds,
+        BatchDurations::from(&writer),
     );
 
     // The writes waiting for the writer now, by lane (see store::writer_queue).

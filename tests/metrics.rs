@@ -516,6 +516,36 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
         committing > 0.0 && committing < busy,
         "{committing} s of {busy} s"
     );
+    // Its batches by how long each took: as many as it worked on between the readings, the
+    // buckets cumulative up to all of them, the sum its busy time.
+    let batches = |w: &wijkbrug::store::WriterActivity| w.batches.iter().sum::<u64>() as f64;
+    let count = value(&scraped, "wijkbrug_store_batch_duration_seconds_count", &[]);
+    assert!(
+        (batches(&writer_before)..=batches(&writer_after)).contains(&count),
+        "{count} batches, {writer_before:?} / {writer_after:?}"
+    );
+    assert!(count >= commits, "{count} batches, {commits} commits");
+    let sum = value(&scraped, "wijkbrug_store_batch_duration_seconds_sum", &[]);
+    assert!(
+        (busy - 1e-6..=busy + 1e-6).contains(&sum),
+        "{sum} s, busy {busy} s"
+    );
+    let mut cumulative = 0.0;
+    for bound in wijkbrug::store::BATCH_BOUNDS
+        .iter()
+        .map(|b| format!("{b:?}"))
+        .chain(["+Inf".to_owned()])
+    {
+        let n = value(
+            &scraped,
+            "wijkbrug_store_batch_duration_seconds_bucket",
+            &[("le", bound.as_str())],
+        );
+        assert!(n >= cumulative, "bucket {bound}: {n} after {cumulative}");
+        cumulative = n;
+    }
+    assert_eq!(cumulative, count);
+
     // The writes waiting for the writer, by lane (their meaning is checked in store_sqlite.rs).
     for lane in ["first", "intake"] {
         let queued = value(&scraped, "wijkbrug_store_writer_queued", &[("lane", lane)]);

@@ -15,8 +15,8 @@ mod writer_activity;
 mod writer_queue;
 mod writer_scheduling;
 
-pub use writer_activity::WriterActivity;
 pub(crate) use writer_activity::WriterCounters;
+pub use writer_activity::{BatchBuckets, WriterActivity, BATCH_BOUNDS};
 pub use writer_queue::WriterQueue;
 
 use std::sync::Arc;

@@ -8,6 +8,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The upper bounds, in seconds, of the histogram of the writer's batches by how long each
+/// took ([`WriterActivity::batches`]); a last bucket holds the longer ones.
+pub const BATCH_BOUNDS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+];
+
+/// Batches per bucket of [`BATCH_BOUNDS`], the last beyond its largest bound.
+pub type BatchBuckets = [u64; BATCH_BOUNDS.len() + 1];
+
 /// The writer's running totals (relaxed atomics: read for `/metrics` and the load generator,
 /// never used to decide anything).
 #[derive(Default, Debug)]
@@ -16,6 +25,7 @@ pub(crate) struct WriterCounters {
     writes: AtomicU64,
     busy_nanos: AtomicU64,
     commit_nanos: AtomicU64,
+    batches: [AtomicU64; BATCH_BOUNDS.len() + 1],
 }
 
 impl WriterCounters {
@@ -32,6 +42,14 @@ impl WriterCounters {
     /// commit, failures and retries included).
     pub fn worked(&self, busy: Duration) {
         self.busy_nanos.fetch_add(nanos(busy), Ordering::Relaxed);
+        let secs = busy.as_secs_f64();
+        let bucket = BATCH_BOUNDS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(BATCH_BOUNDS.len());
+        if let Some(n) = self.batches.get(bucket) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn commits(&self) -> u64 {
@@ -44,6 +62,7 @@ impl WriterCounters {
             writes: self.writes.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
             committing: Duration::from_nanos(self.commit_nanos.load(Ordering::Relaxed)),
+            batches: self.batches.each_ref().map(|n| n.load(Ordering::Relaxed)),
         }
     }
 }
@@ -69,6 +88,10 @@ pub struct WriterActivity {
     pub busy: Duration,
     /// Of that, time spent in `COMMIT`.
     pub committing: Duration,
+    /// Batches by how long each took, from taking it to answering every caller (what a write
+    /// waits for once its batch starts): per bucket of [`BATCH_BOUNDS`], not cumulative. Their
+    /// sum is the batches worked on, the same durations as `busy`.
+    pub batches: BatchBuckets,
 }
 
 impl WriterActivity {
@@ -79,6 +102,7 @@ impl WriterActivity {
             writes: self.writes.saturating_sub(earlier.writes),
             busy: self.busy.saturating_sub(earlier.busy),
             committing: self.committing.saturating_sub(earlier.committing),
+            batches: std::array::from_fn(|i| self.batches[i].saturating_sub(earlier.batches[i])),
         }
     }
 }
@@ -93,6 +117,8 @@ mod tests {
         counters.committed(3, Duration::from_micros(400));
         counters.worked(Duration::from_millis(2));
         let first = counters.snapshot();
+        let mut batches = BatchBuckets::default();
+        batches[2] = 1; // 2 ms: over 1 ms, at most 2.5
         assert_eq!(
             first,
             WriterActivity {
@@ -100,11 +126,13 @@ mod tests {
                 writes: 3,
                 busy: Duration::from_millis(2),
                 committing: Duration::from_micros(400),
+                batches,
             }
         );
         counters.committed(5, Duration::from_micros(600));
         counters.committed(1, Duration::from_micros(100));
-        counters.worked(Duration::from_millis(3));
+        counters.worked(Duration::from_micros(1_500));
+        counters.worked(Duration::from_micros(1_500));
         let later = counters.snapshot();
         assert_eq!(
             later.since(&first),
@@ -113,8 +141,25 @@ mod tests {
                 writes: 6,
                 busy: Duration::from_millis(3),
                 committing: Duration::from_micros(700),
+                // Two more of 1.5 ms, in the same bucket.
+                batches: batches.map(|n| n * 2),
             }
         );
+        assert_eq!(later.batches[2], 3);
         assert_eq!(first.since(&later), WriterActivity::default());
+    }
+
+    #[test]
+    fn a_batch_lands_in_the_first_bucket_that_holds_it_and_the_longest_beyond_the_last() {
+        let counters = WriterCounters::default();
+        for micros in [
+            0, 500, 501, 10_000, 10_001, 5_000_000, 5_000_001, 60_000_000,
+        ] {
+            counters.worked(Duration::from_micros(micros));
+        }
+        let batches = counters.snapshot().batches;
+        // Bounds 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000, 5000 ms, then beyond.
+        assert_eq!(batches, [2, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(batches.iter().sum::<u64>(), 8);
     }
 }
