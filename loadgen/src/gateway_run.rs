@@ -143,10 +143,11 @@ impl RunSummary {
                 v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
             };
             format!(
-                "; store writer busy {:.0}%, {} writes a commit, commit {} ms",
+                "; store writer busy {:.0}%, {} writes a commit, commit {} ms, batches p99 at most {} ms",
                 w.busy * 100.0,
                 per(w.writes_per_commit, 1),
-                per(w.commit_ms, 2)
+                per(w.commit_ms, 2),
+                per(w.batch_p99_at_most_ms, 1)
             )
         });
         let inside = self

@@ -4,56 +4,22 @@
 //! intake's time was spent inside the gateway (from its handler's start to its answer) and how
 //! much on the way there and back: the connection, the kernel, and waiting for a core.
 
-use anyhow::anyhow;
 use serde::Serialize;
+
+use crate::histogram_metrics::{HistogramReading, HistogramRun};
 
 /// The series read: messages answered 202 (referrals accepted).
 const SERIES: &str = "wijkbrug_intake_duration_seconds";
 const CODE: &str = "code=\"202\"";
 
-/// The histogram at one moment: cumulative counts by upper bound, and the total.
+/// The 202 histogram at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct IntakeReading {
-    /// (upper bound in seconds, answers at or under it), in the order of the bounds.
-    pub buckets: Vec<(f64, f64)>,
-    pub count: f64,
-}
+pub struct IntakeReading(pub HistogramReading);
 
 impl IntakeReading {
     /// Reads the 202 histogram from the OpenMetrics text; an error when it is not there.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let (count_name, bucket_name) = (format!("{SERIES}_count"), format!("{SERIES}_bucket"));
-        let mut reading = Self::default();
-        let mut count = None;
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((series, value)) = line.split_once(' ') else {
-                continue;
-            };
-            let Some((name, labels)) = series.split_once('{') else {
-                continue;
-            };
-            if !labels.split(',').any(|l| l.trim_end_matches('}') == CODE) {
-                continue;
-            }
-            let value: f64 = match value.split_whitespace().next().map(str::parse) {
-                Some(Ok(v)) => v,
-                _ => continue,
-            };
-            if name == count_name {
-                count = Some(value);
-            } else if name == bucket_name {
-                let le = labels
-                    .split(',')
-                    .find_map(|l| l.trim_end_matches('}').strip_prefix("le=\""))
-                    .and_then(|v| v.trim_end_matches('"').parse::<f64>().ok());
-                if let Some(le) = le {
-                    reading.buckets.push((le, value));
-                }
-            }
-        }
-        reading.count =
-            count.ok_or_else(|| anyhow!("{SERIES}_count{{{CODE}}} is not in /metrics"))?;
-        Ok(reading)
+        HistogramReading::parse(text, SERIES, Some(CODE)).map(Self)
     }
 }
 
@@ -71,27 +37,11 @@ pub struct IntakeSummary {
 
 impl IntakeSummary {
     pub fn between(before: &IntakeReading, after: &IntakeReading) -> Self {
-        let answered = (after.count - before.count).max(0.0);
-        let in_run = |le: f64| {
-            let at = |r: &IntakeReading| {
-                r.buckets
-                    .iter()
-                    .find(|(bound, _)| (*bound - le).abs() < 1e-12)
-                    .map_or(0.0, |(_, n)| *n)
-            };
-            (at(after) - at(before)).max(0.0)
-        };
-        let within_10ms = (answered > 0.0).then(|| in_run(0.01) / answered);
-        let p99_at_most_ms = after
-            .buckets
-            .iter()
-            .filter(|(le, _)| le.is_finite())
-            .find(|(le, _)| answered > 0.0 && in_run(*le) >= 0.99 * answered)
-            .map(|(le, _)| le * 1e3);
+        let run = HistogramRun::between(&before.0, &after.0);
         Self {
-            answered,
-            within_10ms,
-            p99_at_most_ms,
+            answered: run.count(),
+            within_10ms: run.share_within(0.01),
+            p99_at_most_ms: run.p99_at_most_ms(),
         }
     }
 }
@@ -119,10 +69,10 @@ mod tests {
     #[test]
     fn the_202_series_is_read_and_the_others_left() {
         let r = IntakeReading::parse(&text([5, 8, 9, 10], 10)).unwrap();
-        assert_eq!(r.count, 10.0);
-        assert_eq!(r.buckets.len(), 4);
-        assert_eq!(r.buckets[1], (0.01, 8.0));
-        assert!(r.buckets[3].0.is_infinite());
+        assert_eq!(r.0.count, 10.0);
+        assert_eq!(r.0.buckets.len(), 4);
+        assert_eq!(r.0.buckets[1], (0.01, 8.0));
+        assert!(r.0.buckets[3].0.is_infinite());
         let missing = IntakeReading::parse("wijkbrug_store_commits_total 1\n").unwrap_err();
         assert!(missing
             .to_string()

@@ -15,11 +15,14 @@
 //! - [`disk`]: how long the disk under the store takes to make an append durable.
 //! - [`writer_metrics`]: the store writer's counters from `/metrics` over a run.
 //! - [`intake_metrics`]: the gateway's own histogram of its 202 answers over a run.
+//! - [`histogram_metrics`]: a histogram of `/metrics` over a run (the two above read theirs
+//!   with it).
 
 pub mod disk;
 pub mod drive;
 pub mod gateway_run;
 pub mod growth;
+pub mod histogram_metrics;
 pub mod intake_metrics;
 pub mod measure;
 pub mod netconfig;

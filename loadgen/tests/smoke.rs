@@ -64,6 +64,13 @@ async fn every_referral_is_counted_through_the_whole_loop() {
     );
     assert!(writer.commit_ms.is_some_and(|c| c > 0.0), "{writer:?}");
     assert!(writer.batch_ms >= writer.commit_ms, "{writer:?}");
+    // Its batches by how long each took, from the gateway's histogram.
+    assert!(
+        writer
+            .batches_within_5ms
+            .is_some_and(|w| (0.0..=1.0).contains(&w)),
+        "{writer:?}"
+    );
     // The gateway's own histogram of its 202 answers: one for each referral of the run.
     let inside = s
         .gateway_intake
