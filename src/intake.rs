@@ -416,11 +416,18 @@ async fn apply_status(
     {
         return Ok(Ok(same.clone()));
     }
-    let Some(stored) = state.store.referral(id).await? else {
+    // Who may report and when the last change was: the referral's metadata is enough (its
+    // payload is not read). An erased referral is not found, as its payload is gone.
+    let Some(meta) = state
+        .store
+        .referral_meta(id)
+        .await?
+        .filter(|m| m.erased_at.is_none())
+    else {
         return Ok(Err(not_found()));
     };
-    let sender = stored.referral.request.source.partner.clone();
-    let receiver = stored.shared.as_ref().map(|s| s.receiver.clone());
+    let sender = meta.sender;
+    let receiver = meta.receiver;
     let is_sender = sender == reporter.id;
     let is_receiver = receiver.as_ref() == Some(&reporter.id);
     if !is_sender && !is_receiver {
@@ -439,7 +446,7 @@ async fn apply_status(
             format!("only {who} may report {}", update.status),
         )));
     }
-    let next_index = u32::try_from(stored.referral.history.transitions().len()).unwrap_or(u32::MAX);
+    // The store fills in the index of the change it appends.
     let notify: Vec<OutboxItem> = [Some(sender), receiver]
         .into_iter()
         .flatten()
@@ -447,9 +454,7 @@ async fn apply_status(
         .map(|recipient| OutboxItem {
             referral: id,
             recipient,
-            kind: OutboxKind::Status {
-                transition: next_index,
-            },
+            kind: OutboxKind::Status { transition: 0 },
         })
         .collect();
     // A reported time before the referral's last change cannot be when it happened (a format
@@ -457,10 +462,11 @@ async fn apply_status(
     // behind): the change is recorded at the time the gateway received the report, so the
     // history stays in order and the times from referral to start and completion mean
     // something.
-    let last = stored.referral.history.transitions().last().map(|t| t.at);
-    let at = match last {
-        Some(last) if update.at < last => now(),
-        _ => update.at,
+    // `updated_at` is the time of the last change in the history.
+    let at = if update.at < meta.updated_at {
+        now()
+    } else {
+        update.at
     };
     let transition = Transition {
         to: update.status,

@@ -399,6 +399,25 @@ async fn status_updates_are_checked_for_who_may_send_them_and_for_legality() {
         "{v}"
     );
     assert_eq!(app.counts().await, after_cancel);
+
+    // Once retention erased the cancelled referral's payload, a status update finds no
+    // referral (its metadata stays, but nothing more happens to it through the gateway).
+    let now = chrono::Utc::now();
+    let erased = app
+        .running
+        .state
+        .store
+        .erase_payloads(now + chrono::Duration::seconds(1), now, 10)
+        .await
+        .unwrap();
+    assert_eq!(erased, 1);
+    let after_erasure = app.counts().await;
+    let res = app
+        .post_message("woonstad-noord", "application/json", status("cancelled"))
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(json(res).await["type"], "urn:wijkbrug:problem:not-found");
+    assert_eq!(app.counts().await, after_erasure);
     app.stop().await;
 }
 

@@ -692,12 +692,14 @@ async fn sender_notice(ctx: &Context, item: &OutboxItem) -> Vec<OutboxItem> {
 }
 
 async fn sender_of(ctx: &Context, id: ReferralId) -> Result<Option<PartnerId>, StoreError> {
+    // The metadata names the sender; the payload is not read. An erased referral has none.
     Ok(ctx
         .state
         .store
-        .referral(id)
+        .referral_meta(id)
         .await?
-        .map(|s| s.referral.request.source.partner))
+        .filter(|m| m.erased_at.is_none())
+        .map(|m| m.sender))
 }
 
 /// Logs an acknowledgement the store did not take (the lease was lost, or the store failed).

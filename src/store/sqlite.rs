@@ -563,7 +563,7 @@ impl Store for SqliteStore {
     }
 
     async fn referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError> {
-        retention::meta(&self.pool, id).await
+        self.readers.read(|conn| retention::meta(conn, id))
     }
 
     async fn erase_payloads(

@@ -126,18 +126,17 @@ type MetaRow = (
     Option<String>,
 );
 
-pub(crate) async fn meta(
-    pool: &SqlitePool,
+/// A referral's metadata, read on `conn` (a reader's: one row by key, no payload decoded).
+pub(crate) fn meta(
+    conn: &rusqlite::Connection,
     id: wijkbrug_adapters::model::ReferralId,
 ) -> Result<Option<ReferralMeta>, StoreError> {
-    let row: Option<MetaRow> = sqlx::query_as(
+    let row: Option<MetaRow> = direct::optional(
+        conn,
         "SELECT sender, receiver, status, received_at, updated_at, erased_at \
          FROM referrals WHERE id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
-    .map_err(unavailable)?;
+        [id.to_string()],
+    )?;
     let Some((sender, receiver, status, received_at, updated_at, erased_at)) = row else {
         return Ok(None);
     };
