@@ -70,6 +70,13 @@ fn intake_histogram() -> Histogram {
     Histogram::new(INTAKE_BUCKETS)
 }
 
+/// A gauge set to `n` (a count or a flag; the largest gauge value when it does not fit).
+fn gauge_of<N: TryInto<i64>>(n: N) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(n.try_into().unwrap_or(i64::MAX));
+    gauge
+}
+
 /// The writer's batches by how long they took, as counted by the store
 /// ([`crate::store::WriterActivity::batches`]): a histogram made at each scrape from those
 /// counts.
@@ -323,10 +330,8 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
 
     // The audit chain, from the watcher's latest walk (absent until the first one).
     if let Some(latest) = state.audit_chain.latest() {
-        let events = Gauge::<i64>::default();
-        events.set(i64::try_from(latest.check.events).unwrap_or(i64::MAX));
-        let intact = Gauge::<i64>::default();
-        intact.set(i64::from(latest.check.intact));
+        let events = gauge_of(latest.check.events);
+        let intact = gauge_of(latest.check.intact);
         let checked = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         checked.set(latest.checked_at.timestamp_millis() as f64 / 1000.0);
         scrape.register(
@@ -418,10 +423,8 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
     );
 
     // The partner requests being processed now, and the cap on them.
-    let in_flight = Gauge::<i64>::default();
-    in_flight.set(i64::try_from(state.in_flight.current()).unwrap_or(i64::MAX));
-    let in_flight_limit = Gauge::<i64>::default();
-    in_flight_limit.set(i64::try_from(state.in_flight.limit()).unwrap_or(i64::MAX));
+    let in_flight = gauge_of(state.in_flight.current());
+    let in_flight_limit = gauge_of(state.in_flight.limit());
     scrape.register(
         "requests_in_flight",
         "Partner requests being processed now within server.max_requests_in_flight (those let in beyond it as answers are wijkbrug_requests_in_flight_answers)",
@@ -432,8 +435,7 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
         "server.max_requests_in_flight: partner requests beyond it are answered 503 at once, but for answers on referrals already taken",
         in_flight_limit,
     );
-    let answers = Gauge::<i64>::default();
-    answers.set(i64::try_from(state.in_flight.current_answers()).unwrap_or(i64::MAX));
+    let answers = gauge_of(state.in_flight.current_answers());
     scrape.register(
         "requests_in_flight_answers",
         "Partner requests let in beyond server.max_requests_in_flight because they may carry work on referrals already taken (status updates, revocations, mailbox); at most an eighth of the cap",
