@@ -143,8 +143,8 @@ pub struct StoreSettings {
     pub url: String,
     pub data_dir: PathBuf,
     pub max_connections: u32,
-    /// Group commit: the most intakes one commit carries, and how long the first waits for
-    /// company.
+    /// Group commit: the most writes one commit carries, and how long a write that finds the
+    /// writer idle waits for company (zero: none).
     pub group_commit_max_batch: usize,
     pub group_commit_max_wait: Duration,
 }
@@ -719,7 +719,8 @@ struct RawStore {
     max_connections: u32,
     /// Group commit: the most intakes one commit carries.
     group_commit_max_batch: u64,
-    /// Group commit: how long the first intake waits for company, in milliseconds.
+    /// Group commit: how long a write that finds the writer idle waits for company, in
+    /// milliseconds (0: none; batches then grow with the load by themselves).
     group_commit_max_wait_ms: u64,
 }
 
@@ -730,7 +731,7 @@ impl Default for RawStore {
             data_dir: PathBuf::from("data"),
             max_connections: 8,
             group_commit_max_batch: 64,
-            group_commit_max_wait_ms: 2,
+            group_commit_max_wait_ms: 0,
         }
     }
 }
@@ -2805,6 +2806,25 @@ mod tests {
         assert_eq!(d.per_partner_concurrency, 4);
         let named = shipped(&[("WIJKBRUG__DELIVERY__WORKER_ID", "gw-1")]).unwrap();
         assert_eq!(named.settings.delivery.worker_id, "gw-1");
+    }
+
+    #[test]
+    fn group_commit_has_no_wait_for_company_unless_one_is_set() {
+        // A wait would hold every write that finds the writer idle, and a closed loop of
+        // clients in step with the commits (BENCHMARKS.md): batches grow with the load alone.
+        let s = shipped(&[]).unwrap().settings.store;
+        assert_eq!(s.group_commit_max_batch, 64);
+        assert_eq!(s.group_commit_max_wait, Duration::ZERO);
+        assert_eq!(
+            RawStore::default().group_commit_max_wait_ms,
+            0,
+            "the embedded default agrees with default.toml"
+        );
+        let set = shipped(&[("WIJKBRUG__STORE__GROUP_COMMIT_MAX_WAIT_MS", "3")])
+            .unwrap()
+            .settings
+            .store;
+        assert_eq!(set.group_commit_max_wait, Duration::from_millis(3));
     }
 
     #[test]
