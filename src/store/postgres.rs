@@ -28,6 +28,8 @@ mod dashboard;
 mod delivery;
 mod histories;
 mod instances;
+#[cfg(test)]
+mod list_plans;
 mod operations;
 mod processing_log;
 mod rate_limit;

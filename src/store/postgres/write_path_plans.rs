@@ -15,8 +15,28 @@ fn server() -> String {
 }
 
 /// A database of this test, dropped at the end (also when the test fails).
-struct Scratch {
+pub(super) struct Scratch {
     name: String,
+}
+
+impl Scratch {
+    /// A new database, migrated, and a connection to it.
+    pub(super) async fn migrated(what: &str) -> (Self, PgConnection) {
+        let name = format!("wijkbrug_test_{what}_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(&format!("{}/postgres", server()))
+            .await
+            .expect("the PostgreSQL tests need a server (`bash .ci/run` starts it)");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let scratch = Self { name: name.clone() };
+        let mut conn = PgConnection::connect(&format!("{}/{name}", server()))
+            .await
+            .unwrap();
+        MIGRATOR.run(&mut conn).await.unwrap();
+        (scratch, conn)
+    }
 }
 
 impl Drop for Scratch {
@@ -68,19 +88,7 @@ async fn plan(conn: &mut PgConnection, sql: &str, params: usize) -> String {
 
 #[tokio::test]
 async fn each_query_can_read_its_partial_index() {
-    let name = format!("wijkbrug_test_plans_{:016x}", rand::random::<u64>());
-    let mut admin = PgConnection::connect(&format!("{}/postgres", server()))
-        .await
-        .expect("the PostgreSQL tests need a server (`bash .ci/run` starts it)");
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let _scratch = Scratch { name: name.clone() };
-    let mut conn = PgConnection::connect(&format!("{}/{name}", server()))
-        .await
-        .unwrap();
-    MIGRATOR.run(&mut conn).await.unwrap();
+    let (_scratch, mut conn) = Scratch::migrated("plans").await;
     // Generic plans (parameters unknown), and no table scan where an index can serve.
     sqlx::raw_sql("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
         .execute(&mut conn)
