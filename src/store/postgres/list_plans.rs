@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection};
 use wijkbrug_adapters::model::{PartnerId, ReferralId, ReferralStatus};
 
 use super::dashboard::numbered;
-use super::write_path_plans::Scratch;
+use super::write_path_plans::{plan_text, Scratch};
 use crate::store::dashboard::{ReferralFilter, ReferralKey, Side};
 use crate::store::sqlite::dashboard::{page_sql, Bind, Toward};
 
@@ -31,11 +31,7 @@ async fn plan(
             Bind::Id(id) => query.bind(id.as_uuid()),
         };
     }
-    let rows = query.fetch_all(&mut *conn).await.unwrap();
-    rows.into_iter()
-        .map(|(l,)| l)
-        .collect::<Vec<_>>()
-        .join("\n")
+    plan_text(query.fetch_all(&mut *conn).await.unwrap())
 }
 
 #[tokio::test]

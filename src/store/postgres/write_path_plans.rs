@@ -80,6 +80,11 @@ async fn plan(conn: &mut PgConnection, sql: &str, params: usize) -> String {
         .execute(&mut *conn)
         .await
         .unwrap();
+    plan_text(rows)
+}
+
+/// `EXPLAIN`'s rows as one text, a line each.
+pub(super) fn plan_text(rows: Vec<(String,)>) -> String {
     rows.into_iter()
         .map(|(l,)| l)
         .collect::<Vec<_>>()
