@@ -1,5 +1,8 @@
-//! The audit chain's status for staff: walked from the first event to the last on each
-//! request. Numbers and hashes only: no event contents.
+//! The audit chain's status for staff: walked from the first event to the last when asked,
+//! one walk at a time shared by those who asked while it ran ([`ChainWatch::walk`]), and
+//! kept for the dashboard and `/metrics`. Numbers and hashes only: no event contents.
+//!
+//! [`ChainWatch::walk`]: crate::audit_watch::ChainWatch::walk
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -29,8 +32,8 @@ pub async fn chain_status(State(state): State<SharedState>, headers: HeaderMap) 
     if let Err(p) = state.authorize_staff(&headers, Permission::ViewAuditChain) {
         return p.into_response();
     }
-    match crate::audit_chain::check(state.store.as_ref()).await {
-        Ok(check) => Json(check).into_response(),
+    match state.audit_chain.walk(state.store.as_ref()).await {
+        Ok(status) => Json(status.check).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "store failed reading the audit chain");
             Problem::unavailable("the store is unavailable").into_response()
