@@ -142,22 +142,12 @@ mod tests {
     use wijkbrug_adapters::model::{PartnerId, ReferralId};
 
     use super::*;
-    use crate::config::StoreSettings;
     use crate::store::sqlite::SqliteStore;
 
     #[tokio::test]
     async fn walks_asked_for_at_once_share_one_and_a_later_ask_walks_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&StoreSettings {
-            url: "sqlite://chain.db".to_owned(),
-            data_dir: dir.path().to_path_buf(),
-            max_connections: 2,
-            group_commit_max_batch: 8,
-            group_commit_max_wait: Duration::ZERO,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
+        let store = SqliteStore::migrated_in(dir.path()).await;
         let partner = PartnerId::parse("werkplein").unwrap();
         for i in 0..200u64 {
             let id = ReferralId::from_parts(1_767_225_600_000 + i, [1; 10]);

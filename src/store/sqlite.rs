@@ -93,6 +93,22 @@ impl SqliteStore {
         Self::open_with_key(settings, PseudonymKey::development()).await
     }
 
+    /// For unit tests: a migrated store in `dir` (two connections, batches of eight, no wait).
+    #[cfg(test)]
+    pub(crate) async fn migrated_in(dir: &std::path::Path) -> Self {
+        let store = Self::open(&StoreSettings {
+            url: "sqlite://test.db".to_owned(),
+            data_dir: dir.to_path_buf(),
+            max_connections: 2,
+            group_commit_max_batch: 8,
+            group_commit_max_wait: Duration::ZERO,
+        })
+        .await
+        .expect("a store in the test's folder");
+        store.migrate().await.expect("the migrations");
+        store
+    }
+
     /// [`SqliteStore::open`] with the key the audit log's resident pseudonyms are keyed with.
     pub async fn open_with_key(
         settings: &StoreSettings,

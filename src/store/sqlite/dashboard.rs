@@ -784,13 +784,10 @@ mod tests {
     //! The list's statements read the referrals through their indexes, in list order, for
     //! every kind of filter (`EXPLAIN QUERY PLAN` on the migrated schema).
 
-    use std::time::Duration;
-
     use chrono::TimeZone;
     use wijkbrug_adapters::model::PartnerId;
 
     use super::*;
-    use crate::config::StoreSettings;
     use crate::store::sqlite::SqliteStore;
     use crate::store::Store;
 
@@ -815,16 +812,7 @@ mod tests {
     #[tokio::test]
     async fn every_filter_reads_an_index_in_list_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&StoreSettings {
-            url: "sqlite://plan.db".to_owned(),
-            data_dir: dir.path().to_path_buf(),
-            max_connections: 2,
-            group_commit_max_batch: 8,
-            group_commit_max_wait: Duration::ZERO,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
+        let store = SqliteStore::migrated_in(dir.path()).await;
         let key = ReferralKey {
             received_at: Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap(),
             id: ReferralId::from_parts(1_777_636_800_000, [3; 10]),
