@@ -62,7 +62,8 @@ impl ChainWatch {
     /// finds a walk under way waits for it and is answered with its result, which finished
     /// after the caller asked and verified the chain as it was when the walk started (its
     /// length and head hash say how far). However many ask at once, the chain is walked once:
-    /// a walk costs about ten microseconds an event, a minute of a core at seven million.
+    /// a walk costs 4 to 9 microseconds of a core an event (BENCHMARKS.md), tens of seconds at
+    /// seven million.
     /// When the store cannot be read the latest result is kept and the error returned.
     pub async fn walk(&self, store: &dyn Store) -> Result<ChainStatus, StoreError> {
         let asked = Instant::now();
