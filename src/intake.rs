@@ -418,12 +418,7 @@ async fn apply_status(
     }
     // Who may report and when the last change was: the referral's metadata is enough (its
     // payload is not read). An erased referral is not found, as its payload is gone.
-    let Some(meta) = state
-        .store
-        .referral_meta(id)
-        .await?
-        .filter(|m| m.erased_at.is_none())
-    else {
+    let Some(meta) = state.store.live_referral_meta(id).await? else {
         return Ok(Err(not_found()));
     };
     let sender = meta.sender;

@@ -696,9 +696,8 @@ async fn sender_of(ctx: &Context, id: ReferralId) -> Result<Option<PartnerId>, S
     Ok(ctx
         .state
         .store
-        .referral_meta(id)
+        .live_referral_meta(id)
         .await?
-        .filter(|m| m.erased_at.is_none())
         .map(|m| m.sender))
 }
 

@@ -513,6 +513,15 @@ pub trait Store: Send + Sync + 'static {
     /// A referral's metadata, erased or not (`None`: no such referral).
     async fn referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError>;
 
+    /// A referral's metadata unless retention erased it (`None`: no such referral, or its
+    /// payload is gone): who sent it, to whom, its status, without reading the payload.
+    async fn live_referral_meta(&self, id: ReferralId) -> Result<Option<ReferralMeta>, StoreError> {
+        Ok(self
+            .referral_meta(id)
+            .await?
+            .filter(|m| m.erased_at.is_none()))
+    }
+
     /// Erases the payloads of up to `limit` referrals in one of [`RETAINED_STATUSES`] whose
     /// last status change is older than `older_than`, oldest first, in one transaction:
     /// the request and the shared copy are gone, the transitions lose their reason texts
