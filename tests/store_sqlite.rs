@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::db::{TestDb, TestStore};
 use uuid::Uuid;
+use wijkbrug::audit::{AuditAction, AuditEvent};
 use wijkbrug::config::StoreSettings;
 use wijkbrug::store::{
     ConsentId, Intake, IntakeOutcome, NewReferral, OutboxItem, OutboxKind, SharedCopy, StoreCounts,
@@ -741,6 +742,133 @@ async fn changes_to_one_referral_queued_together_are_judged_in_order_in_one_comm
             }
         ]
     );
+}
+
+/// Deliveries and mailbox acknowledgements queued together (the PostgreSQL writer marks such a
+/// run of rows in one statement) are each answered as alone: a row held by another worker or
+/// offered to another partner is not taken, a row named twice is delivered once, and each
+/// delivered referral row makes its referral delivered at its own time.
+#[tokio::test]
+async fn deliveries_and_acknowledgements_queued_together_are_each_judged_as_alone() {
+    let db = TestDb::new().await;
+    let new: Vec<NewReferral> = (0..5).map(|i| routed(&format!("T-RUN-{i}"))).collect();
+    let receiver = partner(RECEIVER);
+    // Times after the intake's, each second from then on, with microseconds as given.
+    let start = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::Duration::minutes(1), 6);
+    let at = |second: i64, micros: i64| {
+        start + chrono::Duration::seconds(second) + chrono::Duration::microseconds(micros)
+    };
+    let (offered, claimed) = {
+        let store = open(&db).await;
+        store.intake(intake(None, new)).await.unwrap();
+        let offered = store
+            .mailbox_offer(&receiver, None, at(1, 0), Duration::from_secs(60), 2)
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_due(
+                "worker-1",
+                std::slice::from_ref(&receiver),
+                at(1, 0),
+                Duration::from_secs(60),
+                10,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        (offered, claimed)
+    };
+    assert_eq!((offered.len(), claimed.len()), (2, 3));
+    let referral_of = |row: i64| {
+        offered
+            .iter()
+            .chain(&claimed)
+            .find(|l| l.row == row)
+            .unwrap()
+            .item
+            .referral
+    };
+    let (m0, m1) = (offered[0].row, offered[1].row);
+    let (w0, w1, w2) = (claimed[0].row, claimed[1].row, claimed[2].row);
+    let store = open_batching(&db, 5).await;
+
+    // One batch, no row named twice.
+    let sender = partner(SENDER);
+    let before = store.writer_activity();
+    let answers = tokio::join!(
+        store.complete(w0, "worker-1", at(2, 0)),
+        store.mailbox_ack(&receiver, m0, at(2, 1)),
+        store.complete(w1, "worker-2", at(2, 2)),
+        store.mailbox_ack(&sender, m1, at(2, 3)),
+        store.complete(w2, "worker-1", at(2, 4)),
+    );
+    let after = store.writer_activity();
+    assert_eq!(
+        (after.commits - before.commits, after.writes - before.writes),
+        (1, 5),
+        "the five shared one commit"
+    );
+    let answers = [answers.0, answers.1, answers.2, answers.3, answers.4].map(Result::unwrap);
+    assert_eq!(answers, [true, true, false, false, true]);
+    for (row, delivered_at) in [(w0, Some(at(2, 0))), (m0, Some(at(2, 1))), (w1, None)]
+        .into_iter()
+        .chain([(m1, None), (w2, Some(at(2, 4)))])
+    {
+        let history = store
+            .referral(referral_of(row))
+            .await
+            .unwrap()
+            .unwrap()
+            .referral
+            .history;
+        match delivered_at {
+            Some(t) => assert_eq!(
+                history.transitions().last(),
+                Some(&step(ReferralStatus::Delivered, t, Actor::Gateway)),
+                "row {row}"
+            ),
+            None => assert_eq!(history.current(), ReferralStatus::Routed, "row {row}"),
+        }
+    }
+
+    // One batch naming rows twice: each delivered once, by the first that may.
+    let answers = tokio::join!(
+        store.complete(w1, "worker-1", at(3, 0)),
+        store.complete(w1, "worker-1", at(3, 1)),
+        store.mailbox_ack(&receiver, m1, at(3, 2)),
+        store.mailbox_ack(&receiver, m1, at(3, 3)),
+        store.complete(w0, "worker-1", at(3, 4)),
+    );
+    let answers = [answers.0, answers.1, answers.2, answers.3, answers.4].map(Result::unwrap);
+    assert_eq!(answers, [true, false, true, false, false]);
+    for (row, t) in [(w1, at(3, 0)), (m1, at(3, 2)), (w0, at(2, 0))] {
+        let history = store
+            .referral(referral_of(row))
+            .await
+            .unwrap()
+            .unwrap()
+            .referral
+            .history;
+        assert_eq!(
+            history.transitions().last(),
+            Some(&step(ReferralStatus::Delivered, t, Actor::Gateway)),
+            "row {row}"
+        );
+    }
+    // Each delivery audited once, an acknowledgement as one through the mailbox.
+    let attempts: Vec<AuditEvent> = store
+        .audit_events(0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == AuditAction::DeliveryAttempt)
+        .collect();
+    assert_eq!(attempts.len(), 5);
+    let via_mailbox = attempts
+        .iter()
+        .filter(|e| e.detail.get("via").map(String::as_str) == Some("mailbox"))
+        .count();
+    assert_eq!(via_mailbox, 2);
 }
 
 /// Under a backlog the writer takes work on referrals already stored before new intakes: a

@@ -84,6 +84,11 @@ pub(crate) enum DeliveryJob {
 }
 
 impl DeliveryJob {
+    /// A push delivery's success or a mailbox acknowledgement: the row becomes delivered.
+    pub(crate) fn delivers(&self) -> bool {
+        matches!(self, Self::Complete { .. } | Self::Ack { .. })
+    }
+
     /// The `outbox` row a worker's or the mailbox's job finishes (delivered, dead, cancelled),
     /// which moves the referral on when it is the referral's delivery; `None` for a retry
     /// later (no status change) and for an operator's action on a dead letter.
@@ -457,6 +462,110 @@ async fn deliver(
     }
     Ok(true)
 }
+
+/// Deliveries and mailbox acknowledgements that follow one another in a writer's batch: the
+/// rows of all of them marked delivered in one statement, then, in the jobs' order, each
+/// one's audit event and, for a referral's delivery, the `delivered` status change, as
+/// [`deliver`] does one job at a time. The same outcome: marking a row changes no other row
+/// and no referral, so the rows may be marked before the status changes of the jobs before
+/// them. A batch runs about six of these in a row on average (a probe of the full path on
+/// PostgreSQL: 31 of 63 jobs in 5.5 runs), each otherwise a round trip and a statement. A
+/// row named twice is left to [`deliver`], one job at a time.
+pub(crate) async fn deliver_run(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    histories: &mut Histories,
+    jobs: &[&DeliveryJob],
+) -> Result<Vec<DeliveryAnswer>, StoreError> {
+    let mut marks = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match job {
+            DeliveryJob::Complete { row, worker, now } => {
+                marks.push((*row, Holder::Worker(worker), *now));
+            }
+            DeliveryJob::Ack {
+                recipient,
+                row,
+                now,
+            } => marks.push((*row, Holder::Mailbox(recipient), *now)),
+            _ => return Err(corrupt("a delivery run holds a job that delivers nothing")),
+        }
+    }
+    let mut named = std::collections::HashSet::with_capacity(marks.len());
+    if !marks.iter().all(|(row, _, _)| named.insert(*row)) {
+        let mut answers = Vec::with_capacity(jobs.len());
+        for (row, holder, now) in marks {
+            answers.push(DeliveryAnswer(
+                deliver(conn, chain, histories, row, holder, now).await?,
+            ));
+        }
+        return Ok(answers);
+    }
+    let mut rows = Vec::with_capacity(marks.len());
+    let mut holders = Vec::with_capacity(marks.len());
+    let mut mailbox = Vec::with_capacity(marks.len());
+    let mut ats = Vec::with_capacity(marks.len());
+    for (row, holder, now) in &marks {
+        rows.push(*row);
+        match holder {
+            Holder::Worker(w) => {
+                holders.push(*w);
+                mailbox.push(false);
+            }
+            Holder::Mailbox(r) => {
+                holders.push(r.as_str());
+                mailbox.push(true);
+            }
+        }
+        ats.push(*now);
+    }
+    let marked: Vec<(i64, Uuid, String, String)> = sqlx::query_as(DELIVER_RUN)
+        .bind(&rows)
+        .bind(&holders)
+        .bind(&mailbox)
+        .bind(&ats)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let mut infos = std::collections::HashMap::with_capacity(marked.len());
+    for (row, referral, recipient, kind) in marked {
+        infos.insert(
+            row,
+            RowInfo {
+                referral: codec::referral_id(referral, "outbox.referral_id")?,
+                recipient: codec::parse_partner(&recipient, "outbox.recipient")?,
+                is_referral: kind == "referral",
+            },
+        );
+    }
+    let mut answers = Vec::with_capacity(marks.len());
+    for (row, holder, now) in marks {
+        let Some(info) = infos.remove(&row) else {
+            answers.push(DeliveryAnswer(false));
+            continue;
+        };
+        let mut event = attempt(&info, row, now, "delivered", "");
+        if matches!(holder, Holder::Mailbox(_)) {
+            event = event.detail("via", "mailbox");
+        }
+        chain.append(event);
+        if info.is_referral {
+            let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
+            follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
+        }
+        answers.push(DeliveryAnswer(true));
+    }
+    Ok(answers)
+}
+
+/// [`deliver_run`]'s rows marked delivered: each held by its worker (`$3` false) or offered
+/// to its recipient by the mailbox (`$3` true), and still pending; what each was.
+const DELIVER_RUN: &str = "UPDATE outbox AS o SET state = 'delivered', delivered_at = m.at, \
+     locked_by = NULL, locked_until = NULL \
+     FROM UNNEST($1::bigint[], $2::text[], $3::bool[], $4::timestamptz[]) AS m (id, holder, mailbox, at) \
+     WHERE o.id = m.id AND o.state = 'pending' AND CASE WHEN m.mailbox \
+       THEN o.recipient = m.holder AND o.locked_by = 'mailbox' ELSE o.locked_by = m.holder END \
+     RETURNING o.id, o.referral_id, o.recipient, o.kind";
 
 /// `error` as a transition's reason: control characters made spaces, cut to the maximum
 /// length; none when nothing is left.

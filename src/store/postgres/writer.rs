@@ -311,7 +311,24 @@ async fn execute_in(
     let now = crate::store::now();
     let mut answers = Vec::with_capacity(jobs.len());
     let mut intakes = 0;
-    for job in jobs {
+    let mut next = 0;
+    while let Some(job) = jobs.get(next) {
+        // Deliveries and acknowledgements that follow one another: their rows in one
+        // statement ([`delivery::deliver_run`]).
+        let run: Vec<&delivery::DeliveryJob> = jobs[next..]
+            .iter()
+            .map_while(|j| match j {
+                Job::Delivery(d, _) if d.delivers() => Some(&**d),
+                _ => None,
+            })
+            .collect();
+        if run.len() > 1 {
+            next += run.len();
+            let delivered = delivery::deliver_run(&mut tx, &mut chain, &mut histories, &run);
+            answers.extend(delivered.await?.into_iter().map(Answer::Delivery));
+            continue;
+        }
+        next += 1;
         let answer = match job {
             Job::Intake(intake, _) => {
                 intakes += 1;
