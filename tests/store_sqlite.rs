@@ -791,6 +791,10 @@ async fn deliveries_and_acknowledgements_queued_together_are_each_judged_as_alon
     let (m0, m1) = (offered[0].row, offered[1].row);
     let (w0, w1, w2) = (claimed[0].row, claimed[1].row, claimed[2].row);
     let store = open_batching(&db, 5).await;
+    let history_of = |id: ReferralId| {
+        let store = &store;
+        async move { store.referral(id).await.unwrap().unwrap().referral.history }
+    };
 
     // One batch, no row named twice.
     let sender = partner(SENDER);
@@ -814,13 +818,7 @@ async fn deliveries_and_acknowledgements_queued_together_are_each_judged_as_alon
         .into_iter()
         .chain([(m1, None), (w2, Some(at(2, 4)))])
     {
-        let history = store
-            .referral(referral_of(row))
-            .await
-            .unwrap()
-            .unwrap()
-            .referral
-            .history;
+        let history = history_of(referral_of(row)).await;
         match delivered_at {
             Some(t) => assert_eq!(
                 history.transitions().last(),
@@ -842,13 +840,7 @@ async fn deliveries_and_acknowledgements_queued_together_are_each_judged_as_alon
     let answers = [answers.0, answers.1, answers.2, answers.3, answers.4].map(Result::unwrap);
     assert_eq!(answers, [true, false, true, false, false]);
     for (row, t) in [(w1, at(3, 0)), (m1, at(3, 2)), (w0, at(2, 0))] {
-        let history = store
-            .referral(referral_of(row))
-            .await
-            .unwrap()
-            .unwrap()
-            .referral
-            .history;
+        let history = history_of(referral_of(row)).await;
         assert_eq!(
             history.transitions().last(),
             Some(&step(ReferralStatus::Delivered, t, Actor::Gateway)),

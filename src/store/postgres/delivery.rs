@@ -451,7 +451,22 @@ async fn deliver(
     else {
         return Ok(false);
     };
-    let mut event = attempt(&info, row, now, "delivered", "");
+    delivered(conn, chain, histories, &info, row, &holder, now).await?;
+    Ok(true)
+}
+
+/// What follows a row marked delivered: its audit event and, for a referral's delivery, the
+/// referral's `delivered` status change.
+async fn delivered(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    histories: &mut Histories,
+    info: &RowInfo,
+    row: i64,
+    holder: &Holder<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut event = attempt(info, row, now, "delivered", "");
     if matches!(holder, Holder::Mailbox(_)) {
         event = event.detail("via", "mailbox");
     }
@@ -460,7 +475,7 @@ async fn deliver(
         let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
         follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Deliveries and mailbox acknowledgements that follow one another in a writer's batch: the
@@ -544,15 +559,7 @@ pub(crate) async fn deliver_run(
             answers.push(DeliveryAnswer(false));
             continue;
         };
-        let mut event = attempt(&info, row, now, "delivered", "");
-        if matches!(holder, Holder::Mailbox(_)) {
-            event = event.detail("via", "mailbox");
-        }
-        chain.append(event);
-        if info.is_referral {
-            let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
-            follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
-        }
+        delivered(conn, chain, histories, &info, row, &holder, now).await?;
         answers.push(DeliveryAnswer(true));
     }
     Ok(answers)
