@@ -114,23 +114,11 @@ pub(crate) async fn run(
     job: &DeliveryJob,
 ) -> Result<DeliveryAnswer, StoreError> {
     Ok(DeliveryAnswer(match job {
-        DeliveryJob::Complete { row, worker, now } => {
-            deliver(conn, chain, histories, *row, Holder::Worker(worker), *now).await?
-        }
-        DeliveryJob::Ack {
-            recipient,
-            row,
-            now,
-        } => {
-            deliver(
-                conn,
-                chain,
-                histories,
-                *row,
-                Holder::Mailbox(recipient),
-                *now,
-            )
-            .await?
+        DeliveryJob::Complete { .. } | DeliveryJob::Ack { .. } => {
+            return deliver_run(conn, chain, histories, &[job])
+                .await?
+                .pop()
+                .ok_or_else(|| corrupt("a delivery was not answered"));
         }
         DeliveryJob::RetryLater {
             row,
@@ -423,117 +411,88 @@ fn transition(to: ReferralStatus, at: DateTime<Utc>, by: Actor) -> Transition {
     }
 }
 
-/// The row was delivered (by the push worker, or acknowledged from the mailbox).
-async fn deliver(
-    conn: &mut PgConnection,
-    chain: &mut Chain<'_>,
-    histories: &mut Histories,
+/// A delivery or acknowledgement to mark: the row, who may finish it, when it was delivered.
+struct Mark<'a> {
     row: i64,
-    holder: Holder<'_>,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let (condition, bind) = match holder {
-        Holder::Worker(worker) => (HELD, worker),
-        Holder::Mailbox(recipient) => (
-            "recipient = $2 AND locked_by = 'mailbox' AND state = 'pending'",
-            recipient.as_str(),
-        ),
-    };
-    let Some(info) = change_row(
-        conn,
-        row,
-        condition,
-        bind,
-        "state = 'delivered', delivered_at = $3, locked_by = NULL, locked_until = NULL",
-        &[Bind::Time(now)],
-    )
-    .await?
-    else {
-        return Ok(false);
-    };
-    delivered(conn, chain, histories, &info, row, &holder, now).await?;
-    Ok(true)
+    holder: Holder<'a>,
+    at: DateTime<Utc>,
 }
 
-/// What follows a row marked delivered: its audit event and, for a referral's delivery, the
-/// referral's `delivered` status change.
-async fn delivered(
-    conn: &mut PgConnection,
-    chain: &mut Chain<'_>,
-    histories: &mut Histories,
-    info: &RowInfo,
-    row: i64,
-    holder: &Holder<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let mut event = attempt(info, row, now, "delivered", "");
-    if matches!(holder, Holder::Mailbox(_)) {
-        event = event.detail("via", "mailbox");
+impl DeliveryJob {
+    fn mark(&self) -> Option<Mark<'_>> {
+        match self {
+            Self::Complete { row, worker, now } => Some(Mark {
+                row: *row,
+                holder: Holder::Worker(worker),
+                at: *now,
+            }),
+            Self::Ack {
+                recipient,
+                row,
+                now,
+            } => Some(Mark {
+                row: *row,
+                holder: Holder::Mailbox(recipient),
+                at: *now,
+            }),
+            _ => None,
+        }
     }
-    chain.append(event);
-    if info.is_referral {
-        let delivered = transition(ReferralStatus::Delivered, now, Actor::Gateway);
-        follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
-    }
-    Ok(())
 }
 
-/// Deliveries and mailbox acknowledgements that follow one another in a writer's batch: the
-/// rows of all of them marked delivered in one statement, then, in the jobs' order, each
-/// one's audit event and, for a referral's delivery, the `delivered` status change, as
-/// [`deliver`] does one job at a time. The same outcome: marking a row changes no other row
-/// and no referral, so the rows may be marked before the status changes of the jobs before
-/// them. On the full path about half of a batch's jobs are such, about six in a row (a probe:
-/// 31 of 63 jobs in 5.5 runs), each otherwise a statement and a round trip of its own. A run
-/// that names a row twice is left to [`deliver`], one job at a time.
+/// Deliveries and mailbox acknowledgements (one, or several that follow one another in a
+/// writer's batch): the rows of all of them marked delivered in one statement, then, in the
+/// jobs' order, each one's audit event and, for a referral's delivery, the `delivered` status
+/// change. The same outcome as one job at a time: marking a row changes no other row and no
+/// referral, so the rows may be marked before the status changes of the jobs before them. On
+/// the full path about half of a batch's jobs are such, about six in a row (a probe: 31 of 63
+/// jobs in 5.5 runs), each otherwise a statement and a round trip of its own. A run that
+/// names a row twice is marked one job at a time.
 pub(crate) async fn deliver_run(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
     histories: &mut Histories,
     jobs: &[&DeliveryJob],
 ) -> Result<Vec<DeliveryAnswer>, StoreError> {
-    let mut marks = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match job {
-            DeliveryJob::Complete { row, worker, now } => {
-                marks.push((*row, Holder::Worker(worker), *now));
-            }
-            DeliveryJob::Ack {
-                recipient,
-                row,
-                now,
-            } => marks.push((*row, Holder::Mailbox(recipient), *now)),
-            _ => return Err(corrupt("a delivery run holds a job that delivers nothing")),
-        }
-    }
+    let marks = jobs
+        .iter()
+        .map(|job| {
+            job.mark()
+                .ok_or_else(|| corrupt("a delivery run holds a job that delivers nothing"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut named = std::collections::HashSet::with_capacity(marks.len());
-    if !marks.iter().all(|(row, _, _)| named.insert(*row)) {
-        let mut answers = Vec::with_capacity(jobs.len());
-        for (row, holder, now) in marks {
-            answers.push(DeliveryAnswer(
-                deliver(conn, chain, histories, row, holder, now).await?,
-            ));
-        }
-        return Ok(answers);
+    if marks.iter().all(|m| named.insert(m.row)) {
+        return deliver(conn, chain, histories, &marks).await;
     }
-    let mut rows = Vec::with_capacity(marks.len());
-    let mut holders = Vec::with_capacity(marks.len());
-    let mut mailbox = Vec::with_capacity(marks.len());
-    let mut ats = Vec::with_capacity(marks.len());
-    for (row, holder, now) in &marks {
-        rows.push(*row);
-        match holder {
-            Holder::Worker(w) => {
-                holders.push(*w);
-                mailbox.push(false);
-            }
-            Holder::Mailbox(r) => {
-                holders.push(r.as_str());
-                mailbox.push(true);
-            }
-        }
-        ats.push(*now);
+    let mut answers = Vec::with_capacity(marks.len());
+    for mark in &marks {
+        let one = std::slice::from_ref(mark);
+        answers.extend(deliver(conn, chain, histories, one).await?);
     }
+    Ok(answers)
+}
+
+/// [`deliver_run`] for rows each named once.
+async fn deliver(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    histories: &mut Histories,
+    marks: &[Mark<'_>],
+) -> Result<Vec<DeliveryAnswer>, StoreError> {
+    let rows: Vec<i64> = marks.iter().map(|m| m.row).collect();
+    let holders: Vec<&str> = marks
+        .iter()
+        .map(|m| match m.holder {
+            Holder::Worker(w) => w,
+            Holder::Mailbox(r) => r.as_str(),
+        })
+        .collect();
+    let mailbox: Vec<bool> = marks
+        .iter()
+        .map(|m| matches!(m.holder, Holder::Mailbox(_)))
+        .collect();
+    let ats: Vec<DateTime<Utc>> = marks.iter().map(|m| m.at).collect();
     let marked: Vec<(i64, Uuid, String, String)> = sqlx::query_as(DELIVER_RUN)
         .bind(&rows)
         .bind(&holders)
@@ -554,12 +513,20 @@ pub(crate) async fn deliver_run(
         );
     }
     let mut answers = Vec::with_capacity(marks.len());
-    for (row, holder, now) in marks {
-        let Some(info) = infos.remove(&row) else {
+    for mark in marks {
+        let Some(info) = infos.remove(&mark.row) else {
             answers.push(DeliveryAnswer(false));
             continue;
         };
-        delivered(conn, chain, histories, &info, row, &holder, now).await?;
+        let mut event = attempt(&info, mark.row, mark.at, "delivered", "");
+        if matches!(mark.holder, Holder::Mailbox(_)) {
+            event = event.detail("via", "mailbox");
+        }
+        chain.append(event);
+        if info.is_referral {
+            let delivered = transition(ReferralStatus::Delivered, mark.at, Actor::Gateway);
+            follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
+        }
         answers.push(DeliveryAnswer(true));
     }
     Ok(answers)
