@@ -744,6 +744,147 @@ async fn changes_to_one_referral_queued_together_are_judged_in_order_in_one_comm
     );
 }
 
+/// Status changes of several referrals queued together (the PostgreSQL writer writes such a
+/// run in one statement) are each answered as alone: a refused change and one of an unknown
+/// referral write nothing, each applied one writes its history row, its referral's status and
+/// its notices (numbered by its own history), and a second change of a referral in the run is
+/// judged after the first.
+#[tokio::test]
+async fn status_changes_of_several_referrals_queued_together_are_each_judged_as_alone() {
+    let db = TestDb::new().await;
+    let new: Vec<NewReferral> = (0..3).map(|i| routed(&format!("T-CHANGES-{i}"))).collect();
+    let [a, b, c] = [0, 1, 2].map(|i| new[i].referral.id);
+    open(&db)
+        .await
+        .intake(intake(None, new.clone()))
+        .await
+        .unwrap();
+    let store = open_batching(&db, 6).await;
+    let notify = |referral| OutboxItem {
+        referral,
+        recipient: partner(SENDER),
+        kind: OutboxKind::Status { transition: 0 },
+    };
+    let receiver = || Actor::Partner(partner(RECEIVER));
+    let a_delivered = step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway);
+    let b_completed = step(ReferralStatus::Completed, at(2, 1), receiver());
+    let mut c_delivered = step(ReferralStatus::Delivered, at(2, 2), Actor::Gateway);
+    c_delivered.reason = Some(ReasonText::parse("delivered by post").unwrap());
+    c_delivered.reason_code = Some("post".to_owned());
+    let b_delivered = step(ReferralStatus::Delivered, at(2, 3), Actor::Gateway);
+    let a_accepted = step(ReferralStatus::Accepted, at(3, 0), receiver());
+    let unknown = new_id();
+
+    let status_changes = || async {
+        let events = store.audit_events(0, 1_000).await.unwrap();
+        let changed = events
+            .iter()
+            .filter(|e| e.action == AuditAction::StatusChanged);
+        changed.count()
+    };
+    let changes_before = status_changes().await;
+    let before = store.writer_activity();
+    let counts_before = store.counts().await.unwrap();
+    // `join!` polls each in turn, so the writer receives them in this order.
+    let answers = tokio::join!(
+        store.apply_transition(a, a_delivered.clone(), vec![notify(a)]),
+        store.apply_transition(b, b_completed, vec![notify(b)]),
+        store.apply_transition(unknown, a_delivered.clone(), vec![notify(unknown)]),
+        store.apply_transition(c, c_delivered.clone(), vec![notify(c)]),
+        store.apply_transition(b, b_delivered.clone(), vec![]),
+        store.apply_transition(a, a_accepted.clone(), vec![notify(a)]),
+    );
+    let after = store.writer_activity();
+    assert_eq!(
+        (after.commits - before.commits, after.writes - before.writes),
+        (1, 6),
+        "the six shared one commit"
+    );
+    let with = |i: usize, steps: &[&Transition]| {
+        let mut history = new[i].referral.history.clone();
+        for step in steps {
+            history.apply((*step).clone()).unwrap();
+        }
+        history
+    };
+    let expected = [
+        with(0, &[&a_delivered, &a_accepted]),
+        with(1, &[&b_delivered]),
+        with(2, &[&c_delivered]),
+    ];
+    assert_eq!(
+        answers.0.unwrap(),
+        TransitionOutcome::Applied(with(0, &[&a_delivered]))
+    );
+    assert_eq!(
+        answers.1.unwrap(),
+        TransitionOutcome::Refused(TransitionError {
+            from: ReferralStatus::Routed,
+            to: ReferralStatus::Completed
+        })
+    );
+    assert_eq!(answers.2.unwrap(), TransitionOutcome::NotFound);
+    assert_eq!(
+        answers.3.unwrap(),
+        TransitionOutcome::Applied(expected[2].clone())
+    );
+    assert_eq!(
+        answers.4.unwrap(),
+        TransitionOutcome::Applied(expected[1].clone())
+    );
+    assert_eq!(
+        answers.5.unwrap(),
+        TransitionOutcome::Applied(expected[0].clone())
+    );
+    for (id, history) in [a, b, c].into_iter().zip(&expected) {
+        let stored = store.referral(id).await.unwrap().unwrap();
+        assert_eq!(&stored.referral.history, history, "{id}");
+    }
+    // Each applied change's notices, numbered by its own history; none for the others.
+    let notice = |referral, transition| OutboxItem {
+        kind: OutboxKind::Status { transition },
+        ..notify(referral)
+    };
+    assert_eq!(
+        store.outbox_for(a).await.unwrap(),
+        [new[0].outbox[0].clone(), notice(a, 2), notice(a, 3)]
+    );
+    assert_eq!(store.outbox_for(b).await.unwrap(), new[1].outbox);
+    assert_eq!(
+        store.outbox_for(c).await.unwrap(),
+        [new[2].outbox[0].clone(), notice(c, 2)]
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.transitions - counts_before.transitions,
+            counts.outbox - counts_before.outbox
+        ),
+        (4, 3)
+    );
+    // The referrals' statuses as their histories end (the dashboard's counts read them).
+    let mut by_status: Vec<(ReferralStatus, u64)> = store
+        .referral_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.status, c.count))
+        .collect();
+    by_status.sort_by_key(|(s, _)| s.code());
+    assert_eq!(
+        by_status,
+        [
+            (ReferralStatus::Accepted, 1),
+            (ReferralStatus::Delivered, 2)
+        ]
+    );
+    assert_eq!(
+        status_changes().await - changes_before,
+        4,
+        "one event for each applied change"
+    );
+}
+
 /// Deliveries and mailbox acknowledgements queued together (the PostgreSQL writer marks such a
 /// run of rows in one statement) are each answered as alone: a row held by another worker or
 /// offered to another partner is not taken, a row named twice is delivered once, and each

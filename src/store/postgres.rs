@@ -36,6 +36,7 @@ mod rate_limit;
 mod retention;
 mod revoke;
 mod sessions;
+mod status_changes;
 #[cfg(test)]
 mod write_path_plans;
 mod writer;

@@ -30,7 +30,8 @@ use wijkbrug_adapters::model::{
 use super::audit::Chain;
 use super::codec::{self, corrupt, unavailable};
 use super::histories::Histories;
-use super::writer::{transition_in, TransitionJob};
+use super::status_changes::StatusChanges;
+use super::writer::TransitionJob;
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{Lease, OutboxItem, StoreError, TransitionOutcome};
 
@@ -386,13 +387,41 @@ async fn follow(
     transition: Transition,
     notify: Vec<OutboxItem>,
 ) -> Result<bool, StoreError> {
+    let mut changes = StatusChanges::default();
+    let followed = stage_follow(
+        conn,
+        chain,
+        histories,
+        &mut changes,
+        referral,
+        transition,
+        notify,
+    );
+    let followed = followed.await?;
+    changes.write(conn).await?;
+    Ok(followed)
+}
+
+/// [`follow`], staged in `changes` to be written with others.
+async fn stage_follow(
+    conn: &mut PgConnection,
+    chain: &mut Chain<'_>,
+    histories: &mut Histories,
+    changes: &mut StatusChanges,
+    referral: ReferralId,
+    transition: Transition,
+    notify: Vec<OutboxItem>,
+) -> Result<bool, StoreError> {
     let queued_at = transition.at;
     let job = TransitionJob {
         id: referral,
         transition,
         notify,
     };
-    match transition_in(conn, chain, histories, &job, queued_at).await? {
+    match changes
+        .stage(conn, chain, histories, &job, queued_at)
+        .await?
+    {
         TransitionOutcome::Applied(_) => Ok(true),
         TransitionOutcome::Refused(_) => Ok(false),
         TransitionOutcome::NotFound => Err(corrupt(format_args!(
@@ -443,8 +472,9 @@ impl DeliveryJob {
 /// Deliveries and mailbox acknowledgements (one, or several that follow one another in a
 /// writer's batch): the rows of all of them marked delivered in one statement, then, in the
 /// jobs' order, each one's audit event and, for a referral's delivery, the `delivered` status
-/// change. The same outcome as one job at a time: marking a row changes no other row and no
-/// referral, so the rows may be marked before the status changes of the jobs before them. On
+/// change, those written together ([`StatusChanges`]). The same outcome as one job at a time:
+/// marking a row changes no other row and no referral, so the rows may be marked before the
+/// status changes of the jobs before them. On
 /// the full path about half of a batch's jobs are such, about six in a row (a probe: 31 of 63
 /// jobs in 5.5 runs), each otherwise a statement and a round trip of its own. A run that
 /// names a row twice is marked one job at a time.
@@ -513,6 +543,7 @@ async fn deliver(
         );
     }
     let mut answers = Vec::with_capacity(marks.len());
+    let mut changes = StatusChanges::default();
     for mark in marks {
         let Some(info) = infos.remove(&mark.row) else {
             answers.push(DeliveryAnswer(false));
@@ -525,10 +556,20 @@ async fn deliver(
         chain.append(event);
         if info.is_referral {
             let delivered = transition(ReferralStatus::Delivered, mark.at, Actor::Gateway);
-            follow(conn, chain, histories, info.referral, delivered, Vec::new()).await?;
+            let staged = stage_follow(
+                conn,
+                chain,
+                histories,
+                &mut changes,
+                info.referral,
+                delivered,
+                Vec::new(),
+            );
+            staged.await?;
         }
         answers.push(DeliveryAnswer(true));
     }
+    changes.write(conn).await?;
     Ok(answers)
 }
 

@@ -14,7 +14,7 @@
 //! writes included; a change that was refused (and so changed nothing) puts it back
 //! ([`Histories::keep`]).
 //!
-//! Only changes made through [`super::writer::transition_in`] keep to that; a job that changes
+//! Only changes made through [`super::status_changes::StatusChanges`] keep to that; a job that changes
 //! histories in another way (retention's erasure of reasons) must call [`Histories::forget`]
 //! first.
 

@@ -12,7 +12,8 @@ use wijkbrug_adapters::model::{
 use super::audit::Chain;
 use super::codec::{self, corrupt, unavailable};
 use super::histories::Histories;
-use super::writer::{transition_in, TransitionJob};
+use super::status_changes::transition_in;
+use super::writer::TransitionJob;
 use crate::audit::{AuditAction, AuditDraft};
 use crate::store::{
     ConsentId, OutboxItem, OutboxKind, Revocation, RevokeOutcome, StoreError, TransitionOutcome,

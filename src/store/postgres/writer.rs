@@ -33,6 +33,7 @@ use super::delivery::{self, DeliveryAnswer, DeliveryJob};
 use super::histories::Histories;
 use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
+use super::status_changes::{transition_in, StatusChanges};
 use crate::audit::{AuditAction, AuditDraft, PseudonymKey};
 use crate::store::writer_queue::{JobQueue, Lane, Laned};
 use crate::store::{
@@ -326,6 +327,25 @@ async fn execute_in(
             next += run.len();
             let delivered = delivery::deliver_run(&mut tx, &mut chain, &mut histories, &run);
             answers.extend(delivered.await?.into_iter().map(Answer::Delivery));
+            continue;
+        }
+        // Status changes that follow one another: judged one by one, written together
+        // ([`StatusChanges`]).
+        let changes: Vec<&TransitionJob> = jobs[next..]
+            .iter()
+            .map_while(|j| match j {
+                Job::Transition(t, _) => Some(&**t),
+                _ => None,
+            })
+            .collect();
+        if changes.len() > 1 {
+            next += changes.len();
+            let mut staged = StatusChanges::default();
+            for t in changes {
+                let outcome = staged.stage(&mut tx, &mut chain, &mut histories, t, now);
+                answers.push(Answer::Transition(outcome.await?));
+            }
+            staged.write(&mut tx).await?;
             continue;
         }
         next += 1;
@@ -641,79 +661,65 @@ const INSERT_REFERRAL: &str = "WITH created AS (\
      WITH ORDINALITY AS o (r, p, k, t, n) WHERE EXISTS (SELECT 1 FROM created) ORDER BY o.n) \
    SELECT id FROM created";
 
-/// A status change: the new history row, the referral's status and the outbox rows it queues,
-/// in one statement ([`TransitionRows`], [`OutboxRows`]).
-const APPLY_TRANSITION: &str = "WITH history AS (\
-    INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
-     SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::timestamptz[], $5::text[], \
-     $6::text[], $7::text[])), \
-   queued AS (\
-    INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, attempts, \
-     next_attempt_at) SELECT o.r, o.p, o.k, o.t, $14, 'pending', 0, $14 \
-     FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::bigint[]) \
-     WITH ORDINALITY AS o (r, p, k, t, n) ORDER BY o.n) \
-   UPDATE referrals SET status = $8, updated_at = $9 WHERE id = $1";
-
 /// History rows to insert, as the columns of one `UNNEST`.
-struct TransitionRows {
-    seqs: Vec<i64>,
-    statuses: Vec<&'static str>,
-    ats: Vec<DateTime<Utc>>,
-    actors: Vec<String>,
-    reasons: Vec<Option<String>>,
-    codes: Vec<Option<String>>,
+#[derive(Default)]
+pub(super) struct TransitionRows {
+    pub(super) seqs: Vec<i64>,
+    pub(super) statuses: Vec<&'static str>,
+    pub(super) ats: Vec<DateTime<Utc>>,
+    pub(super) actors: Vec<String>,
+    pub(super) reasons: Vec<Option<String>>,
+    pub(super) codes: Vec<Option<String>>,
 }
 
 impl TransitionRows {
     /// `transitions` as the history from index `first` on.
     fn new(first: usize, transitions: &[Transition]) -> Result<Self, StoreError> {
-        let n = transitions.len();
-        let mut rows = Self {
-            seqs: Vec::with_capacity(n),
-            statuses: Vec::with_capacity(n),
-            ats: Vec::with_capacity(n),
-            actors: Vec::with_capacity(n),
-            reasons: Vec::with_capacity(n),
-            codes: Vec::with_capacity(n),
-        };
+        let mut rows = Self::default();
         for (i, t) in transitions.iter().enumerate() {
-            rows.seqs
-                .push(codec::bigint(first + i, "a history's length")?);
-            rows.statuses.push(t.to.code());
-            rows.ats.push(t.at);
-            rows.actors.push(codec::actor(&t.by));
-            rows.reasons
-                .push(t.reason.as_ref().map(|r| r.as_str().to_owned()));
-            rows.codes.push(t.reason_code.clone());
+            rows.push(first + i, t)?;
         }
         Ok(rows)
+    }
+
+    /// Adds `transition` as the history's row `seq`.
+    pub(super) fn push(&mut self, seq: usize, transition: &Transition) -> Result<(), StoreError> {
+        self.seqs.push(codec::bigint(seq, "a history's length")?);
+        self.statuses.push(transition.to.code());
+        self.ats.push(transition.at);
+        self.actors.push(codec::actor(&transition.by));
+        self.reasons
+            .push(transition.reason.as_ref().map(|r| r.as_str().to_owned()));
+        self.codes.push(transition.reason_code.clone());
+        Ok(())
     }
 }
 
 /// Outbox rows to queue (each with the kind to store), as the columns of one `UNNEST`.
-struct OutboxRows {
-    referrals: Vec<Uuid>,
-    recipients: Vec<String>,
-    kinds: Vec<&'static str>,
-    transitions: Vec<Option<i64>>,
+#[derive(Default)]
+pub(super) struct OutboxRows {
+    pub(super) referrals: Vec<Uuid>,
+    pub(super) recipients: Vec<String>,
+    pub(super) kinds: Vec<&'static str>,
+    pub(super) transitions: Vec<Option<i64>>,
 }
 
 impl OutboxRows {
     fn new<'a>(items: impl Iterator<Item = (&'a OutboxItem, OutboxKind)>) -> Self {
-        let mut rows = Self {
-            referrals: Vec::new(),
-            recipients: Vec::new(),
-            kinds: Vec::new(),
-            transitions: Vec::new(),
-        };
+        let mut rows = Self::default();
         for (item, kind) in items {
-            let (kind, transition) = codec::outbox_kind(kind);
-            rows.referrals.push(item.referral.as_uuid());
-            rows.recipients.push(item.recipient.as_str().to_owned());
-            rows.kinds.push(kind);
-            rows.transitions.push(transition);
+            rows.push(item, kind);
         }
         rows
+    }
+
+    /// Adds `item`, stored as `kind`.
+    pub(super) fn push(&mut self, item: &OutboxItem, kind: OutboxKind) {
+        let (kind, transition) = codec::outbox_kind(kind);
+        self.referrals.push(item.referral.as_uuid());
+        self.recipients.push(item.recipient.as_str().to_owned());
+        self.kinds.push(kind);
+        self.transitions.push(transition);
     }
 }
 
@@ -734,76 +740,6 @@ pub(crate) async fn load_history(
         .await
         .map_err(unavailable)?;
     codec::history_from_arrays(arrays, id)
-}
-
-/// Appends `job`'s transition to its referral's history if it is legal now (judged against
-/// the history as this transaction has it: from `histories`, or read), with the outbox rows
-/// it queues and its audit event.
-pub(super) async fn transition_in(
-    conn: &mut PgConnection,
-    chain: &mut Chain<'_>,
-    histories: &mut Histories,
-    job: &TransitionJob,
-    now: DateTime<Utc>,
-) -> Result<TransitionOutcome, StoreError> {
-    let Some(mut history) = histories.take(conn, job.id).await? else {
-        return Ok(TransitionOutcome::NotFound);
-    };
-    if let Err(refused) = history.apply(job.transition.clone()) {
-        // `apply` changes nothing when it refuses.
-        histories.keep(job.id, history);
-        return Ok(TransitionOutcome::Refused(refused));
-    }
-    let seq = history.transitions().len() - 1;
-    let from = history
-        .transitions()
-        .len()
-        .checked_sub(2)
-        .and_then(|i| history.transitions().get(i))
-        .map(|t| t.to.code())
-        .unwrap_or_default();
-    let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
-        .referral(job.id)
-        .detail("from", from)
-        .detail("to", job.transition.to.code())
-        .detail("by", codec::actor(&job.transition.by));
-    if let wijkbrug_adapters::model::Actor::Partner(p) = &job.transition.by {
-        changed = changed.partner(p);
-    }
-    if let Some(code) = &job.transition.reason_code {
-        changed = changed.detail("reason_code", code);
-    }
-    chain.append(changed);
-    let index = u32::try_from(seq).map_err(|_| corrupt("history too long"))?;
-    let history_row = TransitionRows::new(seq, std::slice::from_ref(&job.transition))?;
-    let outbox = OutboxRows::new(job.notify.iter().map(|item| {
-        let kind = match item.kind {
-            OutboxKind::Status { .. } => OutboxKind::Status { transition: index },
-            other => other,
-        };
-        (item, kind)
-    }));
-    sqlx::query(APPLY_TRANSITION)
-        .bind(job.id.as_uuid())
-        .bind(history_row.seqs)
-        .bind(history_row.statuses)
-        .bind(history_row.ats)
-        .bind(history_row.actors)
-        .bind(history_row.reasons)
-        .bind(history_row.codes)
-        .bind(job.transition.to.code())
-        .bind(job.transition.at)
-        .bind(outbox.referrals)
-        .bind(outbox.recipients)
-        .bind(outbox.kinds)
-        .bind(outbox.transitions)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    // Not kept in `histories`: a later job of the batch about this referral reads the history
-    // as stored (times as the server keeps them, to the microsecond).
-    Ok(TransitionOutcome::Applied(history))
 }
 
 async fn consent_in(
