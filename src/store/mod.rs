@@ -11,6 +11,7 @@ pub mod bench_seed;
 pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
+mod status_event;
 mod writer_activity;
 mod writer_queue;
 mod writer_scheduling;

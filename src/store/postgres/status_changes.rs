@@ -18,10 +18,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::audit::Chain;
-use super::codec::{self, corrupt, unavailable};
+use super::codec::{corrupt, unavailable};
 use super::histories::Histories;
 use super::writer::{OutboxRows, TransitionJob, TransitionRows};
-use crate::audit::{AuditAction, AuditDraft};
+use crate::store::status_event::status_changed;
 use crate::store::{OutboxKind, StoreError, TransitionOutcome};
 
 /// Status changes staged and not yet written, each of another referral.
@@ -75,23 +75,9 @@ impl StatusChanges {
             return Ok(TransitionOutcome::Refused(refused));
         }
         let seq = history.transitions().len() - 1;
-        let from = seq
-            .checked_sub(1)
-            .and_then(|i| history.transitions().get(i))
-            .map(|t| t.to.code())
-            .unwrap_or_default();
-        let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
-            .referral(job.id)
-            .detail("from", from)
-            .detail("to", job.transition.to.code())
-            .detail("by", codec::actor(&job.transition.by));
-        if let wijkbrug_adapters::model::Actor::Partner(p) = &job.transition.by {
-            changed = changed.partner(p);
+        if let Some(changed) = status_changed(job.id, &history) {
+            chain.append(changed);
         }
-        if let Some(code) = &job.transition.reason_code {
-            changed = changed.detail("reason_code", code);
-        }
-        chain.append(changed);
         let index = u32::try_from(seq).map_err(|_| corrupt("history too long"))?;
         self.referrals.push(id);
         self.history.push(seq, &job.transition)?;

@@ -35,6 +35,7 @@ use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use super::BUSY_TIMEOUT;
 use crate::audit::{AuditAction, AuditDraft};
+use crate::store::status_event::status_changed;
 use crate::store::writer_queue::{JobQueue, Lane, Laned};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
@@ -659,27 +660,11 @@ pub(super) fn transition_in(
         return Ok(TransitionOutcome::Refused(refused));
     }
     let seq = history.transitions().len() - 1;
-    let from = history
-        .transitions()
-        .len()
-        .checked_sub(2)
-        .and_then(|i| history.transitions().get(i))
-        .map(|t| t.to.code())
-        .unwrap_or_default();
     let id = job.id.to_string();
     insert_transition(conn, &id, seq, &job.transition)?;
-    let mut changed = AuditDraft::new(job.transition.at, AuditAction::StatusChanged)
-        .referral(job.id)
-        .detail("from", from)
-        .detail("to", job.transition.to.code())
-        .detail("by", codec::actor(&job.transition.by));
-    if let wijkbrug_adapters::model::Actor::Partner(p) = &job.transition.by {
-        changed = changed.partner(p);
+    if let Some(changed) = status_changed(job.id, &history) {
+        chain.append(conn, changed)?;
     }
-    if let Some(code) = &job.transition.reason_code {
-        changed = changed.detail("reason_code", code);
-    }
-    chain.append(conn, changed)?;
     direct::execute(
         conn,
         "UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?",
