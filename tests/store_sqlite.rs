@@ -378,6 +378,118 @@ async fn duplicates_inside_one_batch_are_answered_with_the_first_id() {
     assert_eq!(store.counts().await.unwrap().referrals, 2);
 }
 
+/// Intakes queued together (the PostgreSQL writer writes such a run's referrals in one
+/// statement) are each answered as alone: a referral repeating a source reference stored
+/// before, or sent earlier in the run, stores nothing and is answered with the first one's
+/// id; every other is stored exactly, with its history, its outbox rows, the consent that
+/// came with it and its audit events.
+#[tokio::test]
+async fn intakes_queued_together_are_each_judged_as_alone() {
+    let db = TestDb::new().await;
+    let stored = routed("T-INTAKES-STORED");
+    open(&db)
+        .await
+        .intake(intake(None, vec![stored.clone()]))
+        .await
+        .unwrap();
+    let store = open_batching(&db, 4).await;
+    let first = routed("T-INTAKES-1");
+    let second = routed("T-INTAKES-2");
+    let again_in_run = routed("T-INTAKES-1");
+    let again_stored = routed("T-INTAKES-STORED");
+    let missing = consent_missing("T-INTAKES-3");
+    let resident = Bsn::parse("999900006").unwrap();
+    let consent = Consent {
+        resident,
+        grantee: Grantee::Sector(Sector::Welfare),
+        purpose: Purpose::Referral,
+        effect: ConsentEffect::Permit,
+        categories: [DataCategory::Identity].into_iter().collect(),
+        valid_from: at(0, 0),
+        valid_until: None,
+        recorded_by: partner(SENDER),
+        evidence: None,
+        revoked_at: None,
+    };
+    let consent_id = ConsentId(Uuid::now_v7());
+    let mut with_consent = routed("T-INTAKES-4");
+    with_consent.consents = vec![(consent_id, consent.clone())];
+    let received = || async {
+        let events = store.audit_events(0, 1_000).await.unwrap();
+        let received = events
+            .iter()
+            .filter(|e| e.action == AuditAction::MessageReceived);
+        received.count()
+    };
+    let received_before = received().await;
+    let counts_before = store.counts().await.unwrap();
+    let before = store.writer_activity();
+
+    // `join!` polls each in turn, so the writer receives them in this order.
+    let answers = tokio::join!(
+        store.intake(intake(None, vec![first.clone()])),
+        store.intake(intake(None, vec![second.clone(), again_in_run.clone()])),
+        store.intake(intake(None, vec![again_stored.clone()])),
+        store.intake(intake(None, vec![missing.clone(), with_consent.clone()])),
+    );
+    let after = store.writer_activity();
+    assert_eq!(
+        (after.commits - before.commits, after.writes - before.writes),
+        (1, 4),
+        "the four shared one commit"
+    );
+    let id = |new: &NewReferral| new.referral.id;
+    assert_eq!(answers.0.unwrap(), [IntakeOutcome::Created(id(&first))]);
+    assert_eq!(
+        answers.1.unwrap(),
+        [
+            IntakeOutcome::Created(id(&second)),
+            IntakeOutcome::Duplicate(id(&first))
+        ]
+    );
+    assert_eq!(answers.2.unwrap(), [IntakeOutcome::Duplicate(id(&stored))]);
+    assert_eq!(
+        answers.3.unwrap(),
+        [
+            IntakeOutcome::Created(id(&missing)),
+            IntakeOutcome::Created(id(&with_consent))
+        ]
+    );
+    for new in [&first, &second, &missing, &with_consent] {
+        let read = store.referral(id(new)).await.unwrap().unwrap();
+        assert_eq!(read.referral, new.referral);
+        assert_eq!(read.shared, new.shared);
+        assert_eq!(store.outbox_for(id(new)).await.unwrap(), new.outbox);
+    }
+    for duplicate in [&again_in_run, &again_stored] {
+        assert!(store.referral(id(duplicate)).await.unwrap().is_none());
+        assert!(store.outbox_for(id(duplicate)).await.unwrap().is_empty());
+    }
+    let counts = store.counts().await.unwrap();
+    let history_rows: usize = [&first, &second, &missing, &with_consent]
+        .iter()
+        .map(|n| n.referral.history.transitions().len())
+        .sum();
+    assert_eq!(
+        (
+            counts.referrals - counts_before.referrals,
+            counts.transitions - counts_before.transitions,
+            counts.outbox - counts_before.outbox,
+            counts.consents - counts_before.consents,
+        ),
+        (4, history_rows as u64, 3, 1)
+    );
+    let consents = store.consents_for(&resident).await.unwrap();
+    assert_eq!(
+        consents
+            .iter()
+            .map(|c| (c.id, &c.consent))
+            .collect::<Vec<_>>(),
+        [(consent_id, &consent)]
+    );
+    assert_eq!(received().await - received_before, 4, "one for each stored");
+}
+
 #[tokio::test]
 async fn two_hundred_concurrent_intakes_all_land() {
     let db = TestDb::new().await;

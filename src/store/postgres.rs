@@ -28,6 +28,7 @@ mod dashboard;
 mod delivery;
 mod histories;
 mod instances;
+mod intake;
 #[cfg(test)]
 mod list_plans;
 mod operations;

@@ -31,6 +31,7 @@ use super::audit::Chain;
 use super::codec::{self, corrupt, unavailable};
 use super::delivery::{self, DeliveryAnswer, DeliveryJob};
 use super::histories::Histories;
+use super::intake::intakes_in;
 use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use super::status_changes::{transition_in, StatusChanges};
@@ -329,6 +330,22 @@ async fn execute_in(
             answers.extend(delivered.await?.into_iter().map(Answer::Delivery));
             continue;
         }
+        // Intakes without an idempotency key that follow one another: their referrals in
+        // one statement ([`intakes_in`]).
+        let run: Vec<&Intake> = jobs[next..]
+            .iter()
+            .map_while(|j| match j {
+                Job::Intake(intake, _) if intake.idempotency_key.is_none() => Some(intake),
+                _ => None,
+            })
+            .collect();
+        if run.len() > 1 {
+            next += run.len();
+            intakes += run.len() as u64;
+            let answered = intakes_in(&mut tx, &mut chain, &run, now).await?;
+            answers.extend(answered.into_iter().map(Answer::Intake));
+            continue;
+        }
         // Status changes that follow one another: judged one by one, written together
         // ([`StatusChanges`]).
         let changes: Vec<&TransitionJob> = jobs[next..]
@@ -352,7 +369,8 @@ async fn execute_in(
         let answer = match job {
             Job::Intake(intake, _) => {
                 intakes += 1;
-                Answer::Intake(intake_in(&mut tx, &mut chain, intake, now).await?)
+                let mut answered = intakes_in(&mut tx, &mut chain, &[intake], now).await?;
+                Answer::Intake(answered.pop().unwrap_or_default())
             }
             Job::Transition(t, _) => Answer::Transition(
                 transition_in(&mut tx, &mut chain, &mut histories, t, now).await?,
@@ -481,186 +499,6 @@ fn answer_job(job: Job, result: Result<Answer, StoreError>) {
     }
 }
 
-async fn intake_in(
-    conn: &mut PgConnection,
-    chain: &mut Chain<'_>,
-    intake: &Intake,
-    now: DateTime<Utc>,
-) -> Result<Vec<IntakeOutcome>, StoreError> {
-    let sender = intake.sender.as_str();
-    if let Some(key) = &intake.idempotency_key {
-        let stored: Option<(Vec<Uuid>,)> = sqlx::query_as(
-            "SELECT referral_ids FROM idempotency_keys WHERE sender = $1 AND key = $2",
-        )
-        .bind(sender)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        if let Some((ids,)) = stored {
-            return ids
-                .into_iter()
-                .map(|id| {
-                    codec::referral_id(id, "idempotency_keys.referral_ids")
-                        .map(IntakeOutcome::Duplicate)
-                })
-                .collect();
-        }
-    }
-
-    let mut outcomes = Vec::with_capacity(intake.referrals.len());
-    for new in &intake.referrals {
-        let referral = &new.referral;
-        let source = &referral.request.source;
-        let id = referral.id.as_uuid();
-        let transitions = referral.history.transitions();
-        let received_at = transitions.first().map_or(now, |t| t.at);
-        let updated_at = transitions.last().map_or(now, |t| t.at);
-        let request = codec::request_to_json(referral.id, &referral.request)?;
-        let shared = match &new.shared {
-            Some(s) => Some((
-                s.receiver.as_str(),
-                codec::request_to_json(referral.id, &s.request)?,
-                codec::categories(s.categories),
-                codec::categories(s.removed),
-                s.consent.map(|c| c.0),
-            )),
-            None => None,
-        };
-        // The referral, its history and its outbox rows in one statement (one round trip on
-        // the writer's critical path); when the sender already sent this source reference,
-        // nothing is written and the statement answers no row.
-        let history = TransitionRows::new(0, transitions)?;
-        let outbox = OutboxRows::new(new.outbox.iter().map(|i| (i, i.kind)));
-        let created: Option<(Uuid,)> = sqlx::query_as(INSERT_REFERRAL)
-            .bind(id)
-            .bind(source.partner.as_str())
-            .bind(source.reference.as_str())
-            .bind(shared.as_ref().map(|s| s.0))
-            .bind(referral.history.current().code())
-            .bind(&request)
-            .bind(shared.as_ref().map(|s| s.1.as_str()))
-            .bind(shared.as_ref().map(|s| s.2.as_str()))
-            .bind(shared.as_ref().map(|s| s.3.as_str()))
-            .bind(shared.as_ref().and_then(|s| s.4))
-            .bind(received_at)
-            .bind(updated_at)
-            .bind(history.seqs)
-            .bind(history.statuses)
-            .bind(history.ats)
-            .bind(history.actors)
-            .bind(history.reasons)
-            .bind(history.codes)
-            .bind(outbox.referrals)
-            .bind(outbox.recipients)
-            .bind(outbox.kinds)
-            .bind(outbox.transitions)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        if created.is_none() {
-            let (existing,): (Uuid,) =
-                sqlx::query_as("SELECT id FROM referrals WHERE sender = $1 AND source_ref = $2")
-                    .bind(source.partner.as_str())
-                    .bind(source.reference.as_str())
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-            outcomes.push(IntakeOutcome::Duplicate(codec::referral_id(
-                existing,
-                "referrals.id",
-            )?));
-            continue;
-        }
-
-        let resident = referral
-            .request
-            .resident
-            .identity
-            .as_ref()
-            .map(|i| chain.pseudonym(&i.bsn));
-        let at = received_at;
-        let event = |action| {
-            AuditDraft::new(at, action)
-                .partner(&source.partner)
-                .referral(referral.id)
-                .resident(resident.clone())
-        };
-        chain.append(
-            event(AuditAction::MessageReceived).detail("status", referral.history.current().code()),
-        );
-        // Consents that came with the message are stored with the referral, or not at all.
-        for (consent_id, consent) in &new.consents {
-            consent_in(conn, chain, *consent_id, consent, None, now).await?;
-        }
-        let decided_at = transitions.last().map_or(at, |t| t.at);
-        if let Some(shared) = &new.shared {
-            let mut decision = event(AuditAction::ConsentDecision)
-                .detail("decision", "permit")
-                .detail("receiver", shared.receiver.as_str());
-            decision.at = decided_at;
-            if let Some(consent) = shared.consent {
-                decision = decision.detail("consent_id", consent);
-            }
-            chain.append(decision);
-            let mut minimised = event(AuditAction::Minimised)
-                .detail("receiver", shared.receiver.as_str())
-                .detail("kept", codec::categories(shared.categories))
-                .detail("removed", codec::categories(shared.removed));
-            minimised.at = decided_at;
-            chain.append(minimised);
-        } else if let Some(refused) = transitions
-            .last()
-            .filter(|t| t.to == wijkbrug_adapters::model::ReferralStatus::ConsentMissing)
-        {
-            let mut decision = event(AuditAction::ConsentDecision).detail("decision", "refuse");
-            decision.at = decided_at;
-            if let Some(code) = &refused.reason_code {
-                decision = decision.detail("refusal_code", code);
-            }
-            chain.append(decision);
-        }
-        outcomes.push(IntakeOutcome::Created(referral.id));
-    }
-
-    if let Some(key) = &intake.idempotency_key {
-        let ids: Vec<Uuid> = outcomes.iter().map(|o| o.id().as_uuid()).collect();
-        sqlx::query(
-            "INSERT INTO idempotency_keys (sender, key, referral_ids, created_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(sender)
-        .bind(key)
-        .bind(ids)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    }
-    Ok(outcomes)
-}
-
-/// A new referral with its history and outbox rows ([`TransitionRows`], [`OutboxRows`]): one
-/// statement, which writes nothing and answers no row when the sender already sent the source
-/// reference. The history and the outbox rows are written only with the referral (they select
-/// from `created`); the foreign keys are checked at the end of the statement, after it.
-const INSERT_REFERRAL: &str = "WITH created AS (\
-    INSERT INTO referrals (id, sender, source_ref, receiver, status, request, shared, \
-     shared_categories, shared_removed, consent_id, received_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-     ON CONFLICT (sender, source_ref) DO NOTHING RETURNING id), \
-   history AS (\
-    INSERT INTO status_transitions (referral_id, seq, status, at, actor, reason, reason_code) \
-     SELECT created.id, h.* FROM created, UNNEST($13::bigint[], $14::text[], \
-     $15::timestamptz[], $16::text[], $17::text[], $18::text[]) AS h), \
-   queued AS (\
-    INSERT INTO outbox (referral_id, recipient, kind, transition, created_at, state, attempts, \
-     next_attempt_at) SELECT o.r, o.p, o.k, o.t, $23, 'pending', 0, $23 \
-     FROM UNNEST($19::uuid[], $20::text[], $21::text[], $22::bigint[]) \
-     WITH ORDINALITY AS o (r, p, k, t, n) WHERE EXISTS (SELECT 1 FROM created) ORDER BY o.n) \
-   SELECT id FROM created";
-
 /// History rows to insert, as the columns of one `UNNEST`.
 #[derive(Default)]
 pub(super) struct TransitionRows {
@@ -673,15 +511,6 @@ pub(super) struct TransitionRows {
 }
 
 impl TransitionRows {
-    /// `transitions` as the history from index `first` on.
-    fn new(first: usize, transitions: &[Transition]) -> Result<Self, StoreError> {
-        let mut rows = Self::default();
-        for (i, t) in transitions.iter().enumerate() {
-            rows.push(first + i, t)?;
-        }
-        Ok(rows)
-    }
-
     /// Adds `transition` as the history's row `seq`.
     pub(super) fn push(&mut self, seq: usize, transition: &Transition) -> Result<(), StoreError> {
         self.seqs.push(codec::bigint(seq, "a history's length")?);
@@ -705,14 +534,6 @@ pub(super) struct OutboxRows {
 }
 
 impl OutboxRows {
-    fn new<'a>(items: impl Iterator<Item = (&'a OutboxItem, OutboxKind)>) -> Self {
-        let mut rows = Self::default();
-        for (item, kind) in items {
-            rows.push(item, kind);
-        }
-        rows
-    }
-
     /// Adds `item`, stored as `kind`.
     pub(super) fn push(&mut self, item: &OutboxItem, kind: OutboxKind) {
         let (kind, transition) = codec::outbox_kind(kind);
@@ -742,7 +563,7 @@ pub(crate) async fn load_history(
     codec::history_from_arrays(arrays, id)
 }
 
-async fn consent_in(
+pub(super) async fn consent_in(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
     id: ConsentId,
