@@ -878,7 +878,11 @@ async fn status_changes_of_several_referrals_queued_together_are_each_judged_as_
         kind: OutboxKind::Status { transition: 0 },
     };
     let receiver = || Actor::Partner(partner(RECEIVER));
-    let a_delivered = step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway);
+    // A time finer than the stores keep (to the microsecond): a later change of the same
+    // referral is judged against the history as stored, and answers it so.
+    let nanos = at(2, 0) + chrono::Duration::nanoseconds(789);
+    let a_delivered = step(ReferralStatus::Delivered, nanos, Actor::Gateway);
+    let a_delivered_stored = step(ReferralStatus::Delivered, at(2, 0), Actor::Gateway);
     let b_completed = step(ReferralStatus::Completed, at(2, 1), receiver());
     let mut c_delivered = step(ReferralStatus::Delivered, at(2, 2), Actor::Gateway);
     c_delivered.reason = Some(ReasonText::parse("delivered by post").unwrap());
@@ -920,7 +924,7 @@ async fn status_changes_of_several_referrals_queued_together_are_each_judged_as_
         history
     };
     let expected = [
-        with(0, &[&a_delivered, &a_accepted]),
+        with(0, &[&a_delivered_stored, &a_accepted]),
         with(1, &[&b_delivered]),
         with(2, &[&c_delivered]),
     ];
@@ -995,6 +999,71 @@ async fn status_changes_of_several_referrals_queued_together_are_each_judged_as_
         4,
         "one event for each applied change"
     );
+}
+
+/// A status change and, behind it in the same commit, a cancelled delivery of the same
+/// referral (the PostgreSQL writer stages status changes and writes them together, before a
+/// job that changes a referral another way): the referral ends with the cancellation, in its
+/// history and in its status.
+#[tokio::test]
+async fn a_status_change_and_a_cancelled_delivery_queued_together_are_written_in_order() {
+    let db = TestDb::new().await;
+    let new = routed("T-STAGED-CANCEL");
+    let id = new.referral.id;
+    let row = {
+        let store = open(&db).await;
+        store.intake(intake(None, vec![new.clone()])).await.unwrap();
+        let leases = store
+            .claim_due(
+                "worker-1",
+                &[partner(RECEIVER)],
+                Utc::now(),
+                Duration::from_secs(60),
+                10,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        leases[0].row
+    };
+    let store = open_batching(&db, 2).await;
+    let undeliverable = step(ReferralStatus::Undeliverable, at(2, 0), Actor::Gateway);
+    let cancelled = step(ReferralStatus::Cancelled, at(3, 0), Actor::Gateway);
+    let before = store.writer_activity();
+    // `join!` polls each in turn, so the writer receives them in this order.
+    let (changed, cancel) = tokio::join!(
+        store.apply_transition(id, undeliverable.clone(), vec![]),
+        store.cancel_delivery(row, "worker-1", cancelled.clone(), vec![]),
+    );
+    let after = store.writer_activity();
+    assert_eq!(
+        (after.commits - before.commits, after.writes - before.writes),
+        (1, 2),
+        "the two shared one commit"
+    );
+    let mut expected = new.referral.history.clone();
+    expected.apply(undeliverable).unwrap();
+    assert_eq!(
+        changed.unwrap(),
+        TransitionOutcome::Applied(expected.clone())
+    );
+    assert!(
+        cancel.unwrap(),
+        "the lease holder's cancellation is recorded"
+    );
+    expected.apply(cancelled).unwrap();
+    assert_eq!(
+        store.referral(id).await.unwrap().unwrap().referral.history,
+        expected
+    );
+    let statuses: Vec<(ReferralStatus, u64)> = store
+        .referral_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.status, c.count))
+        .collect();
+    assert_eq!(statuses, [(ReferralStatus::Cancelled, 1)]);
 }
 
 /// Deliveries and mailbox acknowledgements queued together (the PostgreSQL writer marks such a

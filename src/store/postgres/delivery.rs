@@ -116,8 +116,10 @@ pub(crate) async fn run(
 ) -> Result<DeliveryAnswer, StoreError> {
     Ok(DeliveryAnswer(match job {
         DeliveryJob::Complete { .. } | DeliveryJob::Ack { .. } => {
-            return deliver_run(conn, chain, histories, &[job])
-                .await?
+            let mut changes = StatusChanges::default();
+            let mut answers = deliver_run(conn, chain, histories, &mut changes, &[job]).await?;
+            changes.write(conn).await?;
+            return answers
                 .pop()
                 .ok_or_else(|| corrupt("a delivery was not answered"));
         }
@@ -472,7 +474,8 @@ impl DeliveryJob {
 /// Deliveries and mailbox acknowledgements (one, or several that follow one another in a
 /// writer's batch): the rows of all of them marked delivered in one statement, then, in the
 /// jobs' order, each one's audit event and, for a referral's delivery, the `delivered` status
-/// change, those written together ([`StatusChanges`]). The same outcome as one job at a time:
+/// change, staged in `changes` for the caller to write with others ([`StatusChanges`]). The
+/// same outcome as one job at a time:
 /// marking a row changes no other row and no referral, so the rows may be marked before the
 /// status changes of the jobs before them. On
 /// the full path about half of a batch's jobs are such, about six in a row (a probe: 31 of 63
@@ -482,6 +485,7 @@ pub(crate) async fn deliver_run(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
     histories: &mut Histories,
+    changes: &mut StatusChanges,
     jobs: &[&DeliveryJob],
 ) -> Result<Vec<DeliveryAnswer>, StoreError> {
     let marks = jobs
@@ -493,12 +497,12 @@ pub(crate) async fn deliver_run(
         .collect::<Result<Vec<_>, _>>()?;
     let mut named = std::collections::HashSet::with_capacity(marks.len());
     if marks.iter().all(|m| named.insert(m.row)) {
-        return deliver(conn, chain, histories, &marks).await;
+        return deliver(conn, chain, histories, changes, &marks).await;
     }
     let mut answers = Vec::with_capacity(marks.len());
     for mark in &marks {
         let one = std::slice::from_ref(mark);
-        answers.extend(deliver(conn, chain, histories, one).await?);
+        answers.extend(deliver(conn, chain, histories, changes, one).await?);
     }
     Ok(answers)
 }
@@ -508,6 +512,7 @@ async fn deliver(
     conn: &mut PgConnection,
     chain: &mut Chain<'_>,
     histories: &mut Histories,
+    changes: &mut StatusChanges,
     marks: &[Mark<'_>],
 ) -> Result<Vec<DeliveryAnswer>, StoreError> {
     let rows: Vec<i64> = marks.iter().map(|m| m.row).collect();
@@ -543,7 +548,6 @@ async fn deliver(
         );
     }
     let mut answers = Vec::with_capacity(marks.len());
-    let mut changes = StatusChanges::default();
     for mark in marks {
         let Some(info) = infos.remove(&mark.row) else {
             answers.push(DeliveryAnswer(false));
@@ -560,7 +564,7 @@ async fn deliver(
                 conn,
                 chain,
                 histories,
-                &mut changes,
+                changes,
                 info.referral,
                 delivered,
                 Vec::new(),
@@ -569,7 +573,6 @@ async fn deliver(
         }
         answers.push(DeliveryAnswer(true));
     }
-    changes.write(conn).await?;
     Ok(answers)
 }
 

@@ -9,10 +9,11 @@
 //! transaction ([`Histories::preload`]), after it has locked the chain's head, so they are
 //! what every instance committed before. A change takes its referral's history out of memory
 //! ([`Histories::take`]); a referral the batch did not name is read when it is needed, as
-//! before. A history is used from memory once: a change that was applied leaves it out, so a
-//! later job of the same batch about the same referral reads the history as stored, its own
-//! writes included; a change that was refused (and so changed nothing) puts it back
-//! ([`Histories::keep`]).
+//! before. A change puts the history back ([`Histories::keep`]): unchanged when it was
+//! refused, and when it was applied with its new entry as the server stores it (the time to
+//! the microsecond), so a later job of the same batch about the same referral is judged
+//! against what it would read, without reading it (the change may still be staged, not yet
+//! written: [`super::status_changes`]).
 //!
 //! Only changes made through [`super::status_changes::StatusChanges`] keep to that; a job that changes
 //! histories in another way (retention's erasure of reasons) must call [`Histories::forget`]
@@ -105,7 +106,8 @@ impl Histories {
         }
     }
 
-    /// `history` is, unchanged, what the transaction has stored for `id`.
+    /// `history` is what the transaction has stored for `id`, or staged to store, as the
+    /// server will answer it when read.
     pub(crate) fn keep(&mut self, id: ReferralId, history: StatusHistory) {
         self.known.insert(id, history);
     }

@@ -34,7 +34,7 @@ use super::histories::Histories;
 use super::intake::intakes_in;
 use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
-use super::status_changes::{transition_in, StatusChanges};
+use super::status_changes::StatusChanges;
 use crate::audit::{AuditAction, AuditDraft, PseudonymKey};
 use crate::store::writer_queue::{JobQueue, Lane, Laned};
 use crate::store::{
@@ -314,9 +314,14 @@ async fn execute_in(
     let mut answers = Vec::with_capacity(jobs.len());
     let mut intakes = 0;
     let mut next = 0;
+    // The batch's status changes, staged as they are judged and written together
+    // ([`StatusChanges`]) before a job that may read or write what they change, and at the
+    // end. Deliveries and acknowledgements mark only rows committed before (leased), and
+    // audit-only jobs write nothing but the chain's events, so neither needs them written.
+    let mut staged = StatusChanges::default();
     while let Some(job) = jobs.get(next) {
         // Deliveries and acknowledgements that follow one another: their rows in one
-        // statement ([`delivery::deliver_run`]).
+        // statement ([`delivery::deliver_run`]), their `delivered` changes staged.
         let run: Vec<&delivery::DeliveryJob> = jobs[next..]
             .iter()
             .map_while(|j| match j {
@@ -324,11 +329,21 @@ async fn execute_in(
                 _ => None,
             })
             .collect();
-        if run.len() > 1 {
+        if !run.is_empty() {
             next += run.len();
-            let delivered = delivery::deliver_run(&mut tx, &mut chain, &mut histories, &run);
+            let delivered =
+                delivery::deliver_run(&mut tx, &mut chain, &mut histories, &mut staged, &run);
             answers.extend(delivered.await?.into_iter().map(Answer::Delivery));
             continue;
+        }
+        if let Job::Transition(t, _) = job {
+            next += 1;
+            let outcome = staged.stage(&mut tx, &mut chain, &mut histories, t, now);
+            answers.push(Answer::Transition(outcome.await?));
+            continue;
+        }
+        if !matches!(job, Job::Read(..) | Job::Event(..)) {
+            staged.write(&mut tx).await?;
         }
         // Intakes without an idempotency key that follow one another: their referrals in
         // one statement ([`intakes_in`]).
@@ -346,25 +361,6 @@ async fn execute_in(
             answers.extend(answered.into_iter().map(Answer::Intake));
             continue;
         }
-        // Status changes that follow one another: judged one by one, written together
-        // ([`StatusChanges`]).
-        let changes: Vec<&TransitionJob> = jobs[next..]
-            .iter()
-            .map_while(|j| match j {
-                Job::Transition(t, _) => Some(&**t),
-                _ => None,
-            })
-            .collect();
-        if changes.len() > 1 {
-            next += changes.len();
-            let mut staged = StatusChanges::default();
-            for t in changes {
-                let outcome = staged.stage(&mut tx, &mut chain, &mut histories, t, now);
-                answers.push(Answer::Transition(outcome.await?));
-            }
-            staged.write(&mut tx).await?;
-            continue;
-        }
         next += 1;
         let answer = match job {
             Job::Intake(intake, _) => {
@@ -372,9 +368,7 @@ async fn execute_in(
                 let mut answered = intakes_in(&mut tx, &mut chain, &[intake], now).await?;
                 Answer::Intake(answered.pop().unwrap_or_default())
             }
-            Job::Transition(t, _) => Answer::Transition(
-                transition_in(&mut tx, &mut chain, &mut histories, t, now).await?,
-            ),
+            Job::Transition(..) => return Err(corrupt("a status change not staged").into()),
             Job::Consents(batch, _) => {
                 for (id, consent) in &batch.consents {
                     consent_in(
@@ -416,6 +410,7 @@ async fn execute_in(
         };
         answers.push(answer);
     }
+    staged.write(&mut tx).await?;
     chain.finish(&mut tx).await?;
     // Dropping `tx` on an early return above rolls it back.
     let committing = std::time::Instant::now();
