@@ -172,6 +172,44 @@ async fn open_batching(db: &TestDb, n: usize) -> TestStore {
         .await
 }
 
+/// The resident's consent, recorded by the sender, to refer identity and needs to welfare.
+fn welfare_consent(resident: Bsn) -> Consent {
+    Consent {
+        resident,
+        grantee: Grantee::Sector(Sector::Welfare),
+        purpose: Purpose::Referral,
+        effect: ConsentEffect::Permit,
+        categories: [DataCategory::Identity, DataCategory::Needs]
+            .into_iter()
+            .collect(),
+        valid_from: at(0, 0),
+        valid_until: None,
+        recorded_by: partner(SENDER),
+        evidence: None,
+        revoked_at: None,
+    }
+}
+
+/// Stores `new` (a routed referral) and leases its delivery to `worker-1`; the row, with the
+/// store closed again.
+async fn stored_and_leased(db: &TestDb, new: &NewReferral) -> i64 {
+    let store = open(db).await;
+    store.intake(intake(None, vec![new.clone()])).await.unwrap();
+    let leases = store
+        .claim_due(
+            "worker-1",
+            &[partner(RECEIVER)],
+            Utc::now(),
+            Duration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(leases.len(), 1);
+    store.close().await;
+    leases[0].row
+}
+
 /// Runs the intakes concurrently, answers in the order given.
 async fn concurrently(
     store: &Arc<TestStore>,
@@ -399,18 +437,7 @@ async fn intakes_queued_together_are_each_judged_as_alone() {
     let again_stored = routed("T-INTAKES-STORED");
     let missing = consent_missing("T-INTAKES-3");
     let resident = Bsn::parse("999900006").unwrap();
-    let consent = Consent {
-        resident,
-        grantee: Grantee::Sector(Sector::Welfare),
-        purpose: Purpose::Referral,
-        effect: ConsentEffect::Permit,
-        categories: [DataCategory::Identity].into_iter().collect(),
-        valid_from: at(0, 0),
-        valid_until: None,
-        recorded_by: partner(SENDER),
-        evidence: None,
-        revoked_at: None,
-    };
+    let consent = welfare_consent(resident);
     let consent_id = ConsentId(Uuid::now_v7());
     let mut with_consent = routed("T-INTAKES-4");
     with_consent.consents = vec![(consent_id, consent.clone())];
@@ -773,23 +800,7 @@ async fn changes_to_one_referral_queued_together_are_judged_in_order_in_one_comm
     let db = TestDb::new().await;
     let new = routed("T-BATCH");
     let id = new.referral.id;
-    let row = {
-        let store = open(&db).await;
-        store.intake(intake(None, vec![new.clone()])).await.unwrap();
-        let leases = store
-            .claim_due(
-                "worker-1",
-                &[partner(RECEIVER)],
-                Utc::now(),
-                Duration::from_secs(60),
-                10,
-            )
-            .await
-            .unwrap();
-        assert_eq!(leases.len(), 1);
-        store.close().await;
-        leases[0].row
-    };
+    let row = stored_and_leased(&db, &new).await;
     let store = open_batching(&db, 4).await;
     let before = store.writer_activity();
     let receiver = || Actor::Partner(partner(RECEIVER));
@@ -1010,22 +1021,7 @@ async fn a_status_change_and_a_cancelled_delivery_queued_together_are_written_in
     let db = TestDb::new().await;
     let new = routed("T-STAGED-CANCEL");
     let id = new.referral.id;
-    let row = {
-        let store = open(&db).await;
-        store.intake(intake(None, vec![new.clone()])).await.unwrap();
-        let leases = store
-            .claim_due(
-                "worker-1",
-                &[partner(RECEIVER)],
-                Utc::now(),
-                Duration::from_secs(60),
-                10,
-            )
-            .await
-            .unwrap();
-        store.close().await;
-        leases[0].row
-    };
+    let row = stored_and_leased(&db, &new).await;
     let store = open_batching(&db, 2).await;
     let undeliverable = step(ReferralStatus::Undeliverable, at(2, 0), Actor::Gateway);
     let cancelled = step(ReferralStatus::Cancelled, at(3, 0), Actor::Gateway);
@@ -1414,20 +1410,7 @@ async fn a_consent_that_came_with_a_referral_is_stored_with_it_and_not_with_a_du
     let db = TestDb::new().await;
     let store = open(&db).await;
     let resident = Bsn::parse("999900006").unwrap();
-    let consent = Consent {
-        resident,
-        grantee: Grantee::Sector(Sector::Welfare),
-        purpose: Purpose::Referral,
-        effect: ConsentEffect::Permit,
-        categories: [DataCategory::Identity, DataCategory::Needs]
-            .into_iter()
-            .collect(),
-        valid_from: at(0, 0),
-        valid_until: None,
-        recorded_by: partner(SENDER),
-        evidence: None,
-        revoked_at: None,
-    };
+    let consent = welfare_consent(resident);
     let first_id = ConsentId(Uuid::now_v7());
     let mut with_consent = routed("REF-C1");
     with_consent.consents = vec![(first_id, consent.clone())];

@@ -1,9 +1,12 @@
-//! The audit event of a status change, as both stores' writers append it.
+//! The audit events of a status change and of a referral stored at intake, as both stores'
+//! writers append them.
 
-use wijkbrug_adapters::model::{Actor, ReferralId, StatusHistory};
+use chrono::{DateTime, Utc};
+use wijkbrug_adapters::model::{Actor, ReferralId, ReferralStatus, StatusHistory};
 
-use crate::audit::{AuditAction, AuditDraft};
+use crate::audit::{AuditAction, AuditDraft, Pseudonym};
 use crate::store::sqlite::codec;
+use crate::store::NewReferral;
 
 /// The `status_changed` event of the change that ends `history` (just applied to referral
 /// `id`): from the status before it to its own, by whom, and its reason code if it has one.
@@ -23,4 +26,53 @@ pub(crate) fn status_changed(id: ReferralId, history: &StatusHistory) -> Option<
         changed = changed.detail("reason_code", code);
     }
     Some(changed)
+}
+
+/// The audit events of a referral stored at intake, as both stores' writers append them: the
+/// message received (at `at`), then, after the consents that came with it are stored, the
+/// consent decision with what was kept and removed, or the refusal (at its last status's
+/// time). `resident` is the resident's pseudonym, when the request names one.
+pub(crate) fn intake_events(
+    new: &NewReferral,
+    resident: Option<Pseudonym>,
+    at: DateTime<Utc>,
+) -> (AuditDraft, Vec<AuditDraft>) {
+    let referral = &new.referral;
+    let transitions = referral.history.transitions();
+    let event = |action, at| {
+        AuditDraft::new(at, action)
+            .partner(&referral.request.source.partner)
+            .referral(referral.id)
+            .resident(resident.clone())
+    };
+    let received =
+        event(AuditAction::MessageReceived, at).detail("status", referral.history.current().code());
+    let decided_at = transitions.last().map_or(at, |t| t.at);
+    let mut decisions = Vec::new();
+    if let Some(shared) = &new.shared {
+        let mut decision = event(AuditAction::ConsentDecision, decided_at)
+            .detail("decision", "permit")
+            .detail("receiver", shared.receiver.as_str());
+        if let Some(consent) = shared.consent {
+            decision = decision.detail("consent_id", consent);
+        }
+        decisions.push(decision);
+        decisions.push(
+            event(AuditAction::Minimised, decided_at)
+                .detail("receiver", shared.receiver.as_str())
+                .detail("kept", codec::categories(shared.categories))
+                .detail("removed", codec::categories(shared.removed)),
+        );
+    } else if let Some(refused) = transitions
+        .last()
+        .filter(|t| t.to == ReferralStatus::ConsentMissing)
+    {
+        let mut decision =
+            event(AuditAction::ConsentDecision, decided_at).detail("decision", "refuse");
+        if let Some(code) = &refused.reason_code {
+            decision = decision.detail("refusal_code", code);
+        }
+        decisions.push(decision);
+    }
+    (received, decisions)
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::audit::Chain;
 use super::codec::{self, unavailable};
 use super::writer::{consent_in, OutboxRows, TransitionRows};
-use crate::audit::{AuditAction, AuditDraft};
+use crate::store::status_event::intake_events;
 use crate::store::{Intake, IntakeOutcome, NewReferral, StoreError};
 
 /// The referrals of several intakes (`$1`–`$12`, one row each), their histories (`$13`–`$19`,
@@ -277,53 +277,20 @@ async fn received(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let referral = &new.referral;
-    let source = &referral.request.source;
-    let transitions = referral.history.transitions();
     let resident = referral
         .request
         .resident
         .identity
         .as_ref()
         .map(|i| chain.pseudonym(&i.bsn));
-    let at = transitions.first().map_or(now, |t| t.at);
-    let event = |action| {
-        AuditDraft::new(at, action)
-            .partner(&source.partner)
-            .referral(referral.id)
-            .resident(resident.clone())
-    };
-    chain.append(
-        event(AuditAction::MessageReceived).detail("status", referral.history.current().code()),
-    );
+    let at = referral.history.transitions().first().map_or(now, |t| t.at);
+    let (received, decisions) = intake_events(new, resident, at);
+    chain.append(received);
     // Consents that came with the message are stored with the referral, or not at all.
     for (consent_id, consent) in &new.consents {
         consent_in(conn, chain, *consent_id, consent, None, now).await?;
     }
-    let decided_at = transitions.last().map_or(at, |t| t.at);
-    if let Some(shared) = &new.shared {
-        let mut decision = event(AuditAction::ConsentDecision)
-            .detail("decision", "permit")
-            .detail("receiver", shared.receiver.as_str());
-        decision.at = decided_at;
-        if let Some(consent) = shared.consent {
-            decision = decision.detail("consent_id", consent);
-        }
-        chain.append(decision);
-        let mut minimised = event(AuditAction::Minimised)
-            .detail("receiver", shared.receiver.as_str())
-            .detail("kept", codec::categories(shared.categories))
-            .detail("removed", codec::categories(shared.removed));
-        minimised.at = decided_at;
-        chain.append(minimised);
-    } else if let Some(refused) = transitions
-        .last()
-        .filter(|t| t.to == wijkbrug_adapters::model::ReferralStatus::ConsentMissing)
-    {
-        let mut decision = event(AuditAction::ConsentDecision).detail("decision", "refuse");
-        decision.at = decided_at;
-        if let Some(code) = &refused.reason_code {
-            decision = decision.detail("refusal_code", code);
-        }
+    for decision in decisions {
         chain.append(decision);
     }
     Ok(())

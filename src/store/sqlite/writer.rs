@@ -35,7 +35,7 @@ use super::retention::{erase_in, EraseJob};
 use super::revoke::{revoke_in, RevokeJob};
 use super::BUSY_TIMEOUT;
 use crate::audit::{AuditAction, AuditDraft};
-use crate::store::status_event::status_changed;
+use crate::store::status_event::{intake_events, status_changed};
 use crate::store::writer_queue::{JobQueue, Lane, Laned};
 use crate::store::{
     ConsentId, Intake, IntakeOutcome, OutboxItem, OutboxKind, RevokeOutcome, StoreError,
@@ -530,45 +530,13 @@ fn intake_in(
             .as_ref()
             .map(|i| chain.pseudonym(&i.bsn));
         let at = codec::parse_ts(&received_at, "referrals.received_at")?;
-        let event = |action| {
-            AuditDraft::new(at, action)
-                .partner(&source.partner)
-                .referral(referral.id)
-                .resident(resident.clone())
-        };
-        chain.append(
-            conn,
-            event(AuditAction::MessageReceived).detail("status", referral.history.current().code()),
-        )?;
+        let (received, decisions) = intake_events(new, resident, at);
+        chain.append(conn, received)?;
         // Consents that came with the message are stored with the referral, or not at all.
         for (consent_id, consent) in &new.consents {
             consent_in(conn, chain, *consent_id, consent, None, now)?;
         }
-        let decided_at = transitions.last().map(|t| t.at).unwrap_or(at);
-        if let Some(shared) = &new.shared {
-            let mut decision = event(AuditAction::ConsentDecision)
-                .detail("decision", "permit")
-                .detail("receiver", shared.receiver.as_str());
-            decision.at = decided_at;
-            if let Some(consent) = shared.consent {
-                decision = decision.detail("consent_id", consent);
-            }
-            chain.append(conn, decision)?;
-            let mut minimised = event(AuditAction::Minimised)
-                .detail("receiver", shared.receiver.as_str())
-                .detail("kept", codec::categories(shared.categories))
-                .detail("removed", codec::categories(shared.removed));
-            minimised.at = decided_at;
-            chain.append(conn, minimised)?;
-        } else if let Some(refused) = transitions
-            .last()
-            .filter(|t| t.to == wijkbrug_adapters::model::ReferralStatus::ConsentMissing)
-        {
-            let mut decision = event(AuditAction::ConsentDecision).detail("decision", "refuse");
-            decision.at = decided_at;
-            if let Some(code) = &refused.reason_code {
-                decision = decision.detail("refusal_code", code);
-            }
+        for decision in decisions {
             chain.append(conn, decision)?;
         }
         outcomes.push(IntakeOutcome::Created(referral.id));
