@@ -23,6 +23,7 @@
 mod analytics;
 mod audit;
 mod bench_seed;
+mod claim_statistics;
 mod codec;
 mod dashboard;
 mod delivery;
@@ -97,6 +98,7 @@ pub struct PgStore {
     stats: Arc<Stats>,
     erased: retention::Erased,
     rate_lots: rate_limit::Lots,
+    claim_statistics: claim_statistics::ClaimStatistics,
 }
 
 impl PgStore {
@@ -149,7 +151,17 @@ impl PgStore {
             stats,
             erased: retention::Erased::default(),
             rate_lots: rate_limit::Lots::default(),
+            claim_statistics: claim_statistics::ClaimStatistics::default(),
         })
+    }
+
+    /// Keeps the planner's statistics of `outbox` near the backlog before a claim
+    /// ([`claim_statistics`]).
+    async fn refresh_claim_statistics(&self) {
+        if let Err(e) = self.claim_statistics.refresh(&self.pool).await {
+            // A claim works without it, only slower under a backlog.
+            tracing::warn!(error = %e, "store: could not check the outbox's statistics");
+        }
     }
 
     /// `(commits, intakes)`: how many write transactions were committed and how many intake
@@ -547,6 +559,7 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Lease>, StoreError> {
         self.open_or_closed()?;
+        self.refresh_claim_statistics().await;
         delivery::lease_rows(&self.pool, Pick::Due(recipients), worker, now, lease, limit).await
     }
 
@@ -660,6 +673,7 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Lease>, StoreError> {
         self.open_or_closed()?;
+        self.refresh_claim_statistics().await;
         delivery::lease_rows(
             &self.pool,
             Pick::Mailbox(recipient, after),

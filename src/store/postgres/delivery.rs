@@ -169,6 +169,31 @@ pub(crate) async fn run(
     }))
 }
 
+/// A row is free when nobody holds a live lease on it (`$3` now), and it goes out only after
+/// every older pending row for the same referral and recipient (updates arrive in order).
+/// How PostgreSQL looks for those older rows depends on its statistics of `outbox`, which
+/// the claims keep near the backlog ([`super::claim_statistics`]).
+const FREE: &str = "o.state = 'pending' \
+     AND (o.locked_until IS NULL OR o.locked_until <= $3) \
+     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.referral_id = o.referral_id \
+         AND p.recipient = o.recipient AND p.state = 'pending' AND p.id < o.id)";
+
+/// What a claim does with the rows it picked: leased to `$1` until `$2`.
+const LEASE_PICKED: &str = "UPDATE outbox u SET locked_by = $1, locked_until = $2, \
+     attempts = u.attempts + 1 FROM picked WHERE u.id = picked.id \
+     RETURNING u.id, u.referral_id, u.recipient, u.kind, u.transition, u.attempts, \
+     u.created_at";
+
+/// A claim of at most `$5` due rows for the recipients `$4`, oldest first ([`lease_rows`]).
+pub(super) fn lease_due_sql() -> String {
+    let (free, update) = (FREE, LEASE_PICKED);
+    format!(
+        "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {free} \
+         AND o.next_attempt_at <= $3 AND o.recipient = ANY($4) \
+         ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {update}"
+    )
+}
+
 /// Which rows a lease takes.
 pub(crate) enum Pick<'a> {
     /// Push delivery: due rows for these recipients.
@@ -195,40 +220,26 @@ pub(crate) async fn lease_rows(
         return Ok(Vec::new());
     }
     let until = codec::later(now, lease)?;
-    // A row is free when nobody holds a live lease on it, and it goes out only after every
-    // older pending row for the same referral and recipient (updates arrive in order).
-    let free = "o.state = 'pending' \
-         AND (o.locked_until IS NULL OR o.locked_until <= $3) \
-         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.referral_id = o.referral_id \
-             AND p.recipient = o.recipient AND p.state = 'pending' AND p.id < o.id)";
-    let update = "UPDATE outbox u SET locked_by = $1, locked_until = $2, \
-         attempts = u.attempts + 1 FROM picked WHERE u.id = picked.id \
-         RETURNING u.id, u.referral_id, u.recipient, u.kind, u.transition, u.attempts, \
-         u.created_at";
     let rows: Vec<LeaseRow> = match pick {
         Pick::Due(recipients) => {
             if recipients.is_empty() {
                 return Ok(Vec::new());
             }
             let recipients: Vec<&str> = recipients.iter().map(PartnerId::as_str).collect();
-            sqlx::query_as(&format!(
-                "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {free} \
-                 AND o.next_attempt_at <= $3 AND o.recipient = ANY($4) \
-                 ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {update}"
-            ))
-            .bind(holder)
-            .bind(until)
-            .bind(now)
-            .bind(recipients)
-            .bind(codec::limit(limit))
-            .fetch_all(pool)
-            .await
-            .map_err(unavailable)?
+            sqlx::query_as(&lease_due_sql())
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .bind(recipients)
+                .bind(codec::limit(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(unavailable)?
         }
         Pick::Mailbox(recipient, after) => sqlx::query_as(&format!(
-            "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {free} \
+            "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {FREE} \
              AND o.recipient = $4 AND o.id > $6 \
-             ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {update}"
+             ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {LEASE_PICKED}"
         ))
         .bind(holder)
         .bind(until)

@@ -39,6 +39,13 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// The database's URL.
+    pub(super) fn url(&self) -> String {
+        format!("{}/{}", server(), self.name)
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let name = self.name.clone();
