@@ -366,9 +366,11 @@ async fn execute_in(
             Job::Intake(intake, _) => {
                 intakes += 1;
                 let mut answered = intakes_in(&mut tx, &mut chain, &[intake], now).await?;
-                Answer::Intake(answered.pop().unwrap_or_default())
+                let answer = answered.pop();
+                Answer::Intake(answer.ok_or_else(|| corrupt("an intake was not answered"))?)
             }
-            Job::Transition(..) => return Err(corrupt("a status change not staged").into()),
+            // Staged above.
+            Job::Transition(..) => return Err(corrupt("a status change was not staged").into()),
             Job::Consents(batch, _) => {
                 for (id, consent) in &batch.consents {
                     consent_in(
