@@ -418,7 +418,7 @@ async fn duplicates_inside_one_batch_are_answered_with_the_first_id() {
 
 /// Intakes queued together (the PostgreSQL writer writes such a run's referrals in one
 /// statement) are each answered as alone: a referral repeating a source reference stored
-/// before, or sent earlier in the run, stores nothing and is answered with the first one's
+/// before, or sent earlier in the run (another referral, or the same message again), stores nothing and is answered with the first one's
 /// id; every other is stored exactly, with its history, its outbox rows, the consent that
 /// came with it and its audit events.
 #[tokio::test]
@@ -430,7 +430,7 @@ async fn intakes_queued_together_are_each_judged_as_alone() {
         .intake(intake(None, vec![stored.clone()]))
         .await
         .unwrap();
-    let store = open_batching(&db, 4).await;
+    let store = open_batching(&db, 5).await;
     let first = routed("T-INTAKES-1");
     let second = routed("T-INTAKES-2");
     let again_in_run = routed("T-INTAKES-1");
@@ -458,12 +458,14 @@ async fn intakes_queued_together_are_each_judged_as_alone() {
         store.intake(intake(None, vec![second.clone(), again_in_run.clone()])),
         store.intake(intake(None, vec![again_stored.clone()])),
         store.intake(intake(None, vec![missing.clone(), with_consent.clone()])),
+        // The first message again, the same referral (a sender's retry).
+        store.intake(intake(None, vec![first.clone()])),
     );
     let after = store.writer_activity();
     assert_eq!(
         (after.commits - before.commits, after.writes - before.writes),
-        (1, 4),
-        "the four shared one commit"
+        (1, 5),
+        "the five shared one commit"
     );
     let id = |new: &NewReferral| new.referral.id;
     assert_eq!(answers.0.unwrap(), [IntakeOutcome::Created(id(&first))]);
@@ -482,6 +484,7 @@ async fn intakes_queued_together_are_each_judged_as_alone() {
             IntakeOutcome::Created(id(&with_consent))
         ]
     );
+    assert_eq!(answers.4.unwrap(), [IntakeOutcome::Duplicate(id(&first))]);
     for new in [&first, &second, &missing, &with_consent] {
         let read = store.referral(id(new)).await.unwrap().unwrap();
         assert_eq!(read.referral, new.referral);

@@ -179,14 +179,18 @@ pub(super) async fn intakes_in(
         });
     }
     let mut rows = ReferralRows::default();
+    // A referral sent twice in the run (the same message again) is written once.
+    let mut named = std::collections::HashSet::new();
     for (intake, answer) in intakes.iter().zip(&answered) {
         if answer.is_none() {
             for new in &intake.referrals {
-                rows.push(new, now)?;
+                if named.insert(new.referral.id) {
+                    rows.push(new, now)?;
+                }
             }
         }
     }
-    let created = if rows.ids.is_empty() {
+    let mut created = if rows.ids.is_empty() {
         std::collections::HashSet::new()
     } else {
         rows.insert(conn, now).await?
@@ -201,7 +205,9 @@ pub(super) async fn intakes_in(
         let mut these = Vec::with_capacity(intake.referrals.len());
         for new in &intake.referrals {
             let id = new.referral.id;
-            if created.contains(&id.as_uuid()) {
+            // Taken by the first referral with the id: the same message twice in the run is
+            // written once, and its repeat is a duplicate.
+            if created.remove(&id.as_uuid()) {
                 received(conn, chain, new, now).await?;
                 these.push(IntakeOutcome::Created(id));
             } else {

@@ -10,11 +10,10 @@
 //! read or write what they change and at the end of the batch (`writer::execute_in`): the
 //! history rows and outbox rows in one `INSERT` each, the referrals in one `UPDATE` (each
 //! referral once, with the status of its last change), the same rows as one at a time. A
-//! change is judged against the history
-//! as this transaction has it: after a change is applied, its history stays in memory as the
-//! server will store it (the new entry's time to the microsecond), so a later change of the
-//! same referral in the batch, staged or written, is judged against it without reading it
-//! again ([`Histories`]).
+//! change is judged against the history as this transaction has it: after a change is
+//! applied, its history stays in memory as the server will store it (the new entry's time to
+//! the microsecond), so a later change of the same referral in the batch, staged or written,
+//! is judged against it without reading it again ([`Histories`]).
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::PgConnection;
@@ -28,7 +27,7 @@ use super::writer::{OutboxRows, TransitionJob, TransitionRows};
 use crate::store::status_event::status_changed;
 use crate::store::{OutboxKind, StoreError, TransitionOutcome};
 
-/// Status changes staged and not yet written, each of another referral.
+/// Status changes staged and not yet written, in their order (a referral may have several).
 #[derive(Default)]
 pub(super) struct StatusChanges {
     /// The referral of each history row (one row per change).
