@@ -2,7 +2,7 @@
 //! writers append them.
 
 use chrono::{DateTime, Utc};
-use wijkbrug_adapters::model::{Actor, ReferralId, ReferralStatus, StatusHistory};
+use wijkbrug_adapters::model::{Actor, Bsn, ReferralId, ReferralStatus, StatusHistory};
 
 use crate::audit::{AuditAction, AuditDraft, Pseudonym};
 use crate::store::sqlite::codec;
@@ -31,13 +31,19 @@ pub(crate) fn status_changed(id: ReferralId, history: &StatusHistory) -> Option<
 /// The audit events of a referral stored at intake, as both stores' writers append them: the
 /// message received (at `at`), then, after the consents that came with it are stored, the
 /// consent decision with what was kept and removed, or the refusal (at its last status's
-/// time). `resident` is the resident's pseudonym, when the request names one.
+/// time). The resident, when the request names one, as `pseudonym` makes it of the BSN.
 pub(crate) fn intake_events(
     new: &NewReferral,
-    resident: Option<Pseudonym>,
+    pseudonym: impl Fn(&Bsn) -> Pseudonym,
     at: DateTime<Utc>,
 ) -> (AuditDraft, Vec<AuditDraft>) {
     let referral = &new.referral;
+    let resident = referral
+        .request
+        .resident
+        .identity
+        .as_ref()
+        .map(|i| pseudonym(&i.bsn));
     let transitions = referral.history.transitions();
     let event = |action, at| {
         AuditDraft::new(at, action)

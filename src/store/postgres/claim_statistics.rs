@@ -101,25 +101,14 @@ mod tests {
     use sqlx::Connection;
 
     use super::super::delivery;
-    use super::super::write_path_plans::{plan_text, Scratch};
+    use super::super::write_path_plans::{plan_with, Scratch};
     use super::{moved_far, ClaimStatistics};
 
     /// The plan PostgreSQL makes for a claim of 16 rows for two recipients, now.
     async fn claim_plan(conn: &mut sqlx::PgConnection) -> String {
-        let prepare = format!("PREPARE claim AS {}", delivery::lease_due_sql());
-        sqlx::raw_sql(&prepare).execute(&mut *conn).await.unwrap();
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "EXPLAIN EXECUTE claim('worker-1', now() + interval '1 minute', now(), \
-             '{wijkteam-noord,werkplein}', 16)",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-        sqlx::raw_sql("DEALLOCATE claim")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        plan_text(rows)
+        let args = "'worker-1', now() + interval '1 minute', now(), \
+                    '{wijkteam-noord,werkplein}', 16";
+        plan_with(conn, &delivery::lease_due_sql(), args).await
     }
 
     /// A store analysed while nothing was pending, then a backlog of 3,000 deliveries: the

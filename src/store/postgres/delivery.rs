@@ -186,11 +186,10 @@ const LEASE_PICKED: &str = "UPDATE outbox u SET locked_by = $1, locked_until = $
 
 /// A claim of at most `$5` due rows for the recipients `$4`, oldest first ([`lease_rows`]).
 pub(super) fn lease_due_sql() -> String {
-    let (free, update) = (FREE, LEASE_PICKED);
     format!(
-        "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {free} \
+        "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE {FREE} \
          AND o.next_attempt_at <= $3 AND o.recipient = ANY($4) \
-         ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {update}"
+         ORDER BY o.id LIMIT $5 FOR UPDATE OF o SKIP LOCKED) {LEASE_PICKED}"
     )
 }
 

@@ -282,15 +282,13 @@ async fn received(
     new: &NewReferral,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let referral = &new.referral;
-    let resident = referral
-        .request
-        .resident
-        .identity
-        .as_ref()
-        .map(|i| chain.pseudonym(&i.bsn));
-    let at = referral.history.transitions().first().map_or(now, |t| t.at);
-    let (received, decisions) = intake_events(new, resident, at);
+    let at = new
+        .referral
+        .history
+        .transitions()
+        .first()
+        .map_or(now, |t| t.at);
+    let (received, decisions) = intake_events(new, |bsn| chain.pseudonym(bsn), at);
     chain.append(received);
     // Consents that came with the message are stored with the referral, or not at all.
     for (consent_id, consent) in &new.consents {

@@ -72,12 +72,17 @@ impl Drop for Scratch {
 /// The plan of `sql` with table scans ruled out where any index can serve: an index the
 /// planner cannot prove usable still does not appear.
 async fn plan(conn: &mut PgConnection, sql: &str, params: usize) -> String {
+    plan_with(conn, sql, &vec!["NULL"; params].join(", ")).await
+}
+
+/// The plan of `sql` (prepared) executed with `args` (SQL expressions, comma-separated).
+pub(super) async fn plan_with(conn: &mut PgConnection, sql: &str, args: &str) -> String {
     let prepared = format!("PREPARE q AS {sql}");
     sqlx::raw_sql(&prepared).execute(&mut *conn).await.unwrap();
-    let explain = if params == 0 {
+    let explain = if args.is_empty() {
         "EXPLAIN EXECUTE q".to_owned()
     } else {
-        format!("EXPLAIN EXECUTE q({})", vec!["NULL"; params].join(", "))
+        format!("EXPLAIN EXECUTE q({args})")
     };
     let rows: Vec<(String,)> = sqlx::query_as(&explain)
         .fetch_all(&mut *conn)

@@ -523,14 +523,8 @@ fn intake_in(
         for item in &new.outbox {
             insert_outbox(conn, item, item.kind, now)?;
         }
-        let resident = referral
-            .request
-            .resident
-            .identity
-            .as_ref()
-            .map(|i| chain.pseudonym(&i.bsn));
         let at = codec::parse_ts(&received_at, "referrals.received_at")?;
-        let (received, decisions) = intake_events(new, resident, at);
+        let (received, decisions) = intake_events(new, |bsn| chain.pseudonym(bsn), at);
         chain.append(conn, received)?;
         // Consents that came with the message are stored with the referral, or not at all.
         for (consent_id, consent) in &new.consents {
