@@ -31,6 +31,7 @@ mod revoke;
 mod sessions;
 #[cfg(test)]
 mod test_schema;
+mod wal_gather;
 #[cfg(test)]
 mod write_path_plans;
 mod writer;

@@ -150,8 +150,9 @@ pub(crate) struct Writer {
 /// read again.
 const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
-/// Opens the writer's own connection to `path`: WAL, `synchronous = FULL` (a commit is on disk
-/// when it returns), foreign keys on, the same busy timeout as the pool's. Checkpoints are
+/// Opens the writer's own connection to `path`, through [`super::wal_gather`]'s VFS (a commit's
+/// WAL writes in one system call): WAL, `synchronous = FULL` (a commit is on disk when it
+/// returns, which the VFS relies on), foreign keys on, the same busy timeout as the pool's. Checkpoints are
 /// [`super::checkpointer`]'s; the writer runs one itself only when the WAL has grown to
 /// [`WRITER_FALLBACK_PAGES`]. Temporary storage
 /// is in memory: a statement inside the batch's transaction that fires triggers keeps the
@@ -161,7 +162,12 @@ pub(crate) fn connect(
     path: &Path,
     busy_timeout: Duration,
 ) -> Result<rusqlite::Connection, StoreError> {
-    let conn = rusqlite::Connection::open(path).map_err(failed)?;
+    let conn = rusqlite::Connection::open_with_flags_and_vfs(
+        path,
+        rusqlite::OpenFlags::default(),
+        super::wal_gather::name()?,
+    )
+    .map_err(failed)?;
     conn.busy_timeout(busy_timeout).map_err(failed)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
@@ -716,7 +722,15 @@ mod tests {
             .unwrap()
         };
         assert_eq!(pragma("journal_mode"), "wal");
+        // The gathering VFS relies on it: each commit's WAL writes go out at its sync.
         assert_eq!(pragma("synchronous"), "2", "FULL");
+        let before = super::super::wal_gather::wal_writes();
+        conn.execute_batch("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1);")
+            .unwrap();
+        assert!(
+            super::super::wal_gather::wal_writes() > before,
+            "its WAL is written through the gathering VFS"
+        );
         assert_eq!(pragma("foreign_keys"), "1");
         assert_eq!(pragma("cache_size"), format!("-{WRITER_CACHE_KIB}"));
         assert_eq!(pragma("temp_store"), "2", "MEMORY");
