@@ -1,5 +1,6 @@
 //! The writer's VFS: SQLite's own (`unix`), with the writes of a commit to the write-ahead log
-//! gathered into one write system call.
+//! gathered into one run, written with as few system calls as `unix` allows (one for each
+//! 120 KiB).
 //!
 //! A commit in WAL mode appends each page it changed to the `-wal` file as a frame, with two
 //! `pwrite` calls a frame (its 24-byte header, then the page), each touching two pages of the
@@ -41,7 +42,8 @@ const MAX_GATHERED: usize = 4 << 20;
 const UNIX_WRITE_MAX: usize = 120 * 1024;
 
 thread_local! {
-    /// Gathered runs written to a WAL file through this VFS on this thread. SQLite calls a VFS on the thread that uses the connection.
+    /// Gathered runs written to a WAL file through this VFS on this thread (SQLite calls a
+    /// VFS on the thread that uses the connection).
     static WAL_WRITES: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -61,7 +63,7 @@ pub(crate) fn name() -> Result<&'static str, StoreError> {
         .map_err(|_| StoreError::Unavailable("the writer's VFS name is not UTF-8".to_owned()))
 }
 
-/// How many writes have reached a WAL file through this VFS on this thread.
+/// How many gathered runs this thread has written to a WAL file through this VFS.
 #[cfg(test)]
 pub(crate) fn wal_writes() -> u64 {
     WAL_WRITES.with(Cell::get)
@@ -73,7 +75,9 @@ unsafe fn register() -> Result<(), String> {
         return Err("SQLite has no `unix` VFS to build the writer's on".to_owned());
     }
     let mut vfs: ffi::sqlite3_vfs = *unix;
-    let file_size = std::mem::size_of::<File>() + usize::try_from((*unix).szOsFile).unwrap_or(0);
+    let unix_file = usize::try_from((*unix).szOsFile)
+        .map_err(|_| "the unix VFS gives a negative file size".to_owned())?;
+    let file_size = std::mem::size_of::<File>() + unix_file;
     vfs.szOsFile =
         c_int::try_from(file_size).map_err(|_| "the unix VFS's file is too large".to_owned())?;
     vfs.pNext = null_mut();
