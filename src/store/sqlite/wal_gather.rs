@@ -20,6 +20,7 @@
 //! connection goes straight to `unix`, and every file other than a WAL passes each call
 //! through unchanged.
 
+#[cfg(test)]
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::{null, null_mut};
@@ -41,6 +42,7 @@ const MAX_GATHERED: usize = 4 << 20;
 /// full disk), so a gathered run goes out in pieces of 120 KiB (30 pages).
 const UNIX_WRITE_MAX: usize = 120 * 1024;
 
+#[cfg(test)]
 thread_local! {
     /// Gathered runs written to a WAL file through this VFS on this thread (SQLite calls a
     /// VFS on the thread that uses the connection).
@@ -197,6 +199,7 @@ unsafe fn flush(f: *mut ffi::sqlite3_file) -> c_int {
 
 /// Writes `bytes` at `offset` with `unix`'s write, in pieces of at most [`UNIX_WRITE_MAX`].
 unsafe fn write_through(f: *mut ffi::sqlite3_file, offset: i64, bytes: &[u8]) -> c_int {
+    #[cfg(test)]
     WAL_WRITES.with(|writes| writes.set(writes.get() + 1));
     let mut at = offset;
     for piece in bytes.chunks(UNIX_WRITE_MAX) {
