@@ -66,7 +66,7 @@ pub(super) const COHORT: &str = "cohort AS MATERIALIZED (\
      WHERE r.received_at >= ? AND r.received_at < ?)";
 
 /// [`COHORT`] without the resident, from the window's index alone (two arguments).
-const COHORT_PLAIN: &str = "cohort AS MATERIALIZED (\
+pub(super) const COHORT_PLAIN: &str = "cohort AS MATERIALIZED (\
      SELECT r.id AS id, r.receiver AS receiver, r.received_at AS received_at \
      FROM referrals r WHERE r.received_at >= ? AND r.received_at < ?)";
 

@@ -1,5 +1,5 @@
 //! The write path's schema (migrations/sqlite/0011_write_path.sql, 0012_no_in_lists.sql,
-//! 0014_transitions_by_referral.sql):
+//! 0014_transitions_by_referral.sql, 0015_received_index.sql):
 //! the partial indexes serve the queries they were made for (SQLite uses a partial index only
 //! when the query names its condition), the counts per status and receiver that replaced an
 //! index stay equal to counting the rows, no write builds a temporary b-tree to check a
@@ -77,6 +77,58 @@ fn each_query_reads_its_partial_index() {
             "{what} should not scan a table:\n{plan}"
         );
     }
+}
+
+/// Migration 0015 left one index by time of receipt: the analytics' cohorts read it alone
+/// (the sender and receiver ride along), and the list of the newest referrals and the
+/// overview's count of a window read it in its order.
+#[test]
+fn one_index_by_time_of_receipt_serves_the_list_the_overview_and_the_cohorts() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = migrated(&dir.path().join("received.db"), None);
+    let indexes = triples(
+        &conn,
+        "SELECT name, sql, 1 FROM sqlite_schema WHERE type = 'index' \
+         AND tbl_name = 'referrals' AND sql LIKE '%ON referrals (received_at%' ORDER BY name",
+    );
+    assert_eq!(
+        indexes,
+        vec![(
+            "referrals_by_received".to_owned(),
+            "CREATE INDEX referrals_by_received ON referrals (received_at, id, sender, receiver)"
+                .to_owned(),
+            1
+        )],
+        "one index leads with the time of receipt"
+    );
+    for (what, sql) in [
+        (
+            "cohort",
+            format!("WITH {} SELECT * FROM cohort", analytics::COHORT),
+        ),
+        (
+            "plain cohort",
+            format!("WITH {} SELECT * FROM cohort", analytics::COHORT_PLAIN),
+        ),
+    ] {
+        let plan = plan(&conn, &sql);
+        assert!(
+            plan.contains("SEARCH r USING COVERING INDEX referrals_by_received"),
+            "the {what} should read the window from the index alone:\n{plan}"
+        );
+    }
+    let newest = dashboard::page_sql(
+        &crate::store::dashboard::ReferralFilter::default(),
+        None,
+        dashboard::Toward::Older,
+        50,
+    );
+    let plan = plan(&conn, &newest.text);
+    assert!(
+        plan.contains("SCAN referrals USING INDEX referrals_by_received")
+            && !plan.contains("TEMP B-TREE"),
+        "the newest referrals in the index's order:\n{plan}"
+    );
 }
 
 fn insert(conn: &rusqlite::Connection, n: u32, receiver: Option<&str>, status: &str) {
