@@ -69,7 +69,7 @@ impl PseudonymKey {
             mac.finalize().into_bytes()
         });
         match mac {
-            Ok(bytes) => Pseudonym(hex::encode(bytes)),
+            Ok(bytes) => Pseudonym(HexDigest::of(&bytes.into()).as_str().to_owned()),
             Err(_) => Pseudonym(String::new()),
         }
     }
@@ -78,6 +78,26 @@ impl PseudonymKey {
 impl fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PseudonymKey(<redacted>)")
+    }
+}
+
+/// A 32-byte digest as 64 lowercase hex digits, written into a buffer on the stack: the
+/// chain writes three of them for each event it appends (`hex::encode` builds its string a
+/// character at a time).
+#[derive(Clone, Copy)]
+pub struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    pub fn of(digest: &[u8; 32]) -> Self {
+        let mut out = [0u8; 64];
+        // Twice the input's length is what `encode_to_slice` needs: it cannot fail here.
+        let _ = hex::encode_to_slice(digest, &mut out);
+        Self(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits are ASCII, so the buffer is always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -304,7 +324,7 @@ struct Canonical<'a> {
     referral: Option<String>,
     resident: Option<&'a str>,
     detail: &'a BTreeMap<String, String>,
-    prev_hash: String,
+    prev_hash: &'a str,
 }
 
 /// Times as the canonical form (and the store) writes them.
@@ -317,6 +337,7 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 impl AuditEvent {
     /// The canonical encoding of every field but `hash` (see the module documentation).
     pub fn canonical(&self) -> Vec<u8> {
+        let prev_hash = HexDigest::of(&self.prev_hash);
         let canonical = Canonical {
             v: 1,
             seq: self.seq,
@@ -326,7 +347,7 @@ impl AuditEvent {
             referral: self.referral.map(|r| r.to_string()),
             resident: self.resident.as_ref().map(|r| r.as_str()),
             detail: &self.detail,
-            prev_hash: hex::encode(self.prev_hash),
+            prev_hash: prev_hash.as_str(),
         };
         // Serialising strings, integers and a string map to a Vec cannot fail.
         serde_json::to_vec(&canonical).unwrap_or_default()
@@ -435,6 +456,14 @@ pub fn verify<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_digest_in_hex_is_what_the_hex_crate_writes(digest in proptest::array::uniform32(proptest::num::u8::ANY)) {
+            let written = HexDigest::of(&digest);
+            proptest::prop_assert_eq!(written.as_str(), hex::encode(digest));
+        }
+    }
 
     fn chain(n: u64) -> Vec<AuditEvent> {
         let mut prev = GENESIS;

@@ -13,7 +13,9 @@ use wijkbrug_adapters::model::Bsn;
 
 use super::codec::{self, corrupt, unavailable};
 use super::direct;
-use crate::audit::{AuditAction, AuditDraft, AuditEvent, Pseudonym, PseudonymKey, GENESIS};
+use crate::audit::{
+    AuditAction, AuditDraft, AuditEvent, HexDigest, Pseudonym, PseudonymKey, GENESIS,
+};
 use crate::store::StoreError;
 
 /// The writer's end of the chain.
@@ -63,8 +65,8 @@ impl Chain {
                 event.referral.map(|r| r.to_string()),
                 event.resident.as_ref().map(|r| r.as_str()),
                 detail,
-                hex::encode(event.prev_hash),
-                hex::encode(event.hash),
+                HexDigest::of(&event.prev_hash).as_str(),
+                HexDigest::of(&event.hash).as_str(),
             ],
         )?;
         self.last = Some((event.seq, event.hash));
