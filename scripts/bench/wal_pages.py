@@ -8,7 +8,10 @@ Copies the `-wal` file as it is, takes a consistent copy of the database with SQ
 and counts the frames of the WAL's current generation (those written since it last started
 again from its beginning, up to the writer's fallback checkpoint: thousands of frames, some
 tens of commits) by table or index. A commit writes every page it changed as one frame, so
-frames a commit is what a commit writes to the WAL and syncs. Needs the `sqlite3` command
+frames a commit is what a commit writes to the WAL and syncs; the last two columns split a
+b-tree's frames into leaf and interior pages (the rest: overflow pages) (an index whose keys only grow still writes
+several leaves a commit: SQLite rebalances an index's last three leaves at each split, see
+BENCHMARKS.md). Needs the `sqlite3` command
 (Debian package sqlite3) with `dbstat` compiled in. Reads only: the gateway carries on.
 """
 
@@ -61,24 +64,31 @@ def main():
         snapshot = os.path.join(tmp, "snapshot.db")
         subprocess.run(["sqlite3", db, f".backup '{snapshot}'"], check=True)
         mapping = subprocess.run(
-            ["sqlite3", snapshot, "SELECT pageno, name FROM dbstat"],
+            ["sqlite3", snapshot, "SELECT pageno, name, pagetype FROM dbstat"],
             check=True, capture_output=True, text=True,
         ).stdout
         owner = {}
+        kind = {}
         for line in mapping.splitlines():
-            page, name = line.split("|", 1)
+            page, name, pagetype = line.split("|", 2)
             owner[int(page)] = name
+            kind[int(page)] = pagetype
         found, page_size = frames(wal_copy)
     commits = sum(1 for _, c in found if c)
     if not commits:
         sys.exit("no committed frames in the WAL's current generation; try again under load")
     by_name = collections.Counter(owner.get(page, "(free or new page)") for page, _ in found)
+    def of_kind(k):
+        return collections.Counter(owner[page] for page, _ in found if kind.get(page) == k)
+
+    leaves, interior = of_kind("leaf"), of_kind("internal")
     print(f"{len(found)} frames of {page_size} bytes in {commits} commits: "
           f"{len(found) / commits:.1f} pages a commit")
-    print("| table or index | frames | share | a commit |")
-    print("|---|---|---|---|")
+    print("| table or index | frames | share | a commit | leaves a commit | interior a commit |")
+    print("|---|---|---|---|---|---|")
     for name, n in by_name.most_common():
-        print(f"| {name} | {n} | {100 * n / len(found):.1f}% | {n / commits:.1f} |")
+        print(f"| {name} | {n} | {100 * n / len(found):.1f}% | {n / commits:.1f} "
+              f"| {leaves[name] / commits:.1f} | {interior[name] / commits:.1f} |")
 
 
 if __name__ == "__main__":
