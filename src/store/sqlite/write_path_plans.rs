@@ -80,10 +80,10 @@ fn each_query_reads_its_partial_index() {
 }
 
 /// Migration 0015 left one index by time of receipt: the analytics' cohorts read it alone
-/// (the sender and receiver ride along), and the list of the newest referrals and the
-/// overview's count of a window read it in its order.
+/// (the sender and receiver ride along) and the list of the newest referrals reads it in its
+/// order (the overview's count of a window names it: `dashboard.rs`).
 #[test]
-fn one_index_by_time_of_receipt_serves_the_list_the_overview_and_the_cohorts() {
+fn one_index_by_time_of_receipt_serves_the_list_and_the_cohorts() {
     let dir = tempfile::tempdir().unwrap();
     let conn = migrated(&dir.path().join("received.db"), None);
     let indexes = triples(
