@@ -245,7 +245,7 @@ impl Connected<IncomingStream<'_, TlsListener>> for TlsPeer {
 }
 
 /// A TCP listener that hands out connections once their TLS handshake is done. Handshakes run
-/// in their own tasks (at most [`MAX_HANDSHAKES`] at once, each within
+/// in their own tasks (at most `MAX_HANDSHAKES` at once, each within
 /// [`HANDSHAKE_TIMEOUT`]), so a slow or silent client holds up nobody else.
 pub struct TlsListener {
     local: SocketAddr,

@@ -117,8 +117,8 @@ impl Dashboard {
 
     /// The audit chain's status, with when it was checked: the background watcher's latest
     /// walk (`state.audit_chain`, every `[audit] verify_interval_secs`) when it is newer than
-    /// [`CHAIN_CHECK_TTL`]; otherwise walked here with [`crate::audit_chain::check`] at most
-    /// every [`CHAIN_CHECK_TTL`] (the one place the dashboard walks it).
+    /// `CHAIN_CHECK_TTL`; otherwise walked here with [`crate::audit_chain::check`] at most
+    /// every `CHAIN_CHECK_TTL` (the one place the dashboard walks it).
     pub async fn chain_status(&self) -> (Instant, Result<ChainCheck, String>) {
         if let Some(watched) = self.app.audit_chain.latest() {
             let age = (crate::store::now() - watched.checked_at)

@@ -2,13 +2,13 @@
 //!
 //! One database file under the data directory, in WAL mode with `synchronous = FULL`, so a
 //! commit is on disk when it returns and readers never block the writer. Writes go through a
-//! single writer with its own connection ([`writer`]), which gathers concurrent writes into
+//! single writer with its own connection (`sqlite/writer.rs`), which gathers concurrent writes into
 //! shared transactions (group commit). The writer is a thread of its own holding a direct
-//! SQLite connection ([`direct`]): its statements run in place, where sqlx would hand each one
+//! SQLite connection (`sqlite/direct.rs`): its statements run in place, where sqlx would hand each one
 //! to the connection's thread and back. WAL checkpoints run beside the writer, on a thread
-//! of their own ([`checkpointer`]). The writer's connection runs without triggers and keeps
-//! the dashboard's counts itself ([`counts`]). The hot path's point reads run in place on
-//! direct connections too ([`readers`]); the other reads go through sqlx's pool of
+//! of their own (`sqlite/checkpointer.rs`). The writer's connection runs without triggers and keeps
+//! the dashboard's counts itself (`sqlite/counts.rs`). The hot path's point reads run in place on
+//! direct connections too (`sqlite/readers.rs`); the other reads go through sqlx's pool of
 //! connections.
 //!
 //! The schema is in `migrations/sqlite/`, embedded in the binary and applied by
@@ -76,7 +76,7 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Point reads on the hot path, in place ([`readers`]).
+    /// Point reads on the hot path, in place (`sqlite/readers.rs`).
     readers: readers::Readers,
     jobs: JobSender<Job>,
     stats: Arc<Stats>,
@@ -323,7 +323,7 @@ impl Store for SqliteStore {
         // referral reads as none (retention): its metadata is in `referral_meta`.
         // BEGIN and COMMIT as cached statements (rusqlite's `transaction()` prepares them
         // afresh each time). A connection an error leaves inside the transaction is not
-        // reused ([`readers`]).
+        // reused (`sqlite/readers.rs`).
         let read = self.readers.read(|conn| {
             direct::execute(conn, "BEGIN", [])?;
             let row: Option<ReferralRow> = direct::optional(
