@@ -8,11 +8,11 @@ Copies the `-wal` file as it is, takes a consistent copy of the database with SQ
 and counts the frames of the WAL's current generation (those written since it last started
 again from its beginning, up to the writer's fallback checkpoint: thousands of frames, some
 tens of commits) by table or index. A commit writes every page it changed as one frame, so
-frames a commit is what a commit writes to the WAL and syncs; the last two columns split a
-b-tree's frames into leaf and interior pages (the rest: overflow pages) (an index whose keys only grow still writes
-several leaves a commit: SQLite rebalances an index's last three leaves at each split, see
-BENCHMARKS.md). Needs the `sqlite3` command
-(Debian package sqlite3) with `dbstat` compiled in. Reads only: the gateway carries on.
+frames a commit is what a commit writes to the WAL and syncs. The last two columns split a
+b-tree's frames into leaf and interior pages (the rest are overflow pages): an index whose
+keys only grow still writes several leaves a commit, since SQLite rebalances an index's last
+three leaves at each split (BENCHMARKS.md). Needs the `sqlite3` command (Debian package
+sqlite3) with `dbstat` compiled in. Reads only: the gateway carries on.
 """
 
 import collections

@@ -4,21 +4,20 @@
 //! are the specification and run against both); what changes is that nothing may assume it is
 //! alone:
 //!
-//! - Each store handle has a writer task (`postgres/writer.rs`) that groups its instance's concurrent
-//!   writes into shared transactions (group commit). Every write transaction first locks the
-//!   audit chain's head row (`postgres/audit.rs`), so the writes of all instances run one after the
-//!   other and the chain stays one chain.
-//! - Claims and mailbox offers run outside the writer, one statement each, with
-//!   `FOR UPDATE SKIP LOCKED` (`postgres/delivery.rs`); only the lease holder may finish a row, and an
-//!   expired lease (an instance that stopped) is claimed by another instance.
-//! - Reads go through the pool; a read of several statements is one repeatable-read
-//!   transaction, so it sees one snapshot.
-//! - Migrations (`migrations/postgres/`) are applied under sqlx's `pg_advisory_lock` on a
-//!   session of their own ([`Store::migrate`]), so instances starting together apply each
-//!   migration once.
+//! - Each store handle has a writer task (`postgres/writer.rs`) that groups its instance's
+//!   concurrent writes into shared transactions (group commit). Every write transaction first locks
+//!   the audit chain's head row (`postgres/audit.rs`), so the writes of all instances run one after
+//!   the other and the chain stays one chain.
+//! - Claims and mailbox offers run outside the writer, one statement each, with `FOR UPDATE SKIP
+//!   LOCKED` (`postgres/delivery.rs`); only the lease holder may finish a row, and an expired lease
+//!   (an instance that stopped) is claimed by another instance.
+//! - Reads go through the pool; a read of several statements is one repeatable-read transaction, so
+//!   it sees one snapshot.
+//! - Migrations (`migrations/postgres/`) are applied under sqlx's `pg_advisory_lock` on a session
+//!   of their own ([`Store::migrate`]), so instances starting together apply each migration once.
 //! - Instances register with a heartbeat (`postgres/instances.rs`), and partners' quotas (inbound
-//!   requests, outbound deliveries) are token buckets in the database (`postgres/rate_limit.rs`), shared
-//!   by every instance.
+//!   requests, outbound deliveries) are token buckets in the database (`postgres/rate_limit.rs`),
+//!   shared by every instance.
 
 mod analytics;
 mod audit;

@@ -1,13 +1,13 @@
 //! The SQLite store (the embedded default).
 //!
-//! One database file under the data directory, in WAL mode with `synchronous = FULL`, so a
-//! commit is on disk when it returns and readers never block the writer. Writes go through a
-//! single writer with its own connection (`sqlite/writer.rs`), which gathers concurrent writes into
-//! shared transactions (group commit). The writer is a thread of its own holding a direct
-//! SQLite connection (`sqlite/direct.rs`): its statements run in place, where sqlx would hand each one
-//! to the connection's thread and back. WAL checkpoints run beside the writer, on a thread
-//! of their own (`sqlite/checkpointer.rs`). The writer's connection runs without triggers and keeps
-//! the dashboard's counts itself (`sqlite/counts.rs`). The hot path's point reads run in place on
+//! One database file under the data directory, in WAL mode with `synchronous = FULL`, so a commit
+//! is on disk when it returns and readers never block the writer. Writes go through a single writer
+//! with its own connection (`sqlite/writer.rs`), which gathers concurrent writes into shared
+//! transactions (group commit). The writer is a thread of its own holding a direct SQLite
+//! connection (`sqlite/direct.rs`): its statements run in place, where sqlx would hand each one to
+//! the connection's thread and back. WAL checkpoints run beside the writer, on a thread of their
+//! own (`sqlite/checkpointer.rs`). The writer's connection runs without triggers and keeps the
+//! dashboard's counts itself (`sqlite/counts.rs`). The hot path's point reads run in place on
 //! direct connections too (`sqlite/readers.rs`); the other reads go through sqlx's pool of
 //! connections.
 //!
