@@ -192,7 +192,8 @@ pub enum Delivery {
     /// The gateway pushes to this HTTP(S) endpoint; over https with the partner's own
     /// `[delivery.tls]` (CA bundle, client certificate) if it has one.
     Push {
-        url: String,
+        /// Parsed once, when the configuration is read (every push reuses it).
+        url: reqwest::Url,
         auth: OutboundAuth,
         tls: Option<crate::tls::OutboundTls>,
     },
@@ -1825,7 +1826,7 @@ fn validate_delivery(
                     );
                     None
                 }
-                Some(u) => problems.check(s, "delivery.url", check_url(u).map(|()| u.clone())),
+                Some(u) => problems.check(s, "delivery.url", check_url(u)),
             };
             let auth = match &raw.auth {
                 None => Some(OutboundAuth::None),
@@ -1942,7 +1943,8 @@ fn outbound_tls(
 
 /// An http(s) URL with a host and no credentials in it. The URL is not echoed: it might hold
 /// a secret.
-fn check_url(u: &str) -> Result<(), &'static str> {
+/// A push endpoint's URL, checked and parsed as the delivery client will use it.
+fn check_url(u: &str) -> Result<reqwest::Url, &'static str> {
     let uri: axum::http::Uri = u
         .parse()
         .map_err(|_| "must be an http:// or https:// URL")?;
@@ -1959,7 +1961,7 @@ fn check_url(u: &str) -> Result<(), &'static str> {
     if authority.host().is_empty() {
         return Err("must be an http:// or https:// URL with a host");
     }
-    Ok(())
+    reqwest::Url::parse(u).map_err(|_| "must be an http:// or https:// URL")
 }
 
 fn validate_auth(
@@ -2774,6 +2776,14 @@ mod tests {
         assert!(check_url("partner.example/in").is_err());
         assert!(check_url("https://user:pw@partner.example/in").is_err());
         assert!(check_url("not a url").is_err());
+        // Read as a URI, but no URL the delivery client can send to: refused when the
+        // configuration is read, not at every push.
+        assert!(check_url("http://partner.example:99999/in").is_err());
+        // What a push uses: the URL as configured, parsed once.
+        assert_eq!(
+            check_url("https://partner.example/in?x=1").map(|u| u.to_string()),
+            Ok("https://partner.example/in?x=1".to_owned())
+        );
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn the_shipped_configuration_loads_without_problems() {
     );
     assert!(matches!(
         &wijkteam.delivery,
-        Delivery::Push { url, auth: OutboundAuth::None, tls: None } if url.starts_with("http://127.0.0.1:1808")
+        Delivery::Push { url, auth: OutboundAuth::None, tls: None } if url.as_str().starts_with("http://127.0.0.1:1808")
     ));
     let werkplein = cfg.partners.get("werkplein").unwrap();
     assert!(matches!(werkplein.delivery, Delivery::Mailbox));

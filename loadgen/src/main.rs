@@ -235,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
                     listen: "127.0.0.1:0".parse()?,
                     data_dir: PathBuf::from("data"),
                 },
-                "http://127.0.0.1:9/inbox".into(),
+                reqwest::Url::parse("http://127.0.0.1:9/inbox")?,
             );
             let message = Traffic::new(&config, &tokens, a.mix)?.next()?;
             use std::io::Write;

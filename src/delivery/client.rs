@@ -31,7 +31,7 @@ pub struct ClientError(String);
 pub struct Push<'a> {
     /// The partner pushed to (picks its TLS settings).
     pub partner: &'a PartnerId,
-    pub url: &'a str,
+    pub url: &'a reqwest::Url,
     pub auth: &'a OutboundAuth,
     pub timeout: Duration,
     pub referral: ReferralId,
@@ -92,7 +92,7 @@ impl DeliveryClient {
     pub async fn send(&self, push: Push<'_>) -> AttemptResult {
         let http = self.own.get(push.partner).unwrap_or(&self.http);
         let mut request = http
-            .post(push.url)
+            .post(push.url.clone())
             .timeout(push.timeout)
             .header(CONTENT_TYPE, push.message.media_type)
             .header("Idempotency-Key", idempotency_key(push.referral, push.row))

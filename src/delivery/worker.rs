@@ -382,7 +382,7 @@ const CIRCUIT_OPEN: &str = "not attempted: the partner's circuit is open";
 /// A push partner as its lane needs it.
 struct Target {
     id: PartnerId,
-    url: String,
+    url: reqwest::Url,
     auth: OutboundAuth,
     timeout: Duration,
     rate: Quota,

@@ -161,7 +161,11 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: PathBuf::from("demo-data"),
         };
-        network::apply(&mut config, &settings, "http://127.0.0.1:9/inbox".into());
+        network::apply(
+            &mut config,
+            &settings,
+            reqwest::Url::parse("http://127.0.0.1:9/inbox").unwrap(),
+        );
         let directory = config
             .partners
             .directory(config.settings.gateway.agb.clone());

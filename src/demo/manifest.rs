@@ -84,7 +84,7 @@ impl Manifest {
             .filter_map(|p| {
                 let id = p.id.as_str();
                 let (delivery, endpoint, mailbox_url) = match &p.delivery {
-                    Delivery::Push { url, .. } => ("push", Some(url.clone()), None),
+                    Delivery::Push { url, .. } => ("push", Some(url.to_string()), None),
                     Delivery::Mailbox => (
                         "mailbox",
                         None,
@@ -164,7 +164,11 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: PathBuf::from("demo-data"),
         };
-        network::apply(&mut config, &settings, "http://127.0.0.1:9/inbox".into());
+        network::apply(
+            &mut config,
+            &settings,
+            reqwest::Url::parse("http://127.0.0.1:9/inbox").unwrap(),
+        );
         let tokens = DemoTokens::read(&root.join("config")).unwrap();
         let m = Manifest::new("http://127.0.0.1:8080", &config, &tokens);
         assert_eq!(m.partner.len(), config.partners.list.len());

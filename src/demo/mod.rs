@@ -151,7 +151,8 @@ impl Demo {
         // Every push partner (and the demo's provider) gets a loopback port first: the
         // gateway's configuration points at it.
         let provider_listener = inbox::bind().await.map_err(start_error)?;
-        let provider_url = inbox::url(provider_listener.local_addr().map_err(start_error)?);
+        let provider_url = inbox::url(provider_listener.local_addr().map_err(start_error)?)
+            .map_err(start_error)?;
         network::apply(&mut config, &settings, provider_url);
         let mut listeners = Vec::new();
         for p in &config.partners.list {
@@ -164,7 +165,7 @@ impl Demo {
             }
         }
         for (id, l) in &listeners {
-            let url = inbox::url(l.local_addr().map_err(start_error)?);
+            let url = inbox::url(l.local_addr().map_err(start_error)?).map_err(start_error)?;
             network::point_at(&mut config, id, url);
         }
         listeners.push((network::PROVIDER_ID.to_owned(), provider_listener));

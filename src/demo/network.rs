@@ -90,7 +90,7 @@ pub const STORE_URL: &str = "sqlite://wijkbrug.db";
 /// data directory, quicker delivery retries and circuit probes (so a partner's outage shows
 /// within a minute), and
 /// the provider, pushed to at `provider_url`.
-pub fn apply(config: &mut Config, settings: &DemoSettings, provider_url: String) {
+pub fn apply(config: &mut Config, settings: &DemoSettings, provider_url: reqwest::Url) {
     config.settings.server.listen = settings.listen;
     config.settings.store.url = STORE_URL.to_owned();
     config.settings.store.data_dir = settings.data_dir.clone();
@@ -108,7 +108,7 @@ pub fn apply(config: &mut Config, settings: &DemoSettings, provider_url: String)
 }
 
 /// Points push partner `id` at `url` (its simulated system).
-pub fn point_at(config: &mut Config, id: &str, url: String) {
+pub fn point_at(config: &mut Config, id: &str, url: reqwest::Url) {
     if let Some(p) = config
         .partners
         .list
@@ -128,7 +128,7 @@ fn rate(per_second: u32, burst: u32) -> RateLimit {
     }
 }
 
-fn provider(url: String) -> Option<Partner> {
+fn provider(url: reqwest::Url) -> Option<Partner> {
     Some(Partner {
         id: PartnerId::parse(PROVIDER_ID).ok()?,
         name: PROVIDER_NAME.to_owned(),
@@ -177,6 +177,10 @@ pub fn partner_directory(config: &Config) -> Directory {
 mod tests {
     use super::*;
 
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
     fn shipped() -> Config {
         crate::config::load_with_env(
             &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
@@ -192,25 +196,25 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: PathBuf::from("/tmp/demo-data"),
         };
-        apply(&mut config, &settings, "http://127.0.0.1:9/inbox".into());
+        apply(&mut config, &settings, url("http://127.0.0.1:9/inbox"));
         point_at(
             &mut config,
             "woonstad-noord",
-            "http://127.0.0.1:7/inbox".into(),
+            url("http://127.0.0.1:7/inbox"),
         );
         assert_eq!(config.settings.store.data_dir, settings.data_dir);
         assert_eq!(config.settings.store.url, STORE_URL);
         let provider = config.partners.get(PROVIDER_ID).unwrap();
         assert!(provider.token_hashes[0].matches(PROVIDER_TOKEN));
         assert!(
-            matches!(&provider.delivery, Delivery::Push { url, .. } if url == "http://127.0.0.1:9/inbox")
+            matches!(&provider.delivery, Delivery::Push { url, .. } if url.as_str() == "http://127.0.0.1:9/inbox")
         );
         assert!(
             matches!(&config.partners.get("woonstad-noord").unwrap().delivery,
-            Delivery::Push { url, .. } if url == "http://127.0.0.1:7/inbox")
+            Delivery::Push { url, .. } if url.as_str() == "http://127.0.0.1:7/inbox")
         );
         // Applying twice adds the provider once.
-        apply(&mut config, &settings, "http://127.0.0.1:9/inbox".into());
+        apply(&mut config, &settings, url("http://127.0.0.1:9/inbox"));
         assert_eq!(
             config
                 .partners

@@ -39,8 +39,8 @@ pub async fn bind() -> std::io::Result<TcpListener> {
 }
 
 /// The URL the gateway pushes to.
-pub fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}/inbox")
+pub fn url(addr: SocketAddr) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(&format!("http://{addr}/inbox")).map_err(|e| e.to_string())
 }
 
 async fn deliver(
