@@ -1941,9 +1941,8 @@ fn outbound_tls(
     }
 }
 
-/// An http(s) URL with a host and no credentials in it. The URL is not echoed: it might hold
-/// a secret.
-/// A push endpoint's URL, checked and parsed as the delivery client will use it.
+/// A push endpoint's URL: http(s), with a host and no credentials in it, parsed as the
+/// delivery client will use it. The URL is not echoed: it might hold a secret.
 fn check_url(u: &str) -> Result<reqwest::Url, &'static str> {
     let uri: axum::http::Uri = u
         .parse()
