@@ -371,7 +371,7 @@ pub struct BrokenLink {
 }
 
 /// Checks a chain event by event (for walking it in pages).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verifier {
     next_seq: u64,
     prev_hash: [u8; 32],

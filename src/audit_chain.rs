@@ -119,16 +119,96 @@ pub async fn check_with_anchors(
 /// cannot be read at all is a broken link too (found by reading one at a time near it).
 /// `Err` only when the store cannot be read.
 pub async fn check(store: &dyn Store) -> Result<ChainCheck, StoreError> {
-    let mut verifier = Verifier::default();
-    let mut head: Option<[u8; 32]> = None;
-    let mut after = 0;
+    Ok(walk(store, Verifier::default(), None).await?.check)
+}
+
+/// Where an intact walk ended: the last event it verified and that event's hash, from which a
+/// later walk can go on ([`check_from`]) instead of walking the whole chain again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resume {
+    verifier: Verifier,
+    head: [u8; 32],
+}
+
+impl Resume {
+    /// Events verified up to here.
+    pub fn events(&self) -> u64 {
+        self.verifier.count()
+    }
+}
+
+/// A walk's outcome and how far it got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Walk {
+    pub check: ChainCheck,
+    /// Events this walk verified (all of them for a walk from the start; those appended since
+    /// `from` for [`check_from`]).
+    pub walked: u64,
+    /// Where a later walk can go on from, when the chain was found intact.
+    pub resume: Option<Resume>,
+}
+
+/// Walks the events appended after `from` (the whole chain when `from` is `None`): first
+/// checks that the event `from` ended at is still there with the same hash (an anchor kept in
+/// memory: removing the newest events, or rewriting the chain and recomputing the hashes up to
+/// there, shows), then checks every later event's link. An edit of an older event that leaves
+/// the later ones alone breaks a link that only a walk over it finds: [`check`] and walks
+/// from `None` find it.
+pub async fn check_from(store: &dyn Store, from: Option<&Resume>) -> Result<Walk, StoreError> {
+    let Some(from) = from else {
+        return walk(store, Verifier::default(), None).await;
+    };
+    let seq = from.verifier.count();
+    let why = match store.audit_events(seq - 1, 1).await {
+        Ok(events) => match events.first() {
+            Some(e) if e.seq == seq && e.hash == from.head => None,
+            Some(e) if e.seq == seq => Some(format!(
+                "its hash differs from the one found at the last walk: the chain was rewritten at or before event {seq}"
+            )),
+            _ => Some(
+                "the event is gone since the last walk, which ended there: events were removed"
+                    .to_owned(),
+            ),
+        },
+        Err(StoreError::Corrupt(why)) => Some(format!("the event cannot be read: {why}")),
+        Err(e) => return Err(e),
+    };
+    if let Some(why) = why {
+        return Ok(Walk {
+            check: ChainCheck {
+                events: seq.saturating_sub(1),
+                head_hash: None,
+                intact: false,
+                broken_at: Some(seq),
+                reason: Some(why),
+            },
+            walked: 0,
+            resume: None,
+        });
+    }
+    walk(store, from.verifier.clone(), Some(from.head)).await
+}
+
+/// Walks from `verifier` (which has verified the events up to its count, the last with hash
+/// `head`) to the end of the chain.
+async fn walk(
+    store: &dyn Store,
+    mut verifier: Verifier,
+    mut head: Option<[u8; 32]>,
+) -> Result<Walk, StoreError> {
+    let start = verifier.count();
+    let mut after = start;
     let mut limit = PAGE;
-    let broken = |verifier: &Verifier, head: Option<[u8; 32]>, seq: u64, why: String| ChainCheck {
-        events: verifier.count(),
-        head_hash: head.map(hex::encode),
-        intact: false,
-        broken_at: Some(seq),
-        reason: Some(why),
+    let broken = |verifier: &Verifier, head: Option<[u8; 32]>, seq: u64, why: String| Walk {
+        check: ChainCheck {
+            events: verifier.count(),
+            head_hash: head.map(hex::encode),
+            intact: false,
+            broken_at: Some(seq),
+            reason: Some(why),
+        },
+        walked: verifier.count() - start,
+        resume: None,
     };
     loop {
         let page = match store.audit_events(after, limit).await {
@@ -149,12 +229,19 @@ pub async fn check(store: &dyn Store) -> Result<ChainCheck, StoreError> {
             Err(e) => return Err(e),
         };
         let Some(last) = page.last() else {
-            return Ok(ChainCheck {
-                events: verifier.count(),
-                head_hash: head.map(hex::encode),
-                intact: true,
-                broken_at: None,
-                reason: None,
+            return Ok(Walk {
+                check: ChainCheck {
+                    events: verifier.count(),
+                    head_hash: head.map(hex::encode),
+                    intact: true,
+                    broken_at: None,
+                    reason: None,
+                },
+                walked: verifier.count() - start,
+                resume: head.map(|head| Resume {
+                    verifier: verifier.clone(),
+                    head,
+                }),
             });
         };
         after = last.seq;

@@ -72,8 +72,10 @@ pub struct AuditSettings {
     /// warns at start; in production it is a configuration problem.
     pub development_key: bool,
     /// How often the background watcher walks the audit chain
-    /// ([`crate::audit_watch::AuditChainWatcher`]).
+    /// ([`crate::audit_watch::AuditChainWatcher`]): the events appended since its last walk.
     pub verify_interval: Duration,
+    /// How often the watcher's walk is of the whole chain (also at start).
+    pub whole_verify_interval: Duration,
 }
 
 /// `[delivery]`: the outbox worker.
@@ -548,8 +550,11 @@ impl Default for RawRetention {
 struct RawAudit {
     /// The environment variable holding the key of the residents' pseudonyms.
     pseudonym_key_env: String,
-    /// How often the chain is walked in the background, in seconds (default 300).
+    /// How often the chain is walked in the background, in seconds (default 300): the events
+    /// appended since the last walk.
     verify_interval_secs: u64,
+    /// How often the background walk is of the whole chain, in seconds (default 86,400).
+    whole_verify_interval_secs: u64,
 }
 
 impl Default for RawAudit {
@@ -557,6 +562,7 @@ impl Default for RawAudit {
         Self {
             pseudonym_key_env: "WIJKBRUG_PSEUDONYM_KEY".into(),
             verify_interval_secs: 300,
+            whole_verify_interval_secs: 86_400,
         }
     }
 }
@@ -1292,6 +1298,13 @@ fn validate_settings(
             r.verify_interval_secs,
         )
         .map(Duration::from_secs);
+        let whole_verify_interval = positive(
+            problems,
+            "audit",
+            "whole_verify_interval_secs",
+            r.whole_verify_interval_secs,
+        )
+        .map(Duration::from_secs);
         let source = src("audit", "pseudonym_key_env");
         let name = r.pseudonym_key_env;
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -1309,6 +1322,7 @@ fn validate_settings(
                 pseudonym_key_env: name,
                 development_key: false,
                 verify_interval: verify_interval?,
+                whole_verify_interval: whole_verify_interval?,
             }),
             None if production => {
                 problems.push(
@@ -1326,6 +1340,7 @@ fn validate_settings(
                 pseudonym_key_env: name,
                 development_key: true,
                 verify_interval: verify_interval?,
+                whole_verify_interval: whole_verify_interval?,
             }),
         }
     });
@@ -2886,21 +2901,25 @@ mod tests {
         assert_eq!(c.delivery.circuit_failure_threshold, 5);
         assert_eq!(c.delivery.circuit_cooldown, Duration::from_secs(30));
         assert_eq!(c.audit.verify_interval, Duration::from_secs(300));
+        assert_eq!(c.audit.whole_verify_interval, Duration::from_secs(86_400));
         let set = shipped(&[
             ("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", "2"),
             ("WIJKBRUG__DELIVERY__CIRCUIT_COOLDOWN_SECS", "600"),
             ("WIJKBRUG__AUDIT__VERIFY_INTERVAL_SECS", "60"),
+            ("WIJKBRUG__AUDIT__WHOLE_VERIFY_INTERVAL_SECS", "3600"),
         ])
         .unwrap()
         .settings;
         assert_eq!(set.delivery.circuit_failure_threshold, 2);
         assert_eq!(set.delivery.circuit_cooldown, Duration::from_secs(600));
         assert_eq!(set.audit.verify_interval, Duration::from_secs(60));
+        assert_eq!(set.audit.whole_verify_interval, Duration::from_secs(3600));
         for (threshold, cooldown, interval) in [("0", "0", "0"), ("1001", "86401", "0")] {
             let problems = shipped(&[
                 ("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", threshold),
                 ("WIJKBRUG__DELIVERY__CIRCUIT_COOLDOWN_SECS", cooldown),
                 ("WIJKBRUG__AUDIT__VERIFY_INTERVAL_SECS", interval),
+                ("WIJKBRUG__AUDIT__WHOLE_VERIFY_INTERVAL_SECS", "0"),
             ])
             .unwrap_err();
             let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
@@ -2908,10 +2927,11 @@ mod tests {
                 "delivery.circuit_failure_threshold",
                 "delivery.circuit_cooldown_secs",
                 "audit.verify_interval_secs",
+                "audit.whole_verify_interval_secs",
             ] {
                 assert!(keys.contains(&key), "{key} not reported: {problems:?}");
             }
-            assert_eq!(problems.len(), 3, "{problems:?}");
+            assert_eq!(problems.len(), 4, "{problems:?}");
         }
         let problems =
             shipped(&[("WIJKBRUG__DELIVERY__CIRCUIT_FAILURE_THRESHOLD", "many")]).unwrap_err();

@@ -334,6 +334,8 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
         let intact = gauge_of(latest.check.intact);
         let checked = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         checked.set(latest.checked_at.timestamp_millis() as f64 / 1000.0);
+        let whole = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        whole.set(latest.whole_checked_at.timestamp_millis() as f64 / 1000.0);
         scrape.register(
             "audit_chain_events",
             "Events in the audit chain that were found linked at the latest walk",
@@ -348,6 +350,11 @@ pub async fn render(state: &AppState, now: DateTime<Utc>) -> Result<String, Metr
             "audit_chain_checked_timestamp_seconds",
             "When the audit chain was last walked (Unix time)",
             checked,
+        );
+        scrape.register(
+            "audit_chain_whole_checked_timestamp_seconds",
+            "When the whole audit chain, from its first event, was last walked (Unix time); the walks in between go over the events appended since the walk before",
+            whole,
         );
     }
 

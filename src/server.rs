@@ -123,6 +123,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         state.store.clone(),
         state.audit_chain.clone(),
         state.config.settings.audit.verify_interval,
+        state.config.settings.audit.whole_verify_interval,
     );
     let app = crate::api::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();

@@ -280,9 +280,13 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
     let dead_letters = dead_letters["items"].as_array().unwrap().clone();
 
     // The audit chain as the watcher sees it now (the API reads above are audited too).
-    wijkbrug::audit_watch::run_once(state.store.as_ref(), &state.audit_chain)
-        .await
-        .unwrap();
+    wijkbrug::audit_watch::run_once(
+        state.store.as_ref(),
+        &state.audit_chain,
+        std::time::Duration::from_secs(86_400),
+    )
+    .await
+    .unwrap();
 
     let before = wijkbrug::store::now();
     let (text, headers) = scrape(&n).await;
@@ -486,6 +490,15 @@ async fn metrics_match_the_store_and_the_api_and_carry_no_resident_data() {
         &[],
     );
     assert!(checked <= after.timestamp() as f64 + 1.0 && checked > 0.0);
+    // The watcher's first walk is of the whole chain.
+    assert_eq!(
+        value(
+            &samples,
+            "wijkbrug_audit_chain_whole_checked_timestamp_seconds",
+            &[],
+        ),
+        checked
+    );
 
     // The store's writer: what it did so far, between a reading before the scrape and one
     // after (other writes may still be landing).
