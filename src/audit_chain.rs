@@ -130,13 +130,6 @@ pub struct Resume {
     head: [u8; 32],
 }
 
-impl Resume {
-    /// Events verified up to here.
-    pub fn events(&self) -> u64 {
-        self.verifier.count()
-    }
-}
-
 /// A walk's outcome and how far it got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Walk {
@@ -159,7 +152,7 @@ pub async fn check_from(store: &dyn Store, from: Option<&Resume>) -> Result<Walk
         return walk(store, Verifier::default(), None).await;
     };
     let seq = from.verifier.count();
-    let why = match store.audit_events(seq - 1, 1).await {
+    let why = match store.audit_events(seq.saturating_sub(1), 1).await {
         Ok(events) => match events.first() {
             Some(e) if e.seq == seq && e.hash == from.head => None,
             Some(e) if e.seq == seq => Some(format!(

@@ -1291,20 +1291,11 @@ fn validate_settings(
     });
 
     let audit = audit.and_then(|r| {
-        let verify_interval = positive(
-            problems,
-            "audit",
-            "verify_interval_secs",
-            r.verify_interval_secs,
-        )
-        .map(Duration::from_secs);
-        let whole_verify_interval = positive(
-            problems,
-            "audit",
-            "whole_verify_interval_secs",
-            r.whole_verify_interval_secs,
-        )
-        .map(Duration::from_secs);
+        let mut interval =
+            |key: &str, secs: u64| positive(problems, "audit", key, secs).map(Duration::from_secs);
+        let verify_interval = interval("verify_interval_secs", r.verify_interval_secs);
+        let whole_verify_interval =
+            interval("whole_verify_interval_secs", r.whole_verify_interval_secs);
         let source = src("audit", "pseudonym_key_env");
         let name = r.pseudonym_key_env;
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
