@@ -96,14 +96,12 @@ pub async fn check_with_anchors(
                 result.events, anchor.seq
             ))
         } else {
-            let event = store.audit_events(anchor.seq - 1, 1).await?;
-            match event.first() {
-                Some(e) if e.seq == anchor.seq && e.hash == anchor.hash => None,
-                _ => Some(format!(
+            anchored(store, anchor).await?.map(|_| {
+                format!(
                     "its hash differs from the anchored one: the chain was rewritten at or before event {}",
                     anchor.seq
-                )),
-            }
+                )
+            })
         };
         if let Some(why) = why {
             result.intact = false;
@@ -113,6 +111,25 @@ pub async fn check_with_anchors(
         }
     }
     Ok(result)
+}
+
+/// How the store's event differs from an anchor.
+enum Unlike {
+    /// The store holds no event with the anchor's number.
+    Gone,
+    /// It holds one with another hash.
+    OtherHash,
+}
+
+/// Whether the store still holds `anchor`'s event with the anchored hash (`None`), and if
+/// not, how it differs.
+async fn anchored(store: &dyn Store, anchor: &Anchor) -> Result<Option<Unlike>, StoreError> {
+    let events = store.audit_events(anchor.seq.saturating_sub(1), 1).await?;
+    Ok(match events.first() {
+        Some(e) if e.seq == anchor.seq && e.hash == anchor.hash => None,
+        Some(e) if e.seq == anchor.seq => Some(Unlike::OtherHash),
+        _ => Some(Unlike::Gone),
+    })
 }
 
 /// Walks the whole chain in pages of [`PAGE`] and reports the first broken link. A row that
@@ -152,17 +169,19 @@ pub async fn check_from(store: &dyn Store, from: Option<&Resume>) -> Result<Walk
         return walk(store, Verifier::default(), None).await;
     };
     let seq = from.verifier.count();
-    let why = match store.audit_events(seq.saturating_sub(1), 1).await {
-        Ok(events) => match events.first() {
-            Some(e) if e.seq == seq && e.hash == from.head => None,
-            Some(e) if e.seq == seq => Some(format!(
-                "its hash differs from the one found at the last walk: the chain was rewritten at or before event {seq}"
-            )),
-            _ => Some(
-                "the event is gone since the last walk, which ended there: events were removed"
-                    .to_owned(),
-            ),
-        },
+    let head = Anchor {
+        seq,
+        hash: from.head,
+    };
+    let why = match anchored(store, &head).await {
+        Ok(None) => None,
+        Ok(Some(Unlike::OtherHash)) => Some(format!(
+            "its hash differs from the one found at the last walk: the chain was rewritten at or before event {seq}"
+        )),
+        Ok(Some(Unlike::Gone)) => Some(
+            "the event is gone since the last walk, which ended there: events were removed"
+                .to_owned(),
+        ),
         Err(StoreError::Corrupt(why)) => Some(format!("the event cannot be read: {why}")),
         Err(e) => return Err(e),
     };

@@ -266,6 +266,13 @@ mod tests {
         }
     }
 
+    /// A store in `dir` holding the events of `n` reads, and a watch that has not walked yet.
+    async fn watched(dir: &tempfile::TempDir, n: u64) -> (SqliteStore, ChainWatch) {
+        let store = SqliteStore::migrated_in(dir.path()).await;
+        reads(&store, 0, n).await;
+        (store, ChainWatch::default())
+    }
+
     /// Runs `sql` on the store's file behind the gateway's back (one row changed).
     fn tamper(dir: &std::path::Path, sql: &str) {
         let conn = rusqlite::Connection::open(dir.join("test.db")).unwrap();
@@ -277,9 +284,7 @@ mod tests {
     #[tokio::test]
     async fn the_watcher_walks_the_new_events_and_the_whole_chain_when_it_is_due() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::migrated_in(dir.path()).await;
-        reads(&store, 0, 300).await;
-        let watch = ChainWatch::default();
+        let (store, watch) = watched(&dir, 300).await;
 
         // The first walk is of the whole chain.
         let first = watch.walk_within(&store, DAY).await.unwrap();
@@ -332,9 +337,7 @@ mod tests {
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::migrated_in(dir.path()).await;
-            reads(&store, 0, 50).await;
-            let watch = ChainWatch::default();
+            let (store, watch) = watched(&dir, 50).await;
             assert!(watch.walk_within(&store, DAY).await.unwrap().check.intact);
             reads(&store, 50, 5).await;
             tamper(dir.path(), sql);
@@ -353,9 +356,7 @@ mod tests {
     #[tokio::test]
     async fn an_older_event_edited_in_place_shows_at_the_next_whole_walk() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::migrated_in(dir.path()).await;
-        reads(&store, 0, 40).await;
-        let watch = ChainWatch::default();
+        let (store, watch) = watched(&dir, 40).await;
         assert!(watch.walk_within(&store, DAY).await.unwrap().check.intact);
         tamper(
             dir.path(),
@@ -378,9 +379,7 @@ mod tests {
     #[tokio::test]
     async fn a_staff_walk_is_whole_even_after_the_watchers_partial_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::migrated_in(dir.path()).await;
-        reads(&store, 0, 20).await;
-        let watch = ChainWatch::default();
+        let (store, watch) = watched(&dir, 20).await;
         watch.walk_within(&store, DAY).await.unwrap();
         reads(&store, 20, 2).await;
         assert!(!watch.walk_within(&store, DAY).await.unwrap().whole);
