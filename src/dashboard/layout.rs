@@ -114,7 +114,11 @@ pub fn when(t: DateTime<Utc>) -> Markup {
 
 /// How long ago `t` was, in words ("just now", "4 min ago", "3 h ago", "2 d ago").
 pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
-    let secs = (now - t).num_seconds();
+    ago_secs((now - t).num_seconds())
+}
+
+/// `secs` seconds ago, in words (as [`ago`]).
+pub fn ago_secs(secs: i64) -> String {
     match secs {
         s if s < 5 => "just now".to_owned(),
         s if s < 60 => format!("{s} s ago"),

@@ -30,14 +30,12 @@ pub mod session;
 pub mod sign_in_throttle;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::Mutex;
 
 use crate::access::Permission;
 use crate::app::SharedState;
@@ -45,16 +43,12 @@ use crate::audit_chain::ChainCheck;
 use session::{Session, Sessions};
 use sign_in_throttle::SignInThrottle;
 
-/// How long the audit chain's last check is shown before it is walked again.
-const CHAIN_CHECK_TTL: Duration = Duration::from_secs(30);
-
-/// The dashboard's state: the gateway's, the sessions, and the last audit-chain check.
+/// The dashboard's state: the gateway's, and the sessions.
 pub struct Dashboard {
     pub app: SharedState,
     pub sessions: Sessions,
     /// The allowances of failed sign-ins.
     pub sign_ins: SignInThrottle,
-    chain: Mutex<Option<(Instant, Result<ChainCheck, String>)>>,
 }
 
 pub type DashState = Arc<Dashboard>;
@@ -65,7 +59,6 @@ impl Dashboard {
             sessions: Sessions::new(app.store.clone()),
             app,
             sign_ins: SignInThrottle::default(),
-            chain: Mutex::new(None),
         }
     }
 
@@ -115,39 +108,46 @@ impl Dashboard {
             .inspect_err(|e| tracing::error!(error = %e, "store failed reading a session"))
     }
 
-    /// The audit chain's status, with when it was checked: the background watcher's latest
-    /// walk (`state.audit_chain`, every `[audit] verify_interval_secs`) when it is newer than
-    /// `CHAIN_CHECK_TTL`; otherwise walked here with [`crate::audit_chain::check`] at most
-    /// every `CHAIN_CHECK_TTL` (the one place the dashboard walks it).
-    pub async fn chain_status(&self) -> (Instant, Result<ChainCheck, String>) {
-        if let Some(watched) = self.app.audit_chain.latest() {
-            let age = (crate::store::now() - watched.checked_at)
-                .to_std()
-                .unwrap_or_default();
-            let mut last = self.chain.lock().await;
-            let ours_newer = last.as_ref().is_some_and(|(at, _)| at.elapsed() < age);
-            if !ours_newer {
-                if let Some(at) = Instant::now().checked_sub(age) {
-                    *last = Some((at, Ok(watched.check)));
-                }
-            }
+    /// The audit chain as the background watcher last walked it (`state.audit_chain`, every
+    /// `[audit] verify_interval_secs`, the whole chain every `whole_verify_interval_secs`).
+    /// The dashboard never walks the chain itself: the overview is fetched every few seconds
+    /// while it is open, and a walk of its own would be a walk of the whole chain, tens of
+    /// seconds of a core on a long one (BENCHMARKS.md).
+    pub fn chain_shown(&self) -> ChainShown {
+        let Some(walk) = self.app.audit_chain.latest() else {
+            return ChainShown::Pending;
+        };
+        let now = crate::store::now();
+        let secs =
+            |t: chrono::DateTime<chrono::Utc>| u64::try_from((now - t).num_seconds()).unwrap_or(0);
+        ChainShown::Walked {
+            checked_secs: secs(walk.checked_at),
+            whole_secs: secs(walk.whole_checked_at),
+            whole: walk.whole,
+            walked: walk.walked,
+            check: walk.check,
         }
-        let mut last = self.chain.lock().await;
-        if let Some((at, check)) = last.as_ref() {
-            if at.elapsed() < CHAIN_CHECK_TTL {
-                return (*at, check.clone());
-            }
-        }
-        let check = crate::audit_chain::check(self.app.store.as_ref())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "store failed reading the audit chain");
-                "the store could not be read".to_owned()
-            });
-        let at = Instant::now();
-        *last = Some((at, check.clone()));
-        (at, check)
     }
+}
+
+/// The audit chain as the overview shows it ([`Dashboard::chain_shown`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainShown {
+    /// No walk has finished since the gateway started (the first is under way).
+    Pending,
+    /// The watcher's latest walk.
+    Walked {
+        check: ChainCheck,
+        /// How long ago the walk finished, in seconds.
+        checked_secs: u64,
+        /// Whether it walked the whole chain (otherwise the events appended since the walk
+        /// before, after checking that the event that walk ended at is unchanged).
+        whole: bool,
+        /// Events it verified.
+        walked: u64,
+        /// How long ago the latest walk of the whole chain finished, in seconds.
+        whole_secs: u64,
+    },
 }
 
 /// A page answered instead of the one asked for (the sign-in page, a 403 or 404 page).
@@ -253,4 +253,84 @@ pub fn router(app: SharedState) -> Router<SharedState> {
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(dash)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wijkbrug_adapters::model::{PartnerId, ReferralId};
+
+    use super::*;
+    use crate::app::AppState;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+
+    async fn reads(store: &SqliteStore, from: u64, n: u64) {
+        let partner = PartnerId::parse("werkplein").unwrap();
+        for i in from..from + n {
+            let id = ReferralId::from_parts(1_767_225_600_000 + i, [3; 10]);
+            store.record_read(&partner, id).await.unwrap();
+        }
+    }
+
+    /// The overview shows the watcher's latest walk and walks nothing itself: before the
+    /// first walk it says so (it used to walk the whole chain itself then, and every 30 s
+    /// while the page was open whenever the watcher's walk was older than that).
+    #[tokio::test]
+    async fn the_chain_shown_is_the_watchers_latest_walk_and_the_dashboard_walks_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::migrated_in(dir.path()).await);
+        reads(&store, 0, 5).await;
+        let config = crate::config::load_with_env(std::path::Path::new("config"), []).unwrap();
+        let app = Arc::new(AppState::new(config, store.clone()));
+        let dash = Dashboard::new(app.clone());
+        let day = Duration::from_secs(86_400);
+
+        assert_eq!(dash.chain_shown(), ChainShown::Pending);
+
+        crate::audit_watch::run_once(store.as_ref(), &app.audit_chain, day)
+            .await
+            .unwrap();
+        let ChainShown::Walked {
+            check,
+            whole,
+            walked,
+            ..
+        } = dash.chain_shown()
+        else {
+            panic!("walked");
+        };
+        assert!(check.intact && whole);
+        assert_eq!((check.events, walked), (5, 5));
+
+        // Events appended and no walk since: the page shows the walk it had.
+        reads(&store, 5, 3).await;
+        for _ in 0..3 {
+            let ChainShown::Walked { check, .. } = dash.chain_shown() else {
+                panic!("walked");
+            };
+            assert_eq!(check.events, 5);
+        }
+
+        // The watcher's next walk: the three new events, the whole walk's age beside it.
+        crate::audit_watch::run_once(store.as_ref(), &app.audit_chain, day)
+            .await
+            .unwrap();
+        let ChainShown::Walked {
+            check,
+            whole,
+            walked,
+            checked_secs,
+            whole_secs,
+        } = dash.chain_shown()
+        else {
+            panic!("walked");
+        };
+        assert!(check.intact && !whole);
+        assert_eq!((check.events, walked), (8, 3));
+        assert!(whole_secs >= checked_secs);
+        assert_eq!(app.audit_chain.walks(), 2, "only the watcher's two walks");
+        store.close().await;
+    }
 }

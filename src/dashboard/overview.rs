@@ -10,9 +10,10 @@ use wijkbrug_adapters::model::ReferralStatus;
 
 use super::layout::{self, duration_words, status_label, status_tone, when};
 use super::partners;
+use super::ChainShown;
 use super::DashState;
 use crate::access::Permission;
-use crate::audit_chain::ChainCheck;
+use crate::config::AuditSettings;
 use crate::store::dashboard::OpsOverview;
 use crate::store::InstanceSeen;
 
@@ -44,9 +45,7 @@ pub struct Snapshot {
     pub figures: OpsOverview,
     /// The gateway instances on this store (one with SQLite), most recently started first.
     pub instances: Vec<InstanceSeen>,
-    pub chain: Result<ChainCheck, String>,
-    /// How long ago the chain was checked, in seconds.
-    pub chain_checked_secs: u64,
+    pub chain: ChainShown,
 }
 
 async fn snapshot(dash: &DashState) -> Result<Snapshot, crate::store::StoreError> {
@@ -57,13 +56,11 @@ async fn snapshot(dash: &DashState) -> Result<Snapshot, crate::store::StoreError
         .ops_overview(now - Duration::hours(PERIOD_HOURS), now)
         .await?;
     let instances = dash.app.store.instances(INSTANCES_SHOWN_WITHIN).await?;
-    let (checked, chain) = dash.chain_status().await;
     Ok(Snapshot {
         now,
         figures,
         instances,
-        chain,
-        chain_checked_secs: checked.elapsed().as_secs(),
+        chain: dash.chain_shown(),
     })
 }
 
@@ -167,7 +164,7 @@ pub fn figures(dash: &DashState, s: &Snapshot) -> Markup {
                 }
                 section.panel aria-labelledby="chain-title" {
                     h2 #chain-title { "Audit chain" }
-                    (chain(&s.chain, s.chain_checked_secs))
+                    (chain(&s.chain, &dash.app.config.settings.audit))
                 }
             }
         }
@@ -234,9 +231,9 @@ const OLDEST_DUE_WARN_SECS: i64 = 300;
 fn attention(
     rows: &[partners::PartnerRow],
     oldest_due_secs: Option<i64>,
-    chain: &Result<ChainCheck, String>,
+    chain: &ChainShown,
 ) -> Markup {
-    let broken = !matches!(chain, Ok(c) if c.intact);
+    let broken = matches!(chain, ChainShown::Walked { check, .. } if !check.intact);
     let late = oldest_due_secs.filter(|s| *s > OLDEST_DUE_WARN_SECS);
     let dead: Vec<&partners::PartnerRow> = rows.iter().filter(|r| r.dead > 0).collect();
     let retrying: Vec<&partners::PartnerRow> = rows.iter().filter(|r| r.retrying > 0).collect();
@@ -274,35 +271,68 @@ fn attention(
     }
 }
 
-fn chain(check: &Result<ChainCheck, String>, checked_secs: u64) -> Markup {
+fn chain(shown: &ChainShown, audit: &AuditSettings) -> Markup {
+    let every = html! {
+        "Walked every " (duration_words(secs_i64(audit.verify_interval)))
+        ", the whole chain every " (duration_words(secs_i64(audit.whole_verify_interval))) "."
+    };
+    let ChainShown::Walked {
+        check: c,
+        checked_secs,
+        whole,
+        walked,
+        whole_secs,
+    } = shown
+    else {
+        return html! {
+            p.chain data-chain="pending" {
+                span { strong { "Not walked yet" } ": the first walk since the gateway started, over the whole chain, is under way." }
+            }
+            p.panel-note { (every) }
+        };
+    };
     html! {
-        @match check {
-            Ok(c) if c.intact => {
-                p.chain.chain-ok data-chain="intact" {
-                    span.chain-mark aria-hidden="true" { "✓" }
-                    span { strong { "Intact" } ": every one of " (thousands(c.events)) " events links to the one before." }
-                }
-                @if let Some(head) = &c.head_hash {
-                    p.panel-note { "Head " code { (head.get(..16).unwrap_or(head)) "…" } }
+        @if c.intact {
+            p.chain.chain-ok data-chain="intact" data-chain-events=(c.events) {
+                span.chain-mark aria-hidden="true" { "✓" }
+                span { strong { "Intact" } ": every one of " (thousands(c.events)) " events links to the one before." }
+            }
+            @if let Some(head) = &c.head_hash {
+                p.panel-note { "Head " code { (head.get(..16).unwrap_or(head)) "…" } }
+            }
+        } @else {
+            p.chain.chain-bad data-chain="broken" role="alert" {
+                span.chain-mark aria-hidden="true" { "✗" }
+                span {
+                    strong { "Broken" }
+                    @if let Some(at) = c.broken_at { " at event " (thousands(at)) }
+                    @if let Some(why) = &c.reason { ": " (why) }
                 }
             }
-            Ok(c) => {
-                p.chain.chain-bad data-chain="broken" role="alert" {
-                    span.chain-mark aria-hidden="true" { "✗" }
-                    span {
-                        strong { "Broken" }
-                        @if let Some(at) = c.broken_at { " at event " (thousands(at)) }
-                        @if let Some(why) = &c.reason { ": " (why) }
-                    }
-                }
-                p.panel-note { "Tell the privacy officer and the administrator: the audit log was changed outside the gateway." }
+            p.panel-note { "Tell the privacy officer and the administrator: the audit log was changed outside the gateway." }
+        }
+        @if *whole {
+            p.panel-note data-chain-walk="whole" data-chain-whole-ago=(whole_secs) {
+                "Walked whole " (ago_secs(*checked_secs)) "."
             }
-            Err(why) => {
-                p.chain.chain-bad data-chain="unknown" { span { strong { "Not checked" } ": " (why) } }
+        } @else {
+            p.panel-note data-chain-walk="new-events" data-chain-whole-ago=(whole_secs) {
+                "Walked " (ago_secs(*checked_secs)) ": the " (thousands(*walked)) " event"
+                @if *walked != 1 { "s" }
+                " added since the walk before, after checking that the event it ended at is unchanged. "
+                "Walked whole " (ago_secs(*whole_secs)) "."
             }
         }
-        p.panel-note { "Checked " (checked_secs) " s ago; checked again every 30 s at most." }
+        p.panel-note { (every) }
     }
+}
+
+fn secs_i64(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn ago_secs(secs: u64) -> String {
+    layout::ago_secs(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// `GET /ops/`.
@@ -365,7 +395,108 @@ pub async fn live(State(dash): State<DashState>, headers: HeaderMap) -> Response
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use std::time::Duration;
+
+    use super::{attention, chain, thousands, ChainShown};
+    use crate::audit_chain::ChainCheck;
+    use crate::config::AuditSettings;
+
+    fn audit() -> AuditSettings {
+        AuditSettings {
+            pseudonym_key_env: "WIJKBRUG_PSEUDONYM_KEY".to_owned(),
+            pseudonym_key: crate::audit::PseudonymKey::development(),
+            development_key: true,
+            verify_interval: Duration::from_secs(300),
+            whole_verify_interval: Duration::from_secs(86_400),
+        }
+    }
+
+    fn check(events: u64, intact: bool) -> ChainCheck {
+        ChainCheck {
+            events,
+            head_hash: Some("ab".repeat(32)),
+            intact,
+            broken_at: (!intact).then_some(events + 1),
+            reason: (!intact).then(|| "its link does not match".to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_chain_panel_says_what_the_latest_walk_covered_and_when_the_whole_chain_was_walked() {
+        let pending = chain(&ChainShown::Pending, &audit()).into_string();
+        assert!(pending.contains(r#"data-chain="pending""#), "{pending}");
+        assert!(pending.contains("Not walked yet"), "{pending}");
+        assert!(pending.contains("Walked every 5 min, the whole chain every 1 d 0 h."));
+
+        let whole = chain(
+            &ChainShown::Walked {
+                check: check(1_200, true),
+                checked_secs: 20,
+                whole: true,
+                walked: 1_200,
+                whole_secs: 20,
+            },
+            &audit(),
+        )
+        .into_string();
+        assert!(
+            whole.contains(r#"data-chain="intact" data-chain-events="1200""#),
+            "{whole}"
+        );
+        assert!(whole.contains(r#"data-chain-walk="whole""#), "{whole}");
+        assert!(whole.contains("Walked whole 20 s ago."), "{whole}");
+
+        let new_events = chain(
+            &ChainShown::Walked {
+                check: check(1_207, true),
+                checked_secs: 3,
+                whole: false,
+                walked: 7,
+                whole_secs: 7_300,
+            },
+            &audit(),
+        )
+        .into_string();
+        assert!(new_events.contains(r#"data-chain-walk="new-events" data-chain-whole-ago="7300""#));
+        assert!(new_events.contains("Walked just now: the 7 events added since the walk before"));
+        assert!(new_events.contains("Walked whole 2 h ago."), "{new_events}");
+
+        let broken = chain(
+            &ChainShown::Walked {
+                check: check(40, false),
+                checked_secs: 3,
+                whole: false,
+                walked: 1,
+                whole_secs: 600,
+            },
+            &audit(),
+        )
+        .into_string();
+        assert!(broken.contains(r#"data-chain="broken""#), "{broken}");
+        assert!(broken.contains("Broken</strong> at event 41: its link does not match"));
+    }
+
+    #[test]
+    fn only_a_broken_chain_needs_attention_not_one_still_being_walked() {
+        let calm = |shown: &ChainShown| {
+            attention(&[], None, shown)
+                .into_string()
+                .contains(r#"data-attention="none""#)
+        };
+        assert!(calm(&ChainShown::Pending));
+        let walked = |intact| ChainShown::Walked {
+            check: check(5, intact),
+            checked_secs: 0,
+            whole: true,
+            walked: 5,
+            whole_secs: 0,
+        };
+        assert!(calm(&walked(true)));
+        assert!(!calm(&walked(false)));
+        assert!(attention(&[], None, &walked(false))
+            .into_string()
+            .contains(r#"data-attention="audit-chain""#));
+    }
 
     #[test]
     fn thousands_are_grouped() {
