@@ -313,14 +313,14 @@ fn chain(shown: &ChainShown, audit: &AuditSettings) -> Markup {
         }
         @if *whole {
             p.panel-note data-chain-walk="whole" data-chain-whole-ago=(whole_secs) {
-                "Walked whole " (ago_secs(*checked_secs)) "."
+                "Walked whole " (ago_words(*checked_secs)) "."
             }
         } @else {
             p.panel-note data-chain-walk="new-events" data-chain-whole-ago=(whole_secs) {
-                "Walked " (ago_secs(*checked_secs)) ": the " (thousands(*walked)) " event"
+                "Walked " (ago_words(*checked_secs)) ": the " (thousands(*walked)) " event"
                 @if *walked != 1 { "s" }
                 " added since the walk before, after checking that the event it ended at is unchanged. "
-                "Walked whole " (ago_secs(*whole_secs)) "."
+                "Walked whole " (ago_words(*whole_secs)) "."
             }
         }
         p.panel-note { (every) }
@@ -331,7 +331,7 @@ fn secs_i64(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-fn ago_secs(secs: u64) -> String {
+fn ago_words(secs: u64) -> String {
     layout::ago_secs(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
