@@ -211,7 +211,7 @@ impl AuditChainWatcher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use wijkbrug_adapters::model::{PartnerId, ReferralId};
 
     use super::*;
@@ -257,8 +257,8 @@ mod tests {
         store.close().await;
     }
 
-    /// Events about `n` reads, numbered from `from`.
-    async fn reads(store: &SqliteStore, from: u64, n: u64) {
+    /// Events about `n` reads, numbered from `from` (the dashboard's tests use it too).
+    pub(crate) async fn reads(store: &SqliteStore, from: u64, n: u64) {
         let partner = PartnerId::parse("werkplein").unwrap();
         for i in from..from + n {
             let id = ReferralId::from_parts(1_767_225_600_000 + i, [3; 10]);

@@ -259,20 +259,11 @@ pub fn router(app: SharedState) -> Router<SharedState> {
 mod tests {
     use std::time::Duration;
 
-    use wijkbrug_adapters::model::{PartnerId, ReferralId};
-
     use super::*;
     use crate::app::AppState;
+    use crate::audit_watch::tests::reads;
     use crate::store::sqlite::SqliteStore;
     use crate::store::Store;
-
-    async fn reads(store: &SqliteStore, from: u64, n: u64) {
-        let partner = PartnerId::parse("werkplein").unwrap();
-        for i in from..from + n {
-            let id = ReferralId::from_parts(1_767_225_600_000 + i, [3; 10]);
-            store.record_read(&partner, id).await.unwrap();
-        }
-    }
 
     /// The overview shows the watcher's latest walk and walks nothing itself: before the
     /// first walk it says so (it used to walk the whole chain itself then, and every 30 s
