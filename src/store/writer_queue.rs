@@ -215,10 +215,22 @@ impl<J> JobQueue<J> {
             if self.finished() {
                 return None;
             }
-            // A lane's disconnection also ends the wait; the loop then takes what is left.
-            let selector = flume::Selector::new()
-                .recv(&self.first, |r| r.ok())
-                .recv(&self.intake, |r| r.ok());
+            // Only lanes that can still be sent to are waited on: a lane whose sender is gone
+            // ends every wait on it at once, and while the store handle is dropped (one lane's
+            // sender before the other's) the loop would spin. A lane's disconnection during
+            // the wait ends it; the loop then takes what is left.
+            let mut selector = flume::Selector::new();
+            let mut lanes = 0;
+            for lane in [&self.first, &self.intake] {
+                if !lane.is_disconnected() {
+                    selector = selector.recv(lane, |r| r.ok());
+                    lanes += 1;
+                }
+            }
+            if lanes == 0 {
+                // Both gone, a job still queued: the loop takes it.
+                continue;
+            }
             let waited = match deadline {
                 Some(deadline) => match selector.wait_deadline(deadline) {
                     Ok(job) => job,
@@ -243,10 +255,13 @@ impl<J> JobQueue<J> {
                 return None;
             }
             // Taking from a lane is cancel-safe: the losing wait leaves its job in the lane.
+            // A lane whose sender is gone is not waited on, as in `take_blocking_until`: its
+            // wait would end at once, and this loop would never give the thread back.
             let waited = tokio::select! {
                 biased;
-                r = self.first.recv_async() => r.ok(),
-                r = self.intake.recv_async() => r.ok(),
+                r = self.first.recv_async(), if !self.first.is_disconnected() => r.ok(),
+                r = self.intake.recv_async(), if !self.intake.is_disconnected() => r.ok(),
+                else => None,
             };
             if let Some(job) = waited {
                 return Some(job);
@@ -299,6 +314,66 @@ mod tests {
 
     fn take_all(queue: &JobQueue<TestJob>) -> Vec<TestJob> {
         std::iter::from_fn(|| queue.try_take()).collect()
+    }
+
+    /// A queue whose first lane's sender is gone and whose intake lane's is still held, as
+    /// while the store handle is dropped, one field after the other.
+    fn first_lane_gone() -> (flume::Sender<TestJob>, JobQueue<TestJob>) {
+        let (tx, queue) = bounded::<TestJob>(4);
+        let JobSender { first, intake, .. } = tx;
+        drop(first);
+        (intake, queue)
+    }
+
+    /// Runs `wait` on a thread of its own and gives its answer, or `None` if it had none
+    /// within 10 s (a wait that spins never ends).
+    fn answer_within<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(wait());
+        });
+        rx.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    #[test]
+    fn a_blocking_wait_with_one_lane_gone_waits_on_the_other_until_its_deadline() {
+        let (intake, queue) = first_lane_gone();
+        let waited = answer_within(move || {
+            let timed_out =
+                queue.take_blocking_until(Some(Instant::now() + Duration::from_millis(50)));
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                intake.send(TestJob::Intake(7)).expect("queued");
+            });
+            let taken = queue.take_blocking();
+            sender.join().expect("sender");
+            (timed_out, taken)
+        });
+        assert_eq!(waited, Some((None, Some(TestJob::Intake(7)))));
+    }
+
+    #[test]
+    fn an_async_wait_with_one_lane_gone_yields_while_it_waits_on_the_other() {
+        let (intake, queue) = first_lane_gone();
+        let waited = answer_within(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let timed_out = tokio::time::timeout(Duration::from_millis(50), queue.take())
+                    .await
+                    .is_err();
+                let sender = tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    intake.send_async(TestJob::Intake(8)).await.expect("queued");
+                });
+                let taken = queue.take().await;
+                sender.await.expect("sender");
+                (timed_out, taken)
+            })
+        });
+        assert_eq!(waited, Some((true, Some(TestJob::Intake(8)))));
     }
 
     #[tokio::test]
