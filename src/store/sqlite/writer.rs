@@ -744,18 +744,6 @@ mod tests {
         assert_eq!(fallback, WRITER_FALLBACK_PAGES);
     }
 
-    /// One of `sqlite3_db_status`'s counters for `conn`, reset as it is read.
-    fn db_status(conn: &rusqlite::Connection, op: std::ffi::c_int) -> i32 {
-        let (mut current, mut highest) = (0, 0);
-        // SAFETY: `conn.handle()` is an open connection for as long as `conn` lives, and the
-        // two out-pointers are valid for writes.
-        let rc = unsafe {
-            rusqlite::ffi::sqlite3_db_status(conn.handle(), op, &mut current, &mut highest, 1)
-        };
-        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
-        highest
-    }
-
     #[test]
     fn the_bundled_sqlite_is_built_with_the_projects_options() {
         // `.cargo/config.toml` sets them; a `LIBSQLITE3_FLAGS` in the environment replaces them.
@@ -767,11 +755,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        for wanted in [
-            "DEFAULT_LOOKASIDE=1200,300",
-            "DEFAULT_MEMSTATUS=0",
-            "ENABLE_PREUPDATE_HOOK",
-        ] {
+        for wanted in ["DEFAULT_MEMSTATUS=0", "ENABLE_PREUPDATE_HOOK"] {
             assert!(
                 options.iter().any(|o| o == wanted),
                 "{wanted} in {options:?}"
@@ -780,52 +764,6 @@ mod tests {
         assert!(
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "{options:?}"
-        );
-    }
-
-    #[test]
-    fn with_its_statements_prepared_a_connection_still_finds_lookaside_for_running_them() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let conn = connect(&dir.path().join("w.db"), Duration::from_secs(1)).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE t (id TEXT PRIMARY KEY, a TEXT, b TEXT, n INTEGER);
-             CREATE INDEX t_a ON t (a, n); CREATE INDEX t_b ON t (b, n);",
-        )
-        .unwrap();
-        // Statements kept prepared, each holding its program: 48 of these upserts hold about
-        // 340 slots (the store's writer held at most 459 during the full path, BENCHMARKS.md).
-        for i in 0..48 {
-            let sql = format!(
-                "INSERT INTO t (id, a, b, n) VALUES (?1, ?2, ?3, {i}) \
-                 ON CONFLICT (id) DO UPDATE SET a = excluded.a, n = n + {i}"
-            );
-            conn.prepare_cached(&sql)
-                .unwrap()
-                .execute(["x", "a", "b"])
-                .unwrap();
-        }
-        db_status(&conn, rusqlite::ffi::SQLITE_DBSTATUS_LOOKASIDE_MISS_FULL);
-        let hits = db_status(&conn, rusqlite::ffi::SQLITE_DBSTATUS_LOOKASIDE_HIT);
-        assert!(hits > 0, "lookaside is in use");
-        for n in 0..200 {
-            let id = format!("referral-{n:040}");
-            conn.prepare_cached("INSERT INTO t (id, a, b, n) VALUES (?1, ?2, ?3, ?4)")
-                .unwrap()
-                .execute(rusqlite::params![id, "a".repeat(60), "b".repeat(60), n])
-                .unwrap();
-            let found: i64 = conn
-                .prepare_cached("SELECT n FROM t WHERE a = ?1 AND n = ?2")
-                .unwrap()
-                .query_row(rusqlite::params!["a".repeat(60), n], |r| r.get(0))
-                .unwrap();
-            assert_eq!(found, n);
-        }
-        // With SQLite's default (30 slots of 1,200 bytes and 93 of 128) the cached programs
-        // held them all, and every allocation of these statements went to malloc.
-        assert_eq!(
-            db_status(&conn, rusqlite::ffi::SQLITE_DBSTATUS_LOOKASIDE_MISS_FULL),
-            0,
-            "allocations refused by a full lookaside"
         );
     }
 
